@@ -1,0 +1,85 @@
+/**
+ * Create a deployment's queues and bucket straight through the SQS and S3 APIs, from the same
+ * definitions the CDK stack uses. For endpoints without CloudFormation (fauxqs, MinIO,
+ * ElasticMQ) and for the local demo. Idempotent: existing resources are brought to the
+ * definition's attributes.
+ */
+import { CreateBucketCommand, PutBucketVersioningCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  SetQueueAttributesCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import {
+  DEFAULT_DEPLOYMENT,
+  type DeploymentDefinition,
+  dlqAttributes,
+  queueAttributes,
+  resourceNames,
+} from '../infra/definitions.js';
+
+export interface Provisioned {
+  readonly queueUrl: string;
+  readonly dlqUrl: string;
+  readonly bucket: string;
+  /** False where the endpoint does not support bucket versioning (fauxqs); recorded, not fatal. */
+  readonly versioning: boolean;
+}
+
+export async function ensureQueue(
+  sqs: SQSClient,
+  name: string,
+  attributes: Record<string, string>,
+): Promise<string> {
+  let url: string | undefined;
+  try {
+    url = (await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl;
+  } catch (err) {
+    // A queue that exists with other attributes: CreateQueue refuses; set them instead.
+    if ((err as Error).name !== 'QueueNameExists' && (err as Error).name !== 'QueueAlreadyExists') throw err;
+    url = (await sqs.send(new CreateQueueCommand({ QueueName: name }))).QueueUrl;
+    if (url) await sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: attributes }));
+  }
+  if (!url) throw new Error(`CreateQueue returned no URL for ${name}`);
+  return url;
+}
+
+export async function queueArn(sqs: SQSClient, url: string): Promise<string> {
+  const out = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));
+  const arn = out.Attributes?.QueueArn;
+  if (!arn) throw new Error(`no ARN for queue ${url}`);
+  return arn;
+}
+
+export async function ensureBucket(s3: S3Client, bucket: string, versioned: boolean): Promise<boolean> {
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    const name = (err as Error).name;
+    if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
+  }
+  if (!versioned) return false;
+  try {
+    await s3.send(
+      new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
+    );
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Create (or update) the job queue, its DLQ and the data bucket for deployment `name`. */
+export async function provisionDeployment(
+  clients: { sqs: SQSClient; s3: S3Client },
+  name: string,
+  definition: DeploymentDefinition = DEFAULT_DEPLOYMENT,
+): Promise<Provisioned> {
+  const names = resourceNames(name);
+  const dlqUrl = await ensureQueue(clients.sqs, names.dlq, dlqAttributes(definition.queue));
+  const dlqArn = await queueArn(clients.sqs, dlqUrl);
+  const queueUrl = await ensureQueue(clients.sqs, names.queue, queueAttributes(definition.queue, dlqArn));
+  const versioning = await ensureBucket(clients.s3, names.bucket, definition.bucket.versioned);
+  return { queueUrl, dlqUrl, bucket: names.bucket, versioning };
+}

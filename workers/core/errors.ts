@@ -1,0 +1,155 @@
+/** Named errors shared by the worker runtime and the command line. */
+
+export class FlotillaError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'FlotillaError';
+  }
+}
+
+/** Thrown by a handler to say "retrying will not help": the job goes to the DLQ at once. */
+export class UnrecoverableError extends FlotillaError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'UnrecoverableError';
+  }
+}
+
+/** A message whose body is not a valid job envelope. */
+export class InvalidEnvelopeError extends UnrecoverableError {
+  constructor(
+    message: string,
+    readonly messageId?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'InvalidEnvelopeError';
+  }
+}
+
+export class UnknownJobTypeError extends UnrecoverableError {
+  constructor(
+    readonly jobType: string,
+    known: readonly string[],
+  ) {
+    super(`unknown job type '${jobType}'; this worker handles: ${known.join(', ') || '(none)'}`);
+    this.name = 'UnknownJobTypeError';
+  }
+}
+
+export class PayloadTooLargeError extends FlotillaError {
+  constructor(
+    readonly sizeBytes: number,
+    readonly limitBytes: number,
+    readonly jobId?: string,
+  ) {
+    super(
+      `payload of ${formatBytes(sizeBytes)}${jobId ? ` (job ${jobId})` : ''} is over the ${formatBytes(limitBytes)} limit; store the data in S3 and pass its key instead`,
+    );
+    this.name = 'PayloadTooLargeError';
+  }
+}
+
+export class JobTimeoutError extends FlotillaError {
+  constructor(
+    readonly jobType: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`job of type '${jobType}' ran past its ${timeoutMs} ms timeout and was aborted`);
+    this.name = 'JobTimeoutError';
+  }
+}
+
+/** A configuration or usage problem the user can fix; the CLI prints its message alone. */
+export class UsageError extends FlotillaError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_SOCKET',
+]);
+const CONNECTION_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'NetworkingError']);
+const CREDENTIAL_NAMES = new Set([
+  'CredentialsProviderError',
+  'InvalidClientTokenId',
+  'UnrecognizedClientException',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'ExpiredToken',
+  'ExpiredTokenException',
+  'AccessDenied',
+  'AccessDeniedException',
+]);
+const MISSING_NAMES = new Set([
+  'QueueDoesNotExist',
+  'AWS.SimpleQueueService.NonExistentQueue',
+  'NonExistentQueue',
+  'NoSuchBucket',
+]);
+
+export type ErrorKind = 'connection' | 'credentials' | 'missing' | 'other';
+
+/** Sort an AWS SDK error into what the caller should do about it. */
+export function classifyError(err: unknown): ErrorKind {
+  const e = err as { name?: string; code?: string; cause?: unknown; message?: string } | undefined;
+  if (!e || typeof e !== 'object') return 'other';
+  if (e.name && CREDENTIAL_NAMES.has(e.name)) return 'credentials';
+  if (e.name && MISSING_NAMES.has(e.name)) return 'missing';
+  if ((e.code && CONNECTION_CODES.has(e.code)) || (e.name && CONNECTION_NAMES.has(e.name)))
+    return 'connection';
+  if (
+    typeof e.message === 'string' &&
+    /socket hang up|ECONNREFUSED|ECONNRESET|connect ETIMEDOUT/.test(e.message)
+  ) {
+    return 'connection';
+  }
+  if (e.cause) return classifyError(e.cause);
+  return 'other';
+}
+
+/** One line a person can act on, for errors the CLI and the worker log. */
+export function describeError(err: unknown, context: { endpoint?: string; resource?: string } = {}): string {
+  const where = context.endpoint ?? 'AWS';
+  switch (classifyError(err)) {
+    case 'connection':
+      return `cannot reach ${where} (${errorText(err)}); check --endpoint and that the service is running`;
+    case 'credentials':
+      return `credentials were refused or not found for ${where} (${errorText(err)}); set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or pass --profile`;
+    case 'missing':
+      return `${context.resource ?? 'the queue or bucket'} does not exist at ${where} (${errorText(err)}); check --queue-url/--bucket or --stack`;
+    default:
+      return errorText(err);
+  }
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: string }).code;
+    const msg = err.message || err.name;
+    return code && !msg.includes(code) ? `${code}: ${msg}` : msg;
+  }
+  return String(err);
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = -1;
+  do {
+    v /= 1024;
+    i++;
+  } while (v >= 1024 && i < units.length - 1);
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}
