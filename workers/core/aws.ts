@@ -26,7 +26,8 @@ export const EMULATOR_CREDENTIALS = Object.freeze({ accessKeyId: 'test', secretA
 
 type CommonConfig = SQSClientConfig & S3ClientConfig;
 
-function common(cfg: EndpointConfig, endpoint: string | undefined): CommonConfig {
+/** Client configuration shared by every AWS SDK client Flotilla builds (SQS, S3, CloudFormation, ...). */
+export function clientConfig(cfg: EndpointConfig, endpoint: string | undefined = cfg.endpoint): CommonConfig {
   const out: CommonConfig = {
     maxAttempts: 3,
     requestHandler: {
@@ -52,12 +53,12 @@ function common(cfg: EndpointConfig, endpoint: string | undefined): CommonConfig
 }
 
 export function sqsClient(cfg: EndpointConfig): SQSClient {
-  return new SQSClient(common(cfg, cfg.endpoint));
+  return new SQSClient(clientConfig(cfg, cfg.endpoint));
 }
 
 export function s3Client(cfg: EndpointConfig): S3Client {
   const endpoint = cfg.s3Endpoint ?? cfg.endpoint;
-  return new S3Client({ ...common(cfg, endpoint), forcePathStyle: endpoint !== undefined });
+  return new S3Client({ ...clientConfig(cfg, endpoint), forcePathStyle: endpoint !== undefined });
 }
 
 /**

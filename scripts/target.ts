@@ -1,0 +1,135 @@
+/**
+ * Where a command points: endpoint configuration plus the job queue, DLQ and data bucket,
+ * from explicit flags, FLOTILLA_* environment variables, or a deployed stack's outputs.
+ */
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { STACK_OUTPUTS } from '../infra/definitions.js';
+import {
+  clientConfig,
+  type EndpointConfig,
+  endpointFromEnv,
+  s3Client,
+  sqsClient,
+} from '../workers/core/aws.js';
+import { UsageError } from '../workers/core/errors.js';
+
+/** Options every command takes; parseArgs option specs below. */
+export interface CommonFlags {
+  endpoint?: string;
+  region?: string;
+  profile?: string;
+  'queue-url'?: string;
+  'dlq-url'?: string;
+  bucket?: string;
+  stack?: string;
+  debug?: boolean;
+}
+
+export const COMMON_OPTIONS = {
+  endpoint: { type: 'string' },
+  region: { type: 'string' },
+  profile: { type: 'string' },
+  'queue-url': { type: 'string' },
+  'dlq-url': { type: 'string' },
+  bucket: { type: 'string' },
+  stack: { type: 'string' },
+  debug: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const COMMON_HELP = `Where to connect (every command):
+  --endpoint URL      a non-AWS endpoint (LocalStack, moto, fauxqs, MinIO...); or AWS_ENDPOINT_URL
+  --region NAME       or AWS_REGION
+  --profile NAME      or AWS_PROFILE
+  --stack NAME        read queue, DLQ and bucket from a deployed stack's outputs
+  --queue-url URL     or FLOTILLA_QUEUE_URL
+  --dlq-url URL       or FLOTILLA_DLQ_URL (default: from the queue's redrive policy)
+  --bucket NAME       or FLOTILLA_BUCKET
+  --debug             print stack traces`;
+
+export interface Target {
+  readonly endpoint: EndpointConfig;
+  readonly sqs: SQSClient;
+  readonly s3: S3Client;
+  readonly queueUrl?: string;
+  readonly dlqUrl?: string;
+  readonly bucket?: string;
+  readonly stack?: string;
+}
+
+export function cloudFormationClient(cfg: EndpointConfig): CloudFormationClient {
+  return new CloudFormationClient(clientConfig(cfg));
+}
+
+/** The queue, DLQ and bucket a deployed stack exports (see STACK_OUTPUTS). */
+export async function stackOutputs(
+  cfg: EndpointConfig,
+  stackName: string,
+): Promise<{ queueUrl?: string; dlqUrl?: string; bucket?: string; dashboard?: string }> {
+  const cfn = cloudFormationClient(cfg);
+  try {
+    const out = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
+    const stack = out.Stacks?.[0];
+    if (!stack) throw new UsageError(`stack '${stackName}' was not found`);
+    const get = (key: string) => stack.Outputs?.find((o) => o.OutputKey === key)?.OutputValue;
+    return {
+      queueUrl: get(STACK_OUTPUTS.queueUrl),
+      dlqUrl: get(STACK_OUTPUTS.dlqUrl),
+      bucket: get(STACK_OUTPUTS.bucket),
+      dashboard: get(STACK_OUTPUTS.dashboard),
+    };
+  } catch (err) {
+    if ((err as Error).name === 'ValidationError') {
+      throw new UsageError(
+        `stack '${stackName}' does not exist in this account and region; deploy it or check --region/--profile`,
+      );
+    }
+    throw err;
+  } finally {
+    cfn.destroy();
+  }
+}
+
+/** Resolve flags and environment into clients and resource names. Only entry points call this. */
+export async function resolveTarget(flags: CommonFlags, env: NodeJS.ProcessEnv): Promise<Target> {
+  let endpoint: EndpointConfig;
+  try {
+    endpoint = endpointFromEnv(env, {
+      ...(flags.endpoint ? { endpoint: flags.endpoint } : {}),
+      ...(flags.region ? { region: flags.region } : {}),
+      ...(flags.profile ? { profile: flags.profile } : {}),
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const stack = flags.stack ?? env.FLOTILLA_STACK;
+  const fromStack = stack ? await stackOutputs(endpoint, stack) : {};
+  const queueUrl = flags['queue-url'] ?? env.FLOTILLA_QUEUE_URL ?? fromStack.queueUrl;
+  const dlqUrl = flags['dlq-url'] ?? env.FLOTILLA_DLQ_URL ?? fromStack.dlqUrl;
+  const bucket = flags.bucket ?? env.FLOTILLA_BUCKET ?? fromStack.bucket;
+  return {
+    endpoint,
+    sqs: sqsClient(endpoint),
+    s3: s3Client(endpoint),
+    ...(queueUrl ? { queueUrl } : {}),
+    ...(dlqUrl ? { dlqUrl } : {}),
+    ...(bucket ? { bucket } : {}),
+    ...(stack ? { stack } : {}),
+  };
+}
+
+export function requireQueue(t: Target): string {
+  if (!t.queueUrl)
+    throw new UsageError(
+      'no job queue given: pass --queue-url URL or --stack NAME (or set FLOTILLA_QUEUE_URL)',
+    );
+  return t.queueUrl;
+}
+
+export function requireBucket(t: Target): string {
+  if (!t.bucket)
+    throw new UsageError('no data bucket given: pass --bucket NAME or --stack NAME (or set FLOTILLA_BUCKET)');
+  return t.bucket;
+}
