@@ -243,7 +243,15 @@ export interface ObjectHead extends ObjectInfo {
   readonly metadata: Readonly<Record<string, string>>;
 }
 
-export interface PutOptions {
+/** Standard headers an object carries besides its type; kept by backup and mirror. */
+export interface ObjectHeaders {
+  readonly cacheControl?: string;
+  readonly contentDisposition?: string;
+  readonly contentEncoding?: string;
+  readonly contentLanguage?: string;
+}
+
+export interface PutOptions extends ObjectHeaders {
   readonly contentType?: string;
   readonly metadata?: Readonly<Record<string, string>>;
   /** Write only if no object exists at the key (If-None-Match: *). */
@@ -296,6 +304,40 @@ export class S3Store implements ObjectStore {
     return out.Body as Readable;
   }
 
+  /**
+   * One GET that returns the body and the object's headers together (no separate HEAD): for the
+   * sync engine. `ifMatch` pins ranged reads of a large object to one version of it.
+   */
+  async read(
+    key: string,
+    opts: { range?: { start: number; end: number }; ifMatch?: string; signal?: AbortSignal } = {},
+  ): Promise<{ body: Readable; head: ObjectHead & ObjectHeaders }> {
+    const out = await this.client.send(
+      new GetObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Range: opts.range ? `bytes=${opts.range.start}-${opts.range.end}` : undefined,
+        IfMatch: opts.ifMatch,
+      }),
+      opts.signal ? { abortSignal: opts.signal } : {},
+    );
+    return {
+      body: out.Body as Readable,
+      head: {
+        key,
+        size: out.ContentLength ?? 0,
+        etag: out.ETag ?? '',
+        lastModifiedMs: out.LastModified?.getTime() ?? 0,
+        contentType: out.ContentType,
+        metadata: out.Metadata ?? {},
+        cacheControl: out.CacheControl,
+        contentDisposition: out.ContentDisposition,
+        contentEncoding: out.ContentEncoding,
+        contentLanguage: out.ContentLanguage,
+      },
+    };
+  }
+
   async head(key: string): Promise<ObjectHead | undefined> {
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
@@ -324,6 +366,10 @@ export class S3Store implements ObjectStore {
           Body: body,
           ContentType: opts.contentType,
           Metadata: opts.metadata as Record<string, string> | undefined,
+          CacheControl: opts.cacheControl,
+          ContentDisposition: opts.contentDisposition,
+          ContentEncoding: opts.contentEncoding,
+          ContentLanguage: opts.contentLanguage,
           IfNoneMatch: opts.ifAbsent ? '*' : undefined,
         }),
       );
@@ -348,6 +394,10 @@ export class S3Store implements ObjectStore {
         Body: body,
         ContentType: opts.contentType,
         Metadata: opts.metadata as Record<string, string> | undefined,
+        CacheControl: opts.cacheControl,
+        ContentDisposition: opts.contentDisposition,
+        ContentEncoding: opts.contentEncoding,
+        ContentLanguage: opts.contentLanguage,
       },
       partSize: opts.partSizeBytes ?? 8 * 1024 * 1024,
       queueSize: 4,
