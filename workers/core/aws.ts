@@ -42,7 +42,7 @@ export function clientConfig(cfg: EndpointConfig, endpoint: string | undefined =
     out.region = 'us-east-1';
   }
   if (cfg.profile) out.profile = cfg.profile;
-  if (cfg.credentials) out.credentials = cfg.credentials;
+  if (cfg.credentials) out.credentials = { ...cfg.credentials }; // the SDK annotates it: never share
   if (endpoint) {
     out.endpoint = endpoint;
     // Non-AWS endpoints: no flexible checksums (emulators reject or ignore them).

@@ -1,0 +1,32 @@
+/** Bundle the worker runtime into one file, dist/worker.js, that plain `node` runs. */
+import { statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export async function buildWorker(
+  outfile = join(root, 'dist', 'worker.js'),
+): Promise<{ outfile: string; bytes: number }> {
+  await build({
+    entryPoints: [join(root, 'workers', 'main.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    minify: true,
+    sourcemap: 'linked',
+    legalComments: 'none',
+    logLevel: 'warning',
+    // The AWS SDK bundles cleanly; a tiny shim lets its CommonJS parts require() node builtins.
+    banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
+  });
+  return { outfile, bytes: statSync(outfile).size };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { outfile, bytes } = await buildWorker();
+  process.stdout.write(`built ${outfile} (${(bytes / 1024).toFixed(0)} KiB)\n`);
+}

@@ -1,0 +1,325 @@
+/**
+ * The submitting side, as a library: submit one job, submit many (SendMessageBatch, 10 a call,
+ * several calls at once), and wait for a batch's results (fan-in).
+ *
+ *   const flotilla = new Submitter({ queue, store });
+ *   const batch = await flotilla.submitMany('wordcount', keys.map((key) => ({ payload: { key } })));
+ *   const outcome = await batch.waitForAll();
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  assertId,
+  ENVELOPE_VERSION,
+  type Envelope,
+  EnvelopeSchema,
+  type ErrorRecord,
+  errorKey,
+  payloadKey,
+  type ResultRecord,
+  resultKey,
+} from '../workers/core/envelope.js';
+import { FlotillaError, PayloadTooLargeError } from '../workers/core/errors.js';
+import type { ObjectStore, QueuePort, SendEntry } from '../workers/core/ports.js';
+
+export interface SubmitterOptions {
+  readonly queue: QueuePort;
+  /** The data bucket: claim-checked payloads go here, results are read from here. */
+  readonly store: ObjectStore;
+  /** Payloads whose message would be larger than this go to S3 (claim check). @default 204800 (200 KiB) */
+  readonly claimCheckThresholdBytes?: number;
+  /** Payloads larger than this are refused at submit. @default 67108864 (64 MiB) */
+  readonly maxPayloadBytes?: number;
+  /** SendMessageBatch calls in flight at once. @default 8 */
+  readonly parallelSends?: number;
+}
+
+export interface JobSpec<P = unknown> {
+  readonly payload: P;
+  /** The idempotency key: a job id whose result exists is not run again. @default - its index in the batch */
+  readonly id?: string;
+}
+
+export interface SubmitManyOptions {
+  /** Reuse a batch id to resume an interrupted submit without duplicating results. @default - a new id */
+  readonly batch?: string;
+  /** Skip jobs of the batch that already have a result. @default true */
+  readonly skipDone?: boolean;
+  readonly onProgress?: (sent: number, total: number) => void;
+}
+
+/** SQS caps one SendMessageBatch request at 256 KiB in total. */
+const BATCH_BYTES = 256 * 1024;
+
+export function newBatchId(): string {
+  const t = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `b${t}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Job ids for jobs without one: their position in the batch, so a re-run names them the same. */
+export const indexId = (i: number) => `j${String(i).padStart(6, '0')}`;
+
+export class Submitter {
+  private readonly threshold: number;
+  private readonly maxPayload: number;
+  private readonly parallel: number;
+
+  constructor(private readonly opts: SubmitterOptions) {
+    this.threshold = opts.claimCheckThresholdBytes ?? 200 * 1024;
+    this.maxPayload = opts.maxPayloadBytes ?? 64 * 1024 * 1024;
+    this.parallel = opts.parallelSends ?? 8;
+  }
+
+  get store(): ObjectStore {
+    return this.opts.store;
+  }
+
+  /** Submit one job. Returns a handle whose waitForAll() resolves with its result. */
+  async submit<P>(
+    type: string,
+    payload: P,
+    opts: { id?: string; batch?: string } = {},
+  ): Promise<BatchHandle> {
+    const id = opts.id ?? randomUUID();
+    return this.submitMany(type, [{ payload, id }], { ...(opts.batch ? { batch: opts.batch } : {}) });
+  }
+
+  /** Submit many jobs of one type as one batch. Jobs without an id are named by their index. */
+  async submitMany<P>(
+    type: string,
+    jobs: Iterable<JobSpec<P>> | AsyncIterable<JobSpec<P>>,
+    opts: SubmitManyOptions = {},
+  ): Promise<BatchHandle> {
+    const batch = opts.batch ? assertId(opts.batch, 'batch id') : newBatchId();
+    const specs: JobSpec<P>[] = [];
+    let i = 0;
+    for await (const j of jobs) {
+      specs.push({ payload: j.payload, id: j.id ?? indexId(i) });
+      i++;
+    }
+    const ids = specs.map((s) => s.id!);
+    const dup = ids.find((id, k) => ids.indexOf(id) !== k);
+    if (dup)
+      throw new FlotillaError(`job id '${dup}' appears twice in batch ${batch}; job ids must be unique`);
+    const done = opts.skipDone === false ? new Set<string>() : await this.doneIds(batch);
+    const submittedAt = new Date().toISOString();
+    // Validate and size everything before sending anything: a bad job fails the whole submit.
+    const envelopes: Envelope[] = [];
+    for (const s of specs) {
+      if (done.has(s.id!)) continue;
+      envelopes.push(this.envelope(type, batch, s, submittedAt));
+    }
+    const entries: SendEntry[] = [];
+    for (const env of envelopes) entries.push(await this.toEntry(env));
+    await this.sendAll(entries, (n) => opts.onProgress?.(n + done.size, specs.length));
+    return new BatchHandle(this.opts.store, batch, ids, { skipped: done.size, sent: entries.length, type });
+  }
+
+  /** A handle on a batch submitted earlier (by id), to wait for or inspect. */
+  batch(batch: string, jobIds?: readonly string[]): BatchHandle {
+    return new BatchHandle(this.opts.store, assertId(batch, 'batch id'), jobIds);
+  }
+
+  private envelope<P>(type: string, batch: string, s: JobSpec<P>, submittedAt: string): Envelope {
+    const env = { v: ENVELOPE_VERSION, id: s.id!, type, batch, submittedAt, payload: s.payload ?? null };
+    const parsed = EnvelopeSchema.safeParse(env);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new FlotillaError(`job ${s.id}: ${issue?.path.join('.') || 'envelope'}: ${issue?.message}`);
+    }
+    return env as Envelope;
+  }
+
+  private async toEntry(env: Envelope): Promise<SendEntry> {
+    const body = JSON.stringify(env);
+    const size = Buffer.byteLength(body);
+    if (size <= this.threshold) return { id: env.id, body };
+    const payload = Buffer.from(JSON.stringify(env.payload));
+    if (payload.length > this.maxPayload)
+      throw new PayloadTooLargeError(payload.length, this.maxPayload, env.id);
+    const key = payloadKey(env.batch, env.id);
+    if (payload.length > 8 * 1024 * 1024) {
+      await this.opts.store.upload(key, payload, { contentType: 'application/json' });
+    } else {
+      await this.opts.store.put(key, payload, { contentType: 'application/json' });
+    }
+    const ref = { key, size: payload.length, sha256: createHash('sha256').update(payload).digest('hex') };
+    const { payload: _omit, ...rest } = env;
+    return { id: env.id, body: JSON.stringify({ ...rest, payloadRef: ref }) };
+  }
+
+  private async sendAll(entries: SendEntry[], onProgress: (sent: number) => void): Promise<void> {
+    const groups: SendEntry[][] = [];
+    let cur: SendEntry[] = [];
+    let bytes = 0;
+    for (const e of entries) {
+      const b = Buffer.byteLength(e.body);
+      if (cur.length === 10 || (cur.length > 0 && bytes + b > BATCH_BYTES)) {
+        groups.push(cur);
+        cur = [];
+        bytes = 0;
+      }
+      cur.push({ ...e, id: String(cur.length), attributes: { 'flotilla-job-id': e.id } });
+      bytes += b;
+    }
+    if (cur.length > 0) groups.push(cur);
+    let sent = 0;
+    let next = 0;
+    const worker = async () => {
+      while (next < groups.length) {
+        const g = groups[next++]!;
+        await this.sendGroup(g);
+        sent += g.length;
+        onProgress(sent);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.parallel, groups.length) }, worker));
+  }
+
+  private async sendGroup(group: SendEntry[]): Promise<void> {
+    let todo = group;
+    for (let attempt = 1; ; attempt++) {
+      const failed = await this.opts.queue.sendBatch(todo);
+      if (failed.length === 0) return;
+      const fatal = failed.find((f) => f.senderFault);
+      const byId = new Map(todo.map((e) => [e.id, e]));
+      if (fatal || attempt >= 5) {
+        const f = fatal ?? failed[0]!;
+        const jobId = byId.get(f.id)?.attributes?.['flotilla-job-id'];
+        throw new FlotillaError(`the queue refused job ${jobId}: ${f.code} ${f.message}`.trim());
+      }
+      todo = failed.map((f) => byId.get(f.id)!).filter(Boolean);
+      await sleep(100 * 2 ** attempt);
+    }
+  }
+
+  private async doneIds(batch: string): Promise<Set<string>> {
+    const out = new Set<string>();
+    for await (const o of this.opts.store.list(`results/${batch}/`)) {
+      out.add(o.key.slice(`results/${batch}/`.length, -'.json'.length));
+    }
+    return out;
+  }
+}
+
+export interface BatchStatus {
+  readonly batch: string;
+  /** Job ids with a result. */
+  readonly done: Set<string>;
+  /** Job ids that failed for good (sent to the DLQ), with the last error. */
+  readonly deadLettered: Map<string, ErrorRecord>;
+  /** Job ids that failed at least once and are waiting for a retry. */
+  readonly retrying: Map<string, ErrorRecord>;
+}
+
+export interface BatchOutcome<R = unknown> {
+  readonly batch: string;
+  /** True when every job is done or dead-lettered. */
+  readonly complete: boolean;
+  readonly results: Map<string, ResultRecord<R>>;
+  readonly deadLettered: ErrorRecord[];
+  /** Job ids neither done nor dead-lettered when waiting stopped. */
+  readonly pending: string[];
+  readonly elapsedMs: number;
+}
+
+export interface WaitOptions {
+  /** @default 500 */
+  readonly pollMs?: number;
+  /** Stop waiting after this long and return what is there. @default - no limit */
+  readonly timeoutMs?: number;
+  /** Fetch every result object. @default true */
+  readonly fetchResults?: boolean;
+  readonly onProgress?: (status: BatchStatus, total: number) => void;
+  readonly signal?: AbortSignal;
+}
+
+export class BatchHandle {
+  constructor(
+    private readonly store: ObjectStore,
+    readonly batch: string,
+    /** The job ids to wait for; every job with a record under the batch when unknown. */
+    readonly jobIds?: readonly string[],
+    readonly submitted: { skipped: number; sent: number; type?: string } = { skipped: 0, sent: 0 },
+  ) {}
+
+  /** What the bucket says about the batch now: one listing of results/ and one of errors/. */
+  async status(): Promise<BatchStatus> {
+    const done = new Set<string>();
+    const deadLettered = new Map<string, ErrorRecord>();
+    const retrying = new Map<string, ErrorRecord>();
+    const idOf = (key: string, prefix: string) => key.slice(prefix.length, -'.json'.length);
+    const rp = `results/${this.batch}/`;
+    for await (const o of this.store.list(rp)) done.add(idOf(o.key, rp));
+    const ep = `errors/${this.batch}/`;
+    const errorKeys: string[] = [];
+    for await (const o of this.store.list(ep)) if (!done.has(idOf(o.key, ep))) errorKeys.push(o.key);
+    await pool(errorKeys, 16, async (key) => {
+      try {
+        const rec = JSON.parse((await this.store.get(key)).toString('utf8')) as ErrorRecord;
+        (rec.final ? deadLettered : retrying).set(rec.jobId, rec);
+      } catch {
+        // deleted by a redrive between list and get
+      }
+    });
+    return { batch: this.batch, done, deadLettered, retrying };
+  }
+
+  /** Resolve when every job has a result or went to the DLQ (or on timeout), with the results. */
+  async waitForAll<R = unknown>(opts: WaitOptions = {}): Promise<BatchOutcome<R>> {
+    const started = Date.now();
+    const pollMs = opts.pollMs ?? 500;
+    let status: BatchStatus;
+    for (;;) {
+      status = await this.status();
+      const ids = this.jobIds ?? [...status.done, ...status.deadLettered.keys(), ...status.retrying.keys()];
+      opts.onProgress?.(status, ids.length);
+      const open = ids.filter((id) => !status.done.has(id) && !status.deadLettered.has(id));
+      const timedOut = opts.timeoutMs !== undefined && Date.now() - started >= opts.timeoutMs;
+      if (open.length === 0 || timedOut || opts.signal?.aborted) {
+        const results = new Map<string, ResultRecord<R>>();
+        if (opts.fetchResults !== false) {
+          await pool(
+            [...status.done].filter((id) => !this.jobIds || this.jobIds.includes(id)),
+            16,
+            async (id) => {
+              results.set(id, JSON.parse((await this.store.get(resultKey(this.batch, id))).toString('utf8')));
+            },
+          );
+        }
+        return {
+          batch: this.batch,
+          complete: open.length === 0,
+          results,
+          deadLettered: [...status.deadLettered.values()],
+          pending: open,
+          elapsedMs: Date.now() - started,
+        };
+      }
+      await sleep(pollMs);
+    }
+  }
+
+  async result<R = unknown>(jobId: string): Promise<ResultRecord<R> | undefined> {
+    if (!(await this.store.head(resultKey(this.batch, jobId)))) return undefined;
+    return JSON.parse((await this.store.get(resultKey(this.batch, jobId))).toString('utf8'));
+  }
+
+  async error(jobId: string): Promise<ErrorRecord | undefined> {
+    if (!(await this.store.head(errorKey(this.batch, jobId)))) return undefined;
+    return JSON.parse((await this.store.get(errorKey(this.batch, jobId))).toString('utf8'));
+  }
+}
+
+/** Run `fn` over `items` with at most `limit` at once. */
+export async function pool<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const run = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
+}

@@ -1,0 +1,99 @@
+/**
+ * The data-parallel example. `wordcount` is the map step: one job per text object, counting its
+ * words. `wordcount-merge` is the fan-in: it reads every map result of a batch and sums them.
+ */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { resultKey } from '../core/envelope.js';
+import { UnrecoverableError } from '../core/errors.js';
+import type { HandlerDefinition, Job } from './registry.js';
+
+export interface WordcountPayload {
+  /** Key of a UTF-8 text object in the data bucket. */
+  readonly key: string;
+}
+
+export interface WordcountResult {
+  readonly key: string;
+  readonly words: number;
+  readonly counts: Record<string, number>;
+}
+
+const WORD = /[\p{L}\p{N}']+/gu;
+
+export function countWords(text: string, into: Map<string, number> = new Map()): Map<string, number> {
+  for (const m of text.toLowerCase().matchAll(WORD)) {
+    const w = m[0].replace(/^'+|'+$/g, '');
+    if (w) into.set(w, (into.get(w) ?? 0) + 1);
+  }
+  return into;
+}
+
+export const wordcount: HandlerDefinition<WordcountPayload, WordcountResult> = {
+  type: 'wordcount',
+  timeoutMs: 5 * 60 * 1000,
+  async handler(job, ctx) {
+    if (typeof job.payload?.key !== 'string')
+      throw new UnrecoverableError('wordcount needs payload {"key": "<text object>"}');
+    const text = (await ctx.store.get(job.payload.key, ctx.signal)).toString('utf8');
+    const counts = countWords(text);
+    let words = 0;
+    for (const n of counts.values()) words += n;
+    return { key: job.payload.key, words, counts: Object.fromEntries(counts) };
+  },
+};
+
+export interface MergePayload {
+  /** The batch whose wordcount results to merge. */
+  readonly batch: string;
+  /** The map job ids to wait for and merge; all results of the batch when absent. */
+  readonly jobIds?: readonly string[];
+  /** How many top words to return. @default 20 */
+  readonly top?: number;
+}
+
+export interface MergeResult {
+  readonly inputs: number;
+  readonly words: number;
+  readonly distinct: number;
+  readonly top: readonly [string, number][];
+  /** Where the full merged counts were written. */
+  readonly outputKey: string;
+}
+
+export const wordcountMerge: HandlerDefinition<MergePayload, MergeResult> = {
+  type: 'wordcount-merge',
+  timeoutMs: 10 * 60 * 1000,
+  async handler(job: Job<MergePayload>, ctx) {
+    const { batch, jobIds, top = 20 } = job.payload ?? ({} as MergePayload);
+    if (typeof batch !== 'string')
+      throw new UnrecoverableError('wordcount-merge needs payload {"batch": "<map batch id>"}');
+    const keys: string[] = [];
+    if (jobIds) {
+      for (const id of jobIds) keys.push(resultKey(batch, id));
+    } else {
+      for await (const o of ctx.store.list(`results/${batch}/`)) keys.push(o.key);
+    }
+    const totals = new Map<string, number>();
+    let done = 0;
+    for (const key of keys) {
+      // A missing map result throws: the merge is retried until the map step has finished.
+      const rec = JSON.parse((await ctx.store.get(key, ctx.signal)).toString('utf8')) as {
+        result: WordcountResult;
+      };
+      for (const [w, n] of Object.entries(rec.result.counts)) totals.set(w, (totals.get(w) ?? 0) + n);
+      done++;
+      if (done % 50 === 0) {
+        ctx.progress(done / keys.length);
+        await yieldToLoop();
+      }
+    }
+    const sorted = [...totals.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    const outputKey = `outputs/${job.batch}/wordcount-${batch}.json`;
+    await ctx.store.put(outputKey, JSON.stringify(Object.fromEntries(sorted)), {
+      contentType: 'application/json',
+    });
+    let words = 0;
+    for (const n of totals.values()) words += n;
+    return { inputs: keys.length, words, distinct: totals.size, top: sorted.slice(0, top), outputKey };
+  },
+};

@@ -1,0 +1,70 @@
+/**
+ * The bundle's entry point (dist/worker.js): the only place the worker runtime reads
+ * process.env. Everything is configured by environment variables so one image serves every
+ * deployment.
+ *
+ *   FLOTILLA_QUEUE_URL      job queue (required)
+ *   FLOTILLA_BUCKET         data bucket (required)
+ *   FLOTILLA_DLQ_URL        dead-letter queue (default: the queue's redrive target)
+ *   FLOTILLA_CONCURRENCY    jobs at once in this process (default 16)
+ *   FLOTILLA_DRAIN_SECONDS  how long SIGTERM waits for running jobs (default 90)
+ *   FLOTILLA_WAIT_SECONDS   long-poll wait (default 20)
+ *   FLOTILLA_RETRY_BASE_MS  first retry delay, doubling per attempt (default 5000)
+ *   FLOTILLA_LOG_LEVEL      debug | info | warn | error (default info)
+ *   AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID...
+ */
+import { endpointFromEnv } from './core/aws.js';
+import { builtinHandlers } from './handlers/index.js';
+import { jsonLogger, type LogLevel } from './runtime/logger.js';
+import { runWorkerProcess } from './runtime/process.js';
+
+function num(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) {
+    process.stderr.write(`worker: ${name} must be a number >= 0, got '${raw}'\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+async function main(): Promise<number> {
+  const env = process.env;
+  const log = jsonLogger({ level: (env.FLOTILLA_LOG_LEVEL as LogLevel | undefined) ?? 'info' });
+  const queueUrl = env.FLOTILLA_QUEUE_URL;
+  const bucket = env.FLOTILLA_BUCKET;
+  if (!queueUrl || !bucket) {
+    log.error('FLOTILLA_QUEUE_URL and FLOTILLA_BUCKET must be set');
+    return 2;
+  }
+  let endpoint: ReturnType<typeof endpointFromEnv>;
+  try {
+    endpoint = endpointFromEnv(env);
+  } catch (err) {
+    log.error((err as Error).message);
+    return 2;
+  }
+  return runWorkerProcess({
+    endpoint,
+    queueUrl,
+    bucket,
+    ...(env.FLOTILLA_DLQ_URL ? { dlqUrl: env.FLOTILLA_DLQ_URL } : {}),
+    handlers: builtinHandlers(),
+    log,
+    worker: {
+      concurrency: num('FLOTILLA_CONCURRENCY', 16),
+      drainTimeoutMs: num('FLOTILLA_DRAIN_SECONDS', 90) * 1000,
+      waitTimeSeconds: num('FLOTILLA_WAIT_SECONDS', 20),
+      retryBaseDelayMs: num('FLOTILLA_RETRY_BASE_MS', 5000),
+    },
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`worker: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
