@@ -149,6 +149,8 @@ export class Worker {
   private readonly slots: Slots;
   private readonly deleter: DeleteBatcher;
   private readonly running = new Map<string, Running>();
+  /** Job keys (batch/id) running in this process, to drop a duplicate delivery of one of them. */
+  private readonly runningJobs = new Set<string>();
   private readonly jobPromises = new Set<Promise<void>>();
   private readonly pollAbort = new AbortController();
   private stopping = false;
@@ -245,9 +247,8 @@ export class Worker {
   private async poll(index: number): Promise<void> {
     let failures = 0;
     while (!this.stopping) {
-      await this.slots.waitForFree(() => this.stopping);
-      if (this.stopping) break;
-      const want = this.slots.reserveUpTo(10);
+      const want = await this.slots.take(10, () => this.stopping);
+      if (want === 0) break;
       let msgs: QueueMessage[];
       try {
         msgs = await this.queue.receive({
@@ -340,6 +341,16 @@ export class Worker {
     }
     const writeResult = def.writeResult !== false;
     const key = resultKey(envelope.batch, envelope.id);
+    const jobKey = `${envelope.batch}/${envelope.id}`;
+    if (this.runningJobs.has(jobKey)) {
+      // SQS delivered the same job twice and this process is already running it: the first
+      // delivery's message stays until that run succeeds, so this copy can go.
+      this.counters.duplicates++;
+      this.log.info('job already running here; dropping the duplicate delivery', fields);
+      this.deleter.add(msg);
+      return;
+    }
+    this.runningJobs.add(jobKey);
     const startedAt = new Date();
     try {
       // Job ids are idempotency keys: a job whose result exists is not run again.
@@ -349,6 +360,7 @@ export class Worker {
         this.deleter.add(msg);
         return;
       }
+      this.log.info('job started', fields);
       const payload = envelope.payloadRef ? await this.loadPayload(envelope) : envelope.payload;
       const result = await this.invoke(def, entry, { ...envelope, payload, attempt }, fields);
       const durationMs = Date.now() - startedAt.getTime();
@@ -380,6 +392,8 @@ export class Worker {
       this.log.info('job done', { ...fields, durationMs });
     } catch (err) {
       await this.onFailure(entry, envelope, err as Error, fields, Date.now() - startedAt.getTime());
+    } finally {
+      this.runningJobs.delete(jobKey);
     }
   }
 

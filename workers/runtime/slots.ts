@@ -1,4 +1,4 @@
-/** A counting semaphore for job slots: pollers reserve slots before receiving, jobs free them. */
+/** A counting semaphore for job slots: pollers take slots before receiving, jobs give them back. */
 export class Slots {
   private free: number;
   private waiters: (() => void)[] = [];
@@ -11,18 +11,20 @@ export class Slots {
     return this.free;
   }
 
-  /** Resolves when a slot is free, or when `cancelled()` turns true (checked on every release). */
-  async waitForFree(cancelled: () => boolean): Promise<void> {
-    while (this.free <= 0 && !cancelled()) {
+  /**
+   * Wait until a slot is free, then take up to `max` at once (checked and taken in one step, so
+   * two pollers woken together never both take the same slot). Resolves 0 if `cancelled()`.
+   */
+  async take(max: number, cancelled: () => boolean): Promise<number> {
+    for (;;) {
+      if (cancelled()) return 0;
+      if (this.free > 0) {
+        const n = Math.min(max, this.free);
+        this.free -= n;
+        return n;
+      }
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
-  }
-
-  /** Take up to `max` free slots (at least one must be free); returns how many were taken. */
-  reserveUpTo(max: number): number {
-    const n = Math.min(max, this.free);
-    this.free -= n;
-    return n;
   }
 
   release(n: number): void {

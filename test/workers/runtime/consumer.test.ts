@@ -1,0 +1,289 @@
+/**
+ * The worker against a real SQS/S3 emulator over HTTP (fauxqs in-process): long polling,
+ * concurrency, heartbeats, retries and the DLQ, poison messages, claim checks, duplicates.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Submitter } from '../../../scripts/submit.js';
+import { errorKey, resultKey } from '../../../workers/core/envelope.js';
+import { UnrecoverableError } from '../../../workers/core/errors.js';
+import { builtinHandlers } from '../../../workers/handlers/index.js';
+import { HandlerRegistry } from '../../../workers/handlers/registry.js';
+import { Worker, type WorkerOptions } from '../../../workers/runtime/consumer.js';
+import { jsonLogger } from '../../../workers/runtime/logger.js';
+import { eventually, freshDeployment, queueDepth } from '../../support/deployment.js';
+import { type Emulator, startEmbedded } from '../../support/emulators.js';
+
+let emu: Emulator;
+const workers: Worker[] = [];
+beforeAll(async () => {
+  emu = await startEmbedded();
+});
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((w) => w.stop()));
+});
+afterAll(async () => emu?.stop());
+
+type Deployment = Awaited<ReturnType<typeof freshDeployment>>;
+
+function startWorker(d: Deployment, handlers: HandlerRegistry, opts: Partial<WorkerOptions> = {}) {
+  const lines: Record<string, unknown>[] = [];
+  const worker = new Worker({
+    queue: d.queue,
+    dlq: d.dlq,
+    store: d.store,
+    handlers,
+    waitTimeSeconds: 1,
+    visibilityTimeoutSeconds: d.definition.queue.visibilityTimeoutSeconds,
+    maxReceiveCount: d.definition.queue.maxReceiveCount,
+    drainTimeoutMs: 5000,
+    log: jsonLogger({ level: 'debug', write: (l) => lines.push(JSON.parse(l)) }),
+    ...opts,
+  });
+  workers.push(worker);
+  void worker.start();
+  return { worker, lines };
+}
+
+async function dlqMessages(d: Deployment, expected: number) {
+  const got: Awaited<ReturnType<Deployment['dlq']['receive']>> = [];
+  await eventually(async () => {
+    got.push(...(await d.dlq.receive({ maxMessages: 10, waitTimeSeconds: 1, visibilityTimeoutSeconds: 30 })));
+    return got.length >= expected;
+  }, 15_000);
+  return got;
+}
+
+describe('polling', () => {
+  it('returns from a long poll as soon as a message arrives', async () => {
+    const d = await freshDeployment(emu);
+    startWorker(d, builtinHandlers(), { waitTimeSeconds: 20 });
+    await sleep(300); // the worker is now inside a 20 s long poll on an empty queue
+    const sub = new Submitter({ queue: d.queue, store: d.store });
+    const sentAt = Date.now();
+    const out = await (await sub.submit('echo', { hello: 'world' })).waitForAll({
+      timeoutMs: 15_000,
+      pollMs: 50,
+    });
+    expect(out.complete).toBe(true);
+    expect([...out.results.values()][0]?.result).toEqual({ hello: 'world' });
+    // Well inside the 20 s poll: the receive returned with the message, not at the end of its wait.
+    expect(Date.now() - sentAt).toBeLessThan(10_000);
+  });
+
+  it('runs more than 10 jobs at once in one worker', async () => {
+    const d = await freshDeployment(emu);
+    let now = 0;
+    let peak = 0;
+    const handlers = new HandlerRegistry().register({
+      type: 'hold',
+      async handler() {
+        now++;
+        peak = Math.max(peak, now);
+        await sleep(400);
+        now--;
+        return null;
+      },
+    });
+    startWorker(d, handlers, { concurrency: 16 });
+    const sub = new Submitter({ queue: d.queue, store: d.store });
+    const batch = await sub.submitMany(
+      'hold',
+      Array.from({ length: 40 }, () => ({ payload: {} })),
+    );
+    const out = await batch.waitForAll({ timeoutMs: 20_000, fetchResults: false });
+    expect(out.complete).toBe(true);
+    expect(peak).toBeGreaterThan(10);
+    expect(peak).toBeLessThanOrEqual(16);
+  });
+});
+
+describe('leases', () => {
+  it('keeps a job longer than the visibility timeout invisible with heartbeats, and runs it once', async () => {
+    const d = await freshDeployment(emu, { visibilityTimeoutSeconds: 2 });
+    let runs = 0;
+    const handlers = new HandlerRegistry().register({
+      type: 'long',
+      async handler() {
+        runs++;
+        await sleep(5000);
+        return { ok: true };
+      },
+    });
+    const a = startWorker(d, handlers, { heartbeatIntervalMs: 500 });
+    const b = startWorker(d, handlers, { heartbeatIntervalMs: 500 }); // a second worker that would steal it
+    const sub = new Submitter({ queue: d.queue, store: d.store });
+    const out = await (await sub.submit('long', {})).waitForAll({ timeoutMs: 20_000 });
+    expect(out.complete).toBe(true);
+    expect(runs).toBe(1);
+    expect(a.worker.counters.heartbeats + b.worker.counters.heartbeats).toBeGreaterThanOrEqual(3);
+    await eventually(async () => (await queueDepth(d.queue)).inFlight === 0);
+    expect(await queueDepth(d.queue)).toEqual({ visible: 0, inFlight: 0 });
+  });
+
+  it('aborts a handler that runs past its timeout and retries it', async () => {
+    const d = await freshDeployment(emu, { maxReceiveCount: 2 });
+    let runs = 0;
+    let sawAbort = 0;
+    const handlers = new HandlerRegistry().register({
+      type: 'hang',
+      timeoutMs: 300,
+      async handler(_job, ctx) {
+        runs++;
+        await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve));
+        sawAbort++;
+        throw ctx.signal.reason;
+      },
+    });
+    startWorker(d, handlers, { retryBaseDelayMs: 200 });
+    const sub = new Submitter({ queue: d.queue, store: d.store });
+    const out = await (await sub.submit('hang', {}, { id: 'stuck' })).waitForAll({ timeoutMs: 15_000 });
+    expect(out.complete).toBe(true);
+    expect(out.results.size).toBe(0);
+    expect(runs).toBe(2);
+    expect(sawAbort).toBe(2);
+    expect(out.deadLettered[0]?.error.name).toBe('JobTimeoutError');
+    expect(out.deadLettered[0]?.attempt).toBe(2);
+  });
+});
+
+describe('failures', () => {
+  it('retries a failing job with growing delays, then moves it to the DLQ with its reason', async () => {
+    const d = await freshDeployment(emu, { maxReceiveCount: 4 });
+    const attempts: number[] = [];
+    const handlers = new HandlerRegistry().register({
+      type: 'flaky',
+      async handler() {
+        attempts.push(Date.now());
+        throw new Error('disk on fire');
+      },
+    });
+    startWorker(d, handlers, { retryBaseDelayMs: 1000 });
+    const sub = new Submitter({ queue: d.queue, store: d.store });
+    const batch = await sub.submit('flaky', { n: 1 }, { id: 'doomed' });
+    const out = await batch.waitForAll({ timeoutMs: 30_000, pollMs: 100 });
+    expect(out.complete).toBe(true);
+    expect(attempts).toHaveLength(4);
+    const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!);
+    // Backoff doubles per attempt (with jitter within each doubling): each gap is at least the last.
+    expect(gaps[1]!).toBeGreaterThanOrEqual(gaps[0]! - 100);
+    expect(gaps[2]!).toBeGreaterThan(gaps[0]!);
+    const [msg] = await dlqMessages(d, 1);
+    expect(msg?.attributes['flotilla-error']).toContain('disk on fire');
+    expect(msg?.attributes['flotilla-attempts']).toBe('4');
+    expect(JSON.parse(msg!.body).id).toBe('doomed');
+    const rec = JSON.parse((await d.store.get(errorKey(batch.batch, 'doomed'))).toString());
+    expect(rec).toMatchObject({ final: true, attempt: 4, error: { message: 'disk on fire' } });
+    expect(await queueDepth(d.queue)).toEqual({ visible: 0, inFlight: 0 });
+  });
+
+  it('sends a job whose handler says "do not retry" to the DLQ on the first failure', async () => {
+    const d = await freshDeployment(emu);
+    let runs = 0;
+    const handlers = new HandlerRegistry().register({
+      type: 'bad-input',
+      async handler() {
+        runs++;
+        throw new UnrecoverableError('row 3 has no date');
+      },
+    });
+    startWorker(d, handlers);
+    const sub = new Submitter({ queue: d.queue, store: d.store });
+    const out = await (await sub.submit('bad-input', {})).waitForAll({ timeoutMs: 10_000 });
+    expect(runs).toBe(1);
+    expect(out.deadLettered[0]?.error).toEqual({ name: 'UnrecoverableError', message: 'row 3 has no date' });
+  });
+
+  it('sends malformed, schema-invalid and unknown-type messages to the DLQ and keeps serving', async () => {
+    const d = await freshDeployment(emu);
+    const { worker } = startWorker(d, builtinHandlers());
+    await d.queue.send({ body: '{"v":1, "id": "x", oops' });
+    await d.queue.send({ body: JSON.stringify({ v: 1, id: '../../etc', type: 'echo', batch: 'b1' }) });
+    await d.queue.send({
+      body: JSON.stringify({
+        v: 1,
+        id: 'j1',
+        type: 'launch-rockets',
+        batch: 'b1',
+        submittedAt: new Date().toISOString(),
+        payload: {},
+      }),
+    });
+    const sub = new Submitter({ queue: d.queue, store: d.store });
+    const ok = await (await sub.submit('echo', 'still here')).waitForAll({ timeoutMs: 10_000 });
+    expect([...ok.results.values()][0]?.result).toBe('still here');
+    const msgs = await dlqMessages(d, 3);
+    const reasons = msgs
+      .map((m) => `${m.attributes['flotilla-error-name']}: ${m.attributes['flotilla-error']}`)
+      .sort();
+    expect(reasons).toHaveLength(3);
+    expect(reasons[0]).toMatch(/^InvalidEnvelopeError: message body is not JSON/);
+    expect(reasons[1]).toMatch(
+      /^InvalidEnvelopeError: message is not a valid job envelope.*(id|submittedAt)/,
+    );
+    expect(reasons[2]).toMatch(/^UnknownJobTypeError: unknown job type 'launch-rockets'/);
+    expect(worker.isStopping).toBe(false);
+    expect(worker.counters.deadLettered).toBe(3);
+    const rec = JSON.parse((await d.store.get(errorKey('b1', 'j1'))).toString());
+    expect(rec).toMatchObject({
+      final: true,
+      type: 'launch-rockets',
+      error: { name: 'UnknownJobTypeError' },
+    });
+  });
+});
+
+describe('payloads and results', () => {
+  it('carries a 1 MiB payload through S3 (claim check) and back', async () => {
+    const d = await freshDeployment(emu);
+    startWorker(d, builtinHandlers());
+    const sub = new Submitter({ queue: d.queue, store: d.store });
+    const big = { blob: 'x'.repeat(1024 * 1024), tail: 'end' };
+    const batch = await sub.submit('echo', big, { id: 'big' });
+    const stored = await d.store.head(`payloads/${batch.batch}/big.json`);
+    expect(stored?.size).toBeGreaterThan(1024 * 1024);
+    const out = await batch.waitForAll({ timeoutMs: 15_000 });
+    expect(out.results.get('big')?.result).toEqual(big);
+  });
+
+  it('refuses a payload over the hard limit at submit, sending nothing', async () => {
+    const d = await freshDeployment(emu);
+    const sub = new Submitter({ queue: d.queue, store: d.store, maxPayloadBytes: 512 * 1024 });
+    await expect(sub.submit('echo', 'y'.repeat(600 * 1024))).rejects.toThrow(/over the 512 KiB limit/);
+    expect(await queueDepth(d.queue)).toEqual({ visible: 0, inFlight: 0 });
+  });
+
+  it('leaves one result, from one run, when the same job is delivered twice', async () => {
+    const d = await freshDeployment(emu);
+    let runs = 0;
+    const handlers = new HandlerRegistry().register({
+      type: 'count',
+      async handler(job) {
+        runs++;
+        await sleep(300);
+        return { job: job.id };
+      },
+    });
+    const body = JSON.stringify({
+      v: 1,
+      id: 'once',
+      type: 'count',
+      batch: 'dup',
+      submittedAt: new Date().toISOString(),
+      payload: {},
+    });
+    await d.queue.send({ body });
+    await d.queue.send({ body });
+    const { worker } = startWorker(d, handlers);
+    await eventually(
+      async () => (await queueDepth(d.queue)).visible + (await queueDepth(d.queue)).inFlight === 0,
+    );
+    // and a third delivery later, after the result exists
+    await d.queue.send({ body });
+    await eventually(() => worker.counters.duplicates >= 2);
+    expect(runs).toBe(1);
+    const keys: string[] = [];
+    for await (const o of d.store.list('results/dup/')) keys.push(o.key);
+    expect(keys).toEqual([resultKey('dup', 'once')]);
+  });
+});
