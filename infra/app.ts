@@ -1,0 +1,83 @@
+/**
+ * The CDK app: reads the configuration once (CDK context `flotilla`, environment chosen with
+ * `-c env=NAME`), and builds the primary stack and the data-plane stack from it.
+ *
+ *   npx cdk synth                      # env 'dev'
+ *   npx cdk deploy -c env=prod flotilla-prod
+ */
+import { fileURLToPath } from 'node:url';
+import { App, BootstraplessSynthesizer, type Environment, Tags } from 'aws-cdk-lib';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import {
+  CONFIG_CONTEXT_KEY,
+  ConfigError,
+  DEFAULT_ENVIRONMENT,
+  ENV_CONTEXT_KEY,
+  type FlotillaConfig,
+  resolveConfig,
+} from './config.js';
+import { DataPlaneStack } from './stacks/data-plane-stack.js';
+import { PrimaryStack } from './stacks/primary-stack.js';
+
+function environmentOf(account: string | undefined, region: string | undefined): Environment {
+  return {
+    account: account ?? process.env.CDK_DEFAULT_ACCOUNT,
+    region: region ?? process.env.CDK_DEFAULT_REGION,
+  };
+}
+
+/** Build both stacks of one environment into `app`. Tests call this with their own App. */
+export function buildApp(app: App): {
+  config: FlotillaConfig;
+  primary: PrimaryStack;
+  dataPlane: DataPlaneStack;
+} {
+  const envName = String(app.node.tryGetContext(ENV_CONTEXT_KEY) ?? DEFAULT_ENVIRONMENT);
+  const config = resolveConfig(app.node.tryGetContext(CONFIG_CONTEXT_KEY), envName);
+  const arch =
+    config.fargate.architecture === 'arm64' ? ecs.CpuArchitecture.ARM64 : ecs.CpuArchitecture.X86_64;
+
+  const primary = new PrimaryStack(app, config.stackName, {
+    env: environmentOf(config.account, config.region),
+    description: `Flotilla job system (${config.environment}): queues, data store, ${config.fleet} workers, monitoring`,
+    fleet: config.fleet,
+    deployment: config.deployment,
+    scaling: config.scaling,
+    spotShare: config.spotShare,
+    drainSeconds: config.drainSeconds,
+    fargate: {
+      cpu: config.fargate.cpu,
+      memoryLimitMiB: config.fargate.memoryMiB,
+      cpuArchitecture: arch,
+      ...(config.fargate.image ? { image: ecs.ContainerImage.fromRegistry(config.fargate.image) } : {}),
+    },
+    ec2: { instanceTypes: config.ec2.instanceTypes, rootVolumeGiB: config.ec2.rootVolumeGiB },
+    ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
+    removeDataOnDelete: config.removeDataOnDelete,
+  });
+
+  const dataPlane = new DataPlaneStack(app, config.dataPlane.stackName, {
+    env: environmentOf(config.dataPlane.account ?? config.account, config.dataPlane.region ?? config.region),
+    description: `Flotilla data plane (${config.environment}): queues and buckets only`,
+    deployment: config.deployment,
+    removeDataOnDelete: config.removeDataOnDelete,
+    ...(config.dataPlane.bootstrapless ? { synthesizer: new BootstraplessSynthesizer() } : {}),
+  });
+
+  Tags.of(app).add('flotilla:environment', config.environment);
+  return { config, primary, dataPlane };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  try {
+    const app = new App();
+    buildApp(app);
+    app.synth();
+  } catch (err) {
+    if (err instanceof ConfigError || process.env.FLOTILLA_DEBUG !== '1') {
+      process.stderr.write(`flotilla: ${(err as Error).message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,114 @@
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import type { JobQueue } from './job-queue.js';
+import type { WorkerFleetBase } from './worker-fleet-base.js';
+
+export interface MonitoringProps {
+  /**
+   * An e-mail address subscribed to the alarm topic.
+   * @default - no subscription; subscribe to the topic yourself
+   */
+  readonly alarmEmail?: string;
+  /**
+   * Name of the dashboard.
+   * @default - the stack name
+   */
+  readonly dashboardName?: string;
+}
+
+/**
+ * The alarm topic and the dashboard. Create it first (so the queue's alarms can notify the
+ * topic), then `addFleet` once the queue and fleet exist.
+ */
+export class Monitoring extends Construct {
+  readonly alarmTopic: sns.Topic;
+  readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: MonitoringProps = {}) {
+    super(scope, id);
+    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: 'Flotilla alarms',
+      enforceSSL: true,
+    });
+    Validations.of(this.alarmTopic).acknowledge({
+      id: 'AwsSolutions-SNS2',
+      reason:
+        'Alarm notifications carry no job data. CloudWatch cannot publish to a topic encrypted with the AWS-managed SNS key, and a customer-managed key would add a monthly charge to an idle deployment.',
+    });
+    if (props.alarmEmail)
+      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: props.dashboardName ?? Stack.of(this).stackName,
+      defaultInterval: Duration.hours(3),
+    });
+  }
+
+  /** Console address of the dashboard (a stack output). */
+  get dashboardUrl(): string {
+    const region = Stack.of(this).region;
+    return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards:name=${this.dashboard.dashboardName}`;
+  }
+
+  /** Backlog, in flight, age of oldest, workers, jobs/s, failures, DLQ depth. */
+  addFleet(jobQueue: JobQueue, fleet: WorkerFleetBase): void {
+    const minute = { period: Duration.minutes(1) };
+    const { queue, deadLetterQueue } = jobQueue;
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Backlog',
+        left: [
+          queue.metricApproximateNumberOfMessagesVisible({ ...minute, label: 'Waiting' }),
+          queue.metricApproximateNumberOfMessagesNotVisible({ ...minute, label: 'In flight' }),
+        ],
+        right: [fleet.metricBacklogPerWorker()],
+        rightAnnotations: [{ value: fleet.backlogPerWorkerTarget, label: 'Target per worker' }],
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Workers',
+        left: [fleet.metricRunningWorkers(), fleet.metricDesiredWorkers()],
+        leftYAxis: { min: 0 },
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Jobs per second',
+        left: [
+          new cloudwatch.MathExpression({
+            expression: 'done / PERIOD(done)',
+            usingMetrics: { done: queue.metricNumberOfMessagesDeleted({ ...minute, label: 'Done' }) },
+            label: 'Completed /s',
+            period: Duration.minutes(1),
+          }),
+          new cloudwatch.MathExpression({
+            expression: 'sent / PERIOD(sent)',
+            usingMetrics: { sent: queue.metricNumberOfMessagesSent({ ...minute, label: 'Sent' }) },
+            label: 'Submitted /s',
+            period: Duration.minutes(1),
+          }),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Age of oldest job (s)',
+        left: [queue.metricApproximateAgeOfOldestMessage({ ...minute, statistic: 'Maximum' })],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Failures',
+        left: [deadLetterQueue.metricNumberOfMessagesSent({ ...minute, label: 'Sent to DLQ' })],
+        right: [
+          deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+            ...minute,
+            statistic: 'Maximum',
+            label: 'DLQ depth',
+          }),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: jobQueue.alarms, width: 24, height: 3 }),
+    );
+  }
+}

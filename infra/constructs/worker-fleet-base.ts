@@ -1,0 +1,319 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { PREFIXES } from '../definitions.js';
+import { backlogPerWorkerTarget, DEFAULT_SCALING, resolveScaling, type ScalingPolicy } from '../scaling.js';
+import type { DataStore } from './data-store.js';
+import type { JobQueue } from './job-queue.js';
+
+/** Props shared by every worker-fleet flavour (as aws-ecs-patterns shares its base props). */
+export interface WorkerFleetBaseProps {
+  /** The queue the workers consume. */
+  readonly jobQueue: JobQueue;
+  /** The bucket the workers read payloads from and write results to. */
+  readonly dataStore: DataStore;
+  /**
+   * The network the workers run in. Workers only make outbound HTTPS calls (SQS, S3, logs).
+   * @default - a new VPC: two AZs, public subnets only (no NAT gateway to pay for while idle),
+   * an S3 gateway endpoint, flow logs to CloudWatch Logs
+   */
+  readonly vpc?: ec2.IVpc;
+  /**
+   * Fleet bounds, cooldowns and the two numbers the scaling target comes from (acceptable
+   * latency and average job duration).
+   * @default DEFAULT_SCALING from infra/scaling.ts
+   */
+  readonly scaling?: ScalingPolicy;
+  /**
+   * Share of workers on Spot capacity, from 0 (all on-demand) to 1 (all Spot).
+   * @default 0.7
+   */
+  readonly spotShare?: number;
+  /**
+   * How long a worker gets to finish its jobs after SIGTERM.
+   * @default Duration.seconds(90)
+   */
+  readonly drainTime?: Duration;
+  /**
+   * How long worker logs are kept.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Extra environment variables for the worker (never secrets: they are visible in the template).
+   * @default - only the variables the fleet injects (queue, bucket, concurrency, drain, guard)
+   */
+  readonly environment?: Readonly<Record<string, string>>;
+}
+
+/** The defaults of WorkerFleetBaseProps, in one place. */
+export const WORKER_FLEET_DEFAULTS: {
+  readonly scaling: ScalingPolicy;
+  readonly spotShare: number;
+  readonly drainTime: Duration;
+  readonly logRetention: logs.RetentionDays;
+} = Object.freeze({
+  scaling: DEFAULT_SCALING,
+  spotShare: 0.7,
+  drainTime: Duration.seconds(90),
+  logRetention: logs.RetentionDays.ONE_MONTH,
+});
+
+/** Props after defaults are merged in. */
+export type ResolvedFleetProps = WorkerFleetBaseProps & typeof WORKER_FLEET_DEFAULTS;
+
+/** A CloudWatch metric as scaling policies and alarms name it. */
+export interface MetricRef {
+  readonly namespace: string;
+  readonly metricName: string;
+  readonly dimensions: Readonly<Record<string, string>>;
+  readonly statistic: string;
+}
+
+/** One entry of a target-tracking `CustomizedMetricSpecification.Metrics` list (same shape for ECS and ASG). */
+export interface MetricDataQuery {
+  readonly id: string;
+  readonly label?: string;
+  readonly expression?: string;
+  readonly metricStat?: {
+    readonly metric: {
+      readonly namespace: string;
+      readonly metricName: string;
+      readonly dimensions: { readonly name: string; readonly value: string }[];
+    };
+    readonly stat: string;
+  };
+  readonly returnData: boolean;
+}
+
+/** The math expression for backlog per worker, guarded so zero running workers never divides by zero. */
+export const BACKLOG_PER_WORKER_EXPRESSION =
+  '(visible + inflight) / IF(FILL(running, 0) > 0, FILL(running, 0), 1)';
+/** 1 while no worker is wanted and a job is visible: the wake-from-zero alarm's expression. */
+export const WAKE_FROM_ZERO_EXPRESSION = 'IF(FILL(desired, 0) < 1 AND FILL(visible, 0) >= 1, 1, 0)';
+
+/**
+ * What every worker fleet shares: resolved and validated props, the network, the worker's
+ * grants (consume jobs, read payloads, write results and errors, nothing else), the
+ * environment the runtime reads, and the scaling design:
+ *
+ * - target tracking on backlog per worker, (visible + in-flight) / running workers, with the
+ *   target `backlogPerWorkerTarget(scaling)` (L1 policies: L2 target tracking refuses math);
+ * - a step policy that sets the fleet to `wakeWorkers` when it is at zero and a job is visible
+ *   (target tracking multiplies the current capacity, so it can never leave zero by itself).
+ *
+ * Subclasses supply the compute, the running/desired metrics and the two L1 policies.
+ */
+export abstract class WorkerFleetBase extends Construct {
+  readonly scaling: ScalingPolicy;
+  readonly spotShare: number;
+  readonly drainTime: Duration;
+  readonly logRetention: logs.RetentionDays;
+  readonly vpc: ec2.IVpc;
+  readonly jobQueue: JobQueue;
+  readonly dataStore: DataStore;
+  /** Jobs per worker that target tracking holds the fleet at. */
+  readonly backlogPerWorkerTarget: number;
+  /** Security group of the workers: no ingress, HTTPS egress only. */
+  readonly securityGroup: ec2.SecurityGroup;
+  protected readonly extraEnvironment: Readonly<Record<string, string>>;
+
+  protected constructor(scope: Construct, id: string, props: WorkerFleetBaseProps) {
+    super(scope, id);
+    const merged = { ...WORKER_FLEET_DEFAULTS, ...stripUndefined(props) } as ResolvedFleetProps;
+    const problems: string[] = [];
+    let scaling = merged.scaling;
+    try {
+      scaling = resolveScaling(merged.scaling);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+    if (!(merged.spotShare >= 0 && merged.spotShare <= 1)) {
+      problems.push(`spotShare must be between 0 and 1, got ${merged.spotShare}`);
+    }
+    problems.push(...this.validate(merged));
+    if (problems.length > 0) {
+      throw new Error(`${this.node.path}: invalid worker fleet props: ${problems.join('; ')}`);
+    }
+    this.scaling = scaling;
+    this.spotShare = merged.spotShare;
+    this.drainTime = merged.drainTime;
+    this.logRetention = merged.logRetention;
+    this.jobQueue = props.jobQueue;
+    this.dataStore = props.dataStore;
+    this.extraEnvironment = props.environment ?? {};
+    this.backlogPerWorkerTarget = backlogPerWorkerTarget(scaling);
+    this.vpc = props.vpc ?? this.createVpc();
+    this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
+      vpc: this.vpc,
+      description: 'Flotilla workers: no inbound traffic, outbound HTTPS to AWS APIs only',
+      allowAllOutbound: false,
+    });
+    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to SQS, S3, CloudWatch');
+  }
+
+  /** Flavour-specific checks on the merged props; return problems rather than throwing. */
+  protected validate(merged: ResolvedFleetProps): string[] {
+    const drain = merged.drainTime.toSeconds();
+    return drain >= 5 ? [] : [`drainTime must be at least 5 seconds, got ${drain}`];
+  }
+
+  /** Workers running now (ECS RunningTaskCount, ASG GroupInServiceInstances). */
+  abstract readonly runningWorkersMetric: MetricRef;
+  /** Workers wanted now (ECS DesiredTaskCount, ASG GroupDesiredCapacity). */
+  abstract readonly desiredWorkersMetric: MetricRef;
+
+  /**
+   * Grant what a worker does and nothing else: receive/delete/extend jobs, send to the DLQ
+   * (a job that must not be retried), read payloads, write results and errors.
+   */
+  protected grantWorker(principal: iam.IGrantable): void {
+    const { queue, deadLetterQueue } = this.jobQueue;
+    queue.grantConsumeMessages(principal);
+    deadLetterQueue.grantSendMessages(principal);
+    this.dataStore.bucket.grantRead(principal, `${PREFIXES.payloads}*`);
+    this.dataStore.bucket.grantRead(principal, `${PREFIXES.results}*`);
+    this.dataStore.bucket.grantPut(principal, `${PREFIXES.results}*`);
+    this.dataStore.bucket.grantPut(principal, `${PREFIXES.errors}*`);
+  }
+
+  /** The environment the runtime reads in workers/main.ts. */
+  protected workerEnvironment(guard: 'ecs' | 'asg'): Record<string, string> {
+    return {
+      ...this.extraEnvironment,
+      FLOTILLA_QUEUE_URL: this.jobQueue.queue.queueUrl,
+      FLOTILLA_DLQ_URL: this.jobQueue.deadLetterQueue.queueUrl,
+      FLOTILLA_BUCKET: this.dataStore.bucket.bucketName,
+      FLOTILLA_CONCURRENCY: String(this.scaling.jobsPerWorker),
+      FLOTILLA_DRAIN_SECONDS: String(this.drainTime.toSeconds()),
+      FLOTILLA_SCALE_IN_GUARD: guard,
+      AWS_REGION: Stack.of(this).region,
+    };
+  }
+
+  private queueMetric(metricName: string): MetricRef {
+    return {
+      namespace: 'AWS/SQS',
+      metricName,
+      dimensions: { QueueName: this.jobQueue.queue.queueName },
+      statistic: 'Sum',
+    };
+  }
+
+  /** The metric queries of the target-tracking policy; the last one is returned. */
+  protected backlogPerWorkerQueries(): MetricDataQuery[] {
+    const stat = (id: string, m: MetricRef): MetricDataQuery => ({
+      id,
+      metricStat: {
+        metric: {
+          namespace: m.namespace,
+          metricName: m.metricName,
+          dimensions: Object.entries(m.dimensions).map(([name, value]) => ({ name, value })),
+        },
+        stat: m.statistic,
+      },
+      returnData: false,
+    });
+    return [
+      stat('visible', this.queueMetric('ApproximateNumberOfMessagesVisible')),
+      stat('inflight', this.queueMetric('ApproximateNumberOfMessagesNotVisible')),
+      stat('running', this.runningWorkersMetric),
+      {
+        id: 'backlogPerWorker',
+        label: 'Jobs queued or running per worker',
+        expression: BACKLOG_PER_WORKER_EXPRESSION,
+        returnData: true,
+      },
+    ];
+  }
+
+  private cwMetric(m: MetricRef, label: string): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: m.namespace,
+      metricName: m.metricName,
+      dimensionsMap: { ...m.dimensions },
+      statistic: m.statistic,
+      period: Duration.minutes(1),
+      label,
+    });
+  }
+
+  /** Backlog per worker as a dashboard can plot it (the same expression the policy tracks). */
+  metricBacklogPerWorker(): cloudwatch.MathExpression {
+    return new cloudwatch.MathExpression({
+      expression: BACKLOG_PER_WORKER_EXPRESSION,
+      usingMetrics: {
+        visible: this.cwMetric(this.queueMetric('ApproximateNumberOfMessagesVisible'), 'Visible'),
+        inflight: this.cwMetric(this.queueMetric('ApproximateNumberOfMessagesNotVisible'), 'In flight'),
+        running: this.cwMetric(this.runningWorkersMetric, 'Running'),
+      },
+      label: 'Backlog per worker',
+      period: Duration.minutes(1),
+    });
+  }
+
+  metricRunningWorkers(): cloudwatch.Metric {
+    return this.cwMetric(this.runningWorkersMetric, 'Workers running');
+  }
+
+  metricDesiredWorkers(): cloudwatch.Metric {
+    return this.cwMetric(this.desiredWorkersMetric, 'Workers wanted');
+  }
+
+  /**
+   * Both scaling policies. `stepPolicyArn` is the ARN (Ref) of a step policy, built by the
+   * subclass, that sets capacity to exactly `wakeWorkers`; it is triggered by an alarm on
+   * "no workers wanted and a job visible". Skipped when minWorkers > 0.
+   */
+  protected addWakeFromZeroAlarm(stepPolicyArn: string): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this, 'WakeFromZeroAlarm', {
+      alarmDescription: `Jobs are waiting and no worker is wanted: start ${this.scaling.wakeWorkers} worker(s).`,
+      metric: new cloudwatch.MathExpression({
+        expression: WAKE_FROM_ZERO_EXPRESSION,
+        usingMetrics: {
+          desired: this.cwMetric({ ...this.desiredWorkersMetric, statistic: 'Maximum' }, 'Wanted'),
+          visible: this.cwMetric(
+            { ...this.queueMetric('ApproximateNumberOfMessagesVisible'), statistic: 'Maximum' },
+            'Visible',
+          ),
+        },
+        label: 'Idle fleet with work waiting',
+        period: Duration.minutes(1),
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction({ bind: () => ({ alarmActionArn: stepPolicyArn }) });
+    return alarm;
+  }
+
+  /** Should the wake-from-zero policy exist at all? */
+  protected get needsWakeFromZero(): boolean {
+    return this.scaling.minWorkers === 0;
+  }
+
+  private createVpc(): ec2.Vpc {
+    const vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: 2,
+      natGateways: 0,
+      subnetConfiguration: [{ name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 }],
+      gatewayEndpoints: { S3: { service: ec2.GatewayVpcEndpointAwsService.S3 } },
+    });
+    vpc.addFlowLog('FlowLog', {
+      destination: ec2.FlowLogDestination.toCloudWatchLogs(
+        new logs.LogGroup(this, 'FlowLogGroup', { retention: this.logRetention }),
+      ),
+      trafficType: ec2.FlowLogTrafficType.REJECT,
+    });
+    return vpc;
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

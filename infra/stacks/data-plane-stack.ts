@@ -1,0 +1,43 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { DataStore } from '../constructs/data-store.js';
+import { JobQueue } from '../constructs/job-queue.js';
+import { DEFAULT_DEPLOYMENT, type DeploymentDefinition, STACK_OUTPUTS } from '../definitions.js';
+
+export interface DataPlaneStackProps extends StackProps {
+  /**
+   * Queue and bucket settings; the same data the primary stack uses.
+   * @default DEFAULT_DEPLOYMENT from infra/definitions.ts
+   */
+  readonly deployment?: DeploymentDefinition;
+  /**
+   * Delete the buckets with the stack (they must be empty: this stack carries no
+   * object-deleting Lambda, so that it needs no assets).
+   * @default false
+   */
+  readonly removeDataOnDelete?: boolean;
+}
+
+/**
+ * Queues and buckets only, from the same definitions as the primary stack: the scaled-down
+ * copy in a second region, account or emulator that `flotilla mirror` fills. No compute, no
+ * alarms, no assets (so it deploys without `cdk bootstrap` when given a BootstraplessSynthesizer).
+ */
+export class DataPlaneStack extends Stack {
+  readonly jobQueue: JobQueue;
+  readonly dataStore: DataStore;
+
+  constructor(scope: Construct, id: string, props: DataPlaneStackProps = {}) {
+    super(scope, id, props);
+    const deployment = props.deployment ?? DEFAULT_DEPLOYMENT;
+    this.jobQueue = new JobQueue(this, 'JobQueue', { definition: deployment.queue, alarms: false });
+    this.dataStore = new DataStore(this, 'DataStore', {
+      definition: deployment.bucket,
+      removeOnDelete: props.removeDataOnDelete ?? false,
+      autoDeleteObjects: false,
+    });
+    new CfnOutput(this, STACK_OUTPUTS.queueUrl, { value: this.jobQueue.queue.queueUrl });
+    new CfnOutput(this, STACK_OUTPUTS.dlqUrl, { value: this.jobQueue.deadLetterQueue.queueUrl });
+    new CfnOutput(this, STACK_OUTPUTS.bucket, { value: this.dataStore.bucket.bucketName });
+  }
+}
