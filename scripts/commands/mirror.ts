@@ -1,7 +1,105 @@
-import { UsageError } from '../../workers/core/errors.js';
+/** `flotilla mirror --to TARGET`: copy a live deployment to another live endpoint, incrementally. */
+import { describeError, formatBytes, UsageError } from '../../workers/core/errors.js';
 import type { CommandMain } from '../cli.js';
+import { mirrorDeployment } from '../sync/mirror.js';
+import { closeSide, liveSide } from '../sync/side.js';
+import { resolveTarget } from '../target.js';
+import { intOption, parseCommand } from './args.js';
 
-// Placeholder until the command lands; removed from the command table if it does not.
-export const main: CommandMain = async () => {
-  throw new UsageError("'mirror' is not available in this build");
+const USAGE = `usage: flotilla mirror --to URL|aws|local [source flags] [options]
+
+Copies the source's queue definitions, bucket settings and objects to the target; only new or
+changed objects move. The source is chosen as for every command (--stack, --bucket, --queue-url,
+--endpoint, --profile, --region).
+
+  --to URL|aws        the target endpoint, or 'aws' (with --to-region/--to-profile)
+  --to local          run a local copy: see 'flotilla mirror --to local --help'
+  --to-region NAME    --to-profile NAME
+  --to-bucket NAME    the target bucket (default: the source bucket's name)
+  --dry-run           print the plan (copy/update/delete), change nothing
+  --delete            delete target objects the source no longer has (never after an error)
+  --max-delete N      with --delete: if more than N would go, delete none and fail
+  --concurrency N     objects in flight (default 32)
+  --quiet             no progress line`;
+
+export const OPTIONS = {
+  to: { type: 'string' },
+  'to-region': { type: 'string' },
+  'to-profile': { type: 'string' },
+  'to-bucket': { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  delete: { type: 'boolean' },
+  'max-delete': { type: 'string' },
+  concurrency: { type: 'string' },
+  quiet: { type: 'boolean' },
+  // --to local
+  from: { type: 'string' },
+  port: { type: 'string' },
+  workers: { type: 'string' },
+  at: { type: 'string' },
+} as const;
+
+export const main: CommandMain = async (ctx) => {
+  const { argv, env, err, out } = ctx;
+  const { values, help } = parseCommand<Record<string, string | boolean | undefined>>(
+    argv,
+    OPTIONS,
+    USAGE,
+    out,
+  );
+  if (values.to === 'local') {
+    const local = await import('../sync/local.js');
+    return local.main(ctx, values);
+  }
+  if (help) return 0;
+  if (typeof values.to !== 'string' || values.to === '')
+    throw new UsageError('mirror needs --to URL|aws|local; see --help');
+  const maxDelete = intOption(values['max-delete'], 'max-delete');
+  if (maxDelete !== undefined && values.delete !== true)
+    throw new UsageError('--max-delete only makes sense with --delete');
+  const concurrency = intOption(values.concurrency, 'concurrency', { min: 1, max: 256 }) ?? 32;
+  const source = await resolveTarget(values, env);
+  const target = liveSide(
+    values.to,
+    {
+      ...(typeof values['to-region'] === 'string' ? { region: values['to-region'] } : {}),
+      ...(typeof values['to-profile'] === 'string' ? { profile: values['to-profile'] } : {}),
+    },
+    env,
+  );
+  try {
+    const r = await mirrorDeployment({
+      source,
+      target,
+      ...(source.bucket ? { bucket: source.bucket } : {}),
+      ...(typeof values['to-bucket'] === 'string' ? { targetBucket: values['to-bucket'] } : {}),
+      ...(source.queueUrl ? { queueUrl: source.queueUrl } : {}),
+      ...(source.dlqUrl ? { dlqUrl: source.dlqUrl } : {}),
+      dryRun: values['dry-run'] === true,
+      delete: values.delete === true,
+      ...(maxDelete !== undefined ? { maxDelete } : {}),
+      concurrency,
+      progress: err,
+      out,
+      quiet: values.quiet === true,
+    });
+    for (const w of r.warnings) err.write(`warning: ${w}\n`);
+    if (values['dry-run']) {
+      err.write(`dry run: ${r.plan.length} change(s) planned, ${r.skipped} unchanged; nothing was changed\n`);
+      return 0;
+    }
+    err.write(
+      `mirrored to ${values.to}: copied ${r.copied} (${formatBytes(r.copiedBytes)}), skipped ${r.skipped} unchanged, deleted ${r.deleted} in ${r.seconds.toFixed(1)} s\n`,
+    );
+    if (r.deleteRefused) err.write(`${r.deleteRefused}\n`);
+    for (const f of r.failed.slice(0, 10))
+      err.write(`failed: ${JSON.stringify(f.key)}: ${describeError(f.error)}\n`);
+    if (r.failed.length > 0)
+      err.write(`${r.failed.length} object(s) failed; run the same command again to retry.\n`);
+    return r.failed.length > 0 || r.deleteRefused ? 1 : 0;
+  } finally {
+    source.sqs.destroy();
+    source.s3.destroy();
+    closeSide(target);
+  }
 };

@@ -1,0 +1,284 @@
+/**
+ * The definitions half of a deployment: read queues, buckets and stack templates from a live
+ * source into a Description, and bring a target to that Description through the SQS and S3 APIs
+ * (scripts/provision.ts), which works on endpoints without CloudFormation.
+ */
+import { GetTemplateCommand } from '@aws-sdk/client-cloudformation';
+import {
+  GetBucketEncryptionCommand,
+  GetBucketLifecycleConfigurationCommand,
+  GetBucketTaggingCommand,
+  GetBucketVersioningCommand,
+  HeadBucketCommand,
+  PutBucketEncryptionCommand,
+  PutBucketLifecycleConfigurationCommand,
+  PutBucketTaggingCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { EndpointConfig } from '../../workers/core/aws.js';
+import { classifyError, errorText, UsageError } from '../../workers/core/errors.js';
+import { findDeadLetterQueue, SqsQueue } from '../../workers/core/ports.js';
+import { ensureBucket, ensureQueue, queueArn } from '../provision.js';
+import { cloudFormationClient } from '../target.js';
+import type { BucketDescription, QueueDescription } from './folder.js';
+import { checkBucketName } from './keys.js';
+
+/** A live deployment to read from or write to. */
+export interface LiveSide {
+  readonly endpoint: EndpointConfig;
+  readonly sqs: SQSClient;
+  readonly s3: S3Client;
+}
+
+export const where = (side: LiveSide) =>
+  side.endpoint.endpoint ?? `AWS${side.endpoint.region ? ` ${side.endpoint.region}` : ''}`;
+
+const queueNameOf = (url: string) => decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
+
+/** The job queue and its DLQ (given, or found from the redrive policy), every attribute of each. */
+export async function describeQueues(
+  side: LiveSide,
+  queueUrl: string | undefined,
+  dlqUrl: string | undefined,
+): Promise<QueueDescription[]> {
+  const out: QueueDescription[] = [];
+  const read = async (url: string, role: QueueDescription['role']) => {
+    try {
+      const res = await side.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }),
+      );
+      out.push({ name: queueNameOf(url), url, role, attributes: res.Attributes ?? {} });
+    } catch (err) {
+      if (classifyError(err) === 'missing') {
+        throw new UsageError(`queue ${url} does not exist at ${where(side)}; check --queue-url or --stack`);
+      }
+      throw err;
+    }
+  };
+  if (queueUrl) {
+    await read(queueUrl, 'jobs');
+    const dlq = dlqUrl ?? (await findDeadLetterQueue(side.sqs, new SqsQueue(side.sqs, queueUrl)))?.url;
+    if (dlq && dlq !== queueUrl) await read(dlq, 'dlq');
+  } else if (dlqUrl) {
+    await read(dlqUrl, 'dlq');
+  }
+  return out;
+}
+
+const SETTING_ABSENT = new Set([
+  'NoSuchLifecycleConfiguration',
+  'ServerSideEncryptionConfigurationNotFoundError',
+  'NoSuchTagSet',
+  'NoSuchTagSetError',
+]);
+
+/** A bucket's settings; a setting the endpoint cannot report is listed in `unavailable`. */
+export async function describeBucket(
+  side: LiveSide,
+  bucket: string,
+): Promise<Omit<BucketDescription, 'objects' | 'bytes'>> {
+  checkBucketName(bucket);
+  await requireBucketExists(side, bucket);
+  const unavailable: string[] = [];
+  const get = async <T>(name: string, fn: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await fn();
+    } catch (err) {
+      if (SETTING_ABSENT.has((err as Error).name)) return undefined;
+      if (classifyError(err) === 'connection' || classifyError(err) === 'credentials') throw err;
+      unavailable.push(name);
+      return undefined;
+    }
+  };
+  const versioning = await get('versioning', async () => {
+    const r = await side.s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
+    return r.Status;
+  });
+  const lifecycleRules = await get('lifecycle', async () => {
+    const r = await side.s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
+    return r.Rules && r.Rules.length > 0 ? (r.Rules as unknown[]) : undefined;
+  });
+  const encryption = await get('encryption', async () => {
+    const r = await side.s3.send(new GetBucketEncryptionCommand({ Bucket: bucket }));
+    const rules = r.ServerSideEncryptionConfiguration?.Rules;
+    return rules && rules.length > 0 ? { Rules: rules } : undefined;
+  });
+  const tags = await get('tags', async () => {
+    const r = await side.s3.send(new GetBucketTaggingCommand({ Bucket: bucket }));
+    const set = r.TagSet ?? [];
+    return set.length > 0 ? Object.fromEntries(set.map((t) => [t.Key ?? '', t.Value ?? ''])) : undefined;
+  });
+  return {
+    name: bucket,
+    ...(versioning ? { versioning } : {}),
+    ...(lifecycleRules ? { lifecycleRules } : {}),
+    ...(encryption ? { encryption } : {}),
+    ...(tags ? { tags } : {}),
+    ...(unavailable.length > 0 ? { unavailable } : {}),
+  };
+}
+
+export async function requireBucketExists(side: LiveSide, bucket: string): Promise<void> {
+  try {
+    await side.s3.send(new HeadBucketCommand({ Bucket: bucket }));
+  } catch (err) {
+    const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status === 404 || classifyError(err) === 'missing' || (err as Error).name === 'NotFound') {
+      throw new UsageError(`bucket '${bucket}' does not exist at ${where(side)}; check --bucket or --stack`);
+    }
+    if (status === 403) {
+      throw new UsageError(
+        `access to bucket '${bucket}' at ${where(side)} was denied; check the credentials`,
+      );
+    }
+    throw err;
+  }
+}
+
+/** The stack's template as deployed (JSON parsed; YAML kept as text). */
+export async function stackTemplate(side: LiveSide, stack: string): Promise<unknown> {
+  const cfn = cloudFormationClient(side.endpoint);
+  try {
+    const out = await cfn.send(new GetTemplateCommand({ StackName: stack, TemplateStage: 'Original' }));
+    const body = out.TemplateBody ?? '';
+    try {
+      return JSON.parse(body);
+    } catch {
+      return body;
+    }
+  } finally {
+    cfn.destroy();
+  }
+}
+
+/** Account and region from a queue ARN (no STS call: emulators answer it differently). */
+export function accountOf(queues: readonly QueueDescription[]): { account?: string; region?: string } {
+  const arn = queues.find((q) => q.attributes.QueueArn)?.attributes.QueueArn;
+  if (!arn) return {};
+  const parts = arn.split(':');
+  return { ...(parts[3] ? { region: parts[3] } : {}), ...(parts[4] ? { account: parts[4] } : {}) };
+}
+
+/** Attributes a target can take as they are; Policy and RedriveAllowPolicy name the source account. */
+const PORTABLE_ATTRIBUTES = [
+  'DelaySeconds',
+  'MaximumMessageSize',
+  'MessageRetentionPeriod',
+  'ReceiveMessageWaitTimeSeconds',
+  'VisibilityTimeout',
+  'SqsManagedSseEnabled',
+  'KmsMasterKeyId',
+  'KmsDataKeyReusePeriodSeconds',
+  'FifoQueue',
+  'ContentBasedDeduplication',
+  'DeduplicationScope',
+  'FifoThroughputLimit',
+];
+
+export interface AppliedQueues {
+  /** Source queue name → URL at the target. */
+  readonly urls: Map<string, string>;
+  readonly warnings: string[];
+}
+
+/**
+ * Create each queue at the target with the source's attributes, DLQs first, each redrive policy
+ * pointed at the target's copy of its DLQ.
+ */
+export async function applyQueues(
+  side: LiveSide,
+  queues: readonly QueueDescription[],
+): Promise<AppliedQueues> {
+  const warnings: string[] = [];
+  const urls = new Map<string, string>();
+  const dlqNameOf = (q: QueueDescription) => {
+    if (!q.attributes.RedrivePolicy) return undefined;
+    const arn = (JSON.parse(q.attributes.RedrivePolicy) as { deadLetterTargetArn?: string })
+      .deadLetterTargetArn;
+    return arn?.split(':')[5];
+  };
+  const ordered = [...queues].sort((a, b) => Number(Boolean(dlqNameOf(a))) - Number(Boolean(dlqNameOf(b))));
+  for (const q of ordered) {
+    const attrs: Record<string, string> = {};
+    for (const k of PORTABLE_ATTRIBUTES) if (q.attributes[k] !== undefined) attrs[k] = q.attributes[k];
+    if (attrs.KmsMasterKeyId && !attrs.KmsMasterKeyId.startsWith('alias/aws/')) {
+      warnings.push(
+        `queue ${q.name}: customer KMS key ${attrs.KmsMasterKeyId} not carried over; SSE-SQS used`,
+      );
+      delete attrs.KmsMasterKeyId;
+      delete attrs.KmsDataKeyReusePeriodSeconds;
+      attrs.SqsManagedSseEnabled = 'true';
+    }
+    const dlqName = dlqNameOf(q);
+    if (dlqName) {
+      const dlqUrl = urls.get(dlqName);
+      if (dlqUrl) {
+        const policy = JSON.parse(q.attributes.RedrivePolicy ?? '{}') as Record<string, unknown>;
+        attrs.RedrivePolicy = JSON.stringify({
+          ...policy,
+          deadLetterTargetArn: await queueArn(side.sqs, dlqUrl),
+        });
+      } else {
+        warnings.push(`queue ${q.name}: its DLQ ${dlqName} is not in the export; redrive policy left off`);
+      }
+    }
+    if (q.attributes.Policy)
+      warnings.push(`queue ${q.name}: access policy names the source account; not copied`);
+    urls.set(q.name, await ensureQueue(side.sqs, q.name, attrs));
+  }
+  return { urls, warnings };
+}
+
+/** Create the bucket and apply the settings the target accepts; returns a warning per refusal. */
+export async function applyBucket(
+  side: LiveSide,
+  b: Omit<BucketDescription, 'objects' | 'bytes'>,
+  name = b.name,
+) {
+  checkBucketName(name);
+  const warnings: string[] = [];
+  const versioned = b.versioning === 'Enabled';
+  const ok = await ensureBucket(side.s3, name, versioned);
+  if (versioned && !ok) warnings.push(`bucket ${name}: the target does not support versioning`);
+  const tryPut = async (what: string, fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+    } catch (err) {
+      if (classifyError(err) === 'connection' || classifyError(err) === 'credentials') throw err;
+      warnings.push(`bucket ${name}: ${what} not applied (${errorText(err)})`);
+    }
+  };
+  if (b.lifecycleRules) {
+    await tryPut('lifecycle', () =>
+      side.s3.send(
+        new PutBucketLifecycleConfigurationCommand({
+          Bucket: name,
+          LifecycleConfiguration: { Rules: b.lifecycleRules as never },
+        }),
+      ),
+    );
+  }
+  if (b.encryption) {
+    await tryPut('encryption', () =>
+      side.s3.send(
+        new PutBucketEncryptionCommand({
+          Bucket: name,
+          ServerSideEncryptionConfiguration: b.encryption as never,
+        }),
+      ),
+    );
+  }
+  if (b.tags) {
+    const tags = b.tags;
+    await tryPut('tags', () =>
+      side.s3.send(
+        new PutBucketTaggingCommand({
+          Bucket: name,
+          Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+        }),
+      ),
+    );
+  }
+  return warnings;
+}

@@ -1,0 +1,122 @@
+/**
+ * `flotilla mirror --to local`: the application off AWS in one command. Brings up the embedded
+ * emulator (or uses LocalStack / moto / any endpoint given with --at), restores the latest export
+ * (--from DIR) or mirrors the live source, then starts workers against it and runs until Ctrl-C.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { EMULATOR_CREDENTIALS, type EndpointConfig, s3Client, sqsClient } from '../../workers/core/aws.js';
+import { UsageError } from '../../workers/core/errors.js';
+import type { CommandContext } from '../cli.js';
+import { intOption } from '../commands/args.js';
+import { resolveTarget } from '../target.js';
+import type { LiveSide } from './describe.js';
+import { mirrorDeployment } from './mirror.js';
+import { restoreDeployment } from './restore.js';
+
+export const LOCAL_USAGE = `usage: flotilla mirror --to local (--from DIR | [source flags]) [options]
+
+  --from DIR        restore this export (else: mirror the live source given by the usual flags)
+  --at URL          use this endpoint (LocalStack, moto, ...) instead of the embedded emulator
+  --port N          port for the embedded emulator (default 4566)
+  --workers N       worker processes to start from dist/worker.js (default 1; 0 for none)`;
+
+export async function main(
+  ctx: CommandContext,
+  values: Record<string, string | boolean | undefined>,
+): Promise<number> {
+  const { env, err, out } = ctx;
+  if (values.help) {
+    out.write(`${LOCAL_USAGE}\n`);
+    return 0;
+  }
+  const workers = intOption(values.workers, 'workers', { max: 64 }) ?? 1;
+  const port = intOption(values.port, 'port', { min: 1, max: 65535 }) ?? 4566;
+  let stopEmulator: (() => Promise<void>) | undefined;
+  let endpoint: string;
+  if (typeof values.at === 'string') {
+    endpoint = values.at;
+  } else {
+    // fauxqs is loaded only here: the embedded emulator is optional at run time.
+    const { startFauxqs } = await import('fauxqs');
+    const server = await startFauxqs({ port, logger: false, host: '127.0.0.1' });
+    endpoint = `http://127.0.0.1:${server.port}`;
+    stopEmulator = () => server.stop();
+    err.write(`embedded emulator (fauxqs) on ${endpoint}\n`);
+  }
+  const cfg: EndpointConfig = { endpoint, region: 'us-east-1', credentials: EMULATOR_CREDENTIALS };
+  const local: LiveSide = { endpoint: cfg, sqs: sqsClient(cfg), s3: s3Client(cfg) };
+  const children: ChildProcess[] = [];
+  try {
+    let queueUrl: string | undefined;
+    let bucket: string | undefined;
+    if (typeof values.from === 'string') {
+      const r = await restoreDeployment({ target: local, dir: resolve(values.from), progress: err });
+      if (r.failed.length > 0)
+        throw new UsageError(`${r.failed.length} object(s) failed to restore; see above`);
+      const jobs = r.description.queues.find((q) => q.role === 'jobs');
+      queueUrl = jobs ? r.queueUrls.get(jobs.name) : undefined;
+      bucket = r.buckets[0];
+      err.write(`restored ${r.uploaded} objects from ${values.from}\n`);
+    } else {
+      const source = await resolveTarget(values, env);
+      try {
+        const r = await mirrorDeployment({
+          source,
+          target: local,
+          ...(source.bucket ? { bucket: source.bucket } : {}),
+          ...(source.queueUrl ? { queueUrl: source.queueUrl } : {}),
+          progress: err,
+          out,
+        });
+        if (r.failed.length > 0)
+          throw new UsageError(`${r.failed.length} object(s) failed to copy; see above`);
+        bucket = source.bucket;
+        if (source.queueUrl) {
+          const name = decodeURIComponent(new URL(source.queueUrl).pathname.split('/').pop() ?? '');
+          const { GetQueueUrlCommand } = await import('@aws-sdk/client-sqs');
+          queueUrl = (await local.sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl;
+        }
+      } finally {
+        source.sqs.destroy();
+        source.s3.destroy();
+      }
+    }
+    const vars = {
+      AWS_ENDPOINT_URL: endpoint,
+      AWS_ACCESS_KEY_ID: EMULATOR_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: EMULATOR_CREDENTIALS.secretAccessKey,
+      AWS_REGION: 'us-east-1',
+      ...(queueUrl ? { FLOTILLA_QUEUE_URL: queueUrl } : {}),
+      ...(bucket ? { FLOTILLA_BUCKET: bucket } : {}),
+    };
+    for (const [k, v] of Object.entries(vars)) out.write(`export ${k}=${v}\n`);
+    const bundle = resolve('dist/worker.js');
+    if (workers > 0 && queueUrl) {
+      if (!existsSync(bundle)) {
+        err.write(`no ${bundle}: run 'npm run build:worker' to start workers here; the data is ready\n`);
+      } else {
+        for (let i = 0; i < workers; i++) {
+          children.push(spawn(process.execPath, [bundle], { env: { ...env, ...vars }, stdio: 'inherit' }));
+        }
+        err.write(`started ${workers} worker(s) against ${queueUrl}\n`);
+      }
+    }
+    if (!stopEmulator && children.length === 0) return 0;
+    err.write('running; Ctrl-C to stop\n');
+    await new Promise<void>((done) => {
+      process.once('SIGINT', done);
+      process.once('SIGTERM', done);
+    });
+    return 0;
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await Promise.all(
+      children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))),
+    );
+    local.sqs.destroy();
+    local.s3.destroy();
+    await stopEmulator?.();
+  }
+}
