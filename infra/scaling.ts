@@ -25,8 +25,15 @@ export interface ScalingPolicy {
   readonly wakeWorkers: number;
 }
 
+/**
+ * acceptableLatencySeconds equals averageJobSeconds, so the target is jobsPerWorker: a job
+ * finds a free slot. A target above jobsPerWorker only holds if a queue stands in front of every
+ * worker; once it drains, backlog per worker falls to the in-flight jobs and target tracking
+ * cuts the fleet by that ratio, the queue regrows, and the fleet oscillates (the simulator's
+ * daily trace at 60 s: more worker-minutes and a 150 s p95 instead of 21 s; docs/simulate.md).
+ */
 export const DEFAULT_SCALING: ScalingPolicy = Object.freeze({
-  acceptableLatencySeconds: 60,
+  acceptableLatencySeconds: 10,
   averageJobSeconds: 10,
   jobsPerWorker: 16,
   minWorkers: 0,
@@ -76,4 +83,24 @@ export function backlogPerWorkerTarget(p: ScalingPolicy): number {
 export function desiredWorkers(backlog: number, p: ScalingPolicy): number {
   const want = Math.ceil(backlog / backlogPerWorkerTarget(p));
   return Math.min(p.maxWorkers, Math.max(p.minWorkers, want));
+}
+
+/** One step of the surge policy: at this backlog per worker, add this percentage of the fleet. */
+export interface SurgeStep {
+  readonly backlogPerWorkerAtLeast: number;
+  readonly percentChange: number;
+}
+
+/**
+ * Steps for a step-scaling policy (PercentChangeInCapacity, one 1-minute datapoint) on the same
+ * backlog-per-worker metric as target tracking. Target tracking waits for three datapoints above
+ * target; when the backlog is already several times the target this policy doubles, quadruples
+ * or octuples the fleet after one, i.e. target tracking's own math rounded down to a power of two.
+ */
+export function surgeSteps(p: ScalingPolicy): SurgeStep[] {
+  const target = backlogPerWorkerTarget(p);
+  return [2, 4, 8].map((times) => ({
+    backlogPerWorkerAtLeast: times * target,
+    percentChange: (times - 1) * 100,
+  }));
 }

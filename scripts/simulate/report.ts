@@ -1,0 +1,75 @@
+/** The side-by-side table `flotilla simulate` prints, and its JSON form. */
+import type { ScalingPolicy } from '../../infra/scaling.js';
+import { type SimulationOptions, type SimulationResult, simulate } from './engine.js';
+import { ecsPatternsController, flotillaController } from './policies.js';
+import { formatDuration, type Trace } from './traces.js';
+
+export interface Comparison {
+  readonly trace: string;
+  readonly description: string;
+  readonly flotilla: SimulationResult;
+  readonly baseline: SimulationResult;
+}
+
+/** Run one trace through Flotilla's policy and aws-ecs-patterns' default, same jobs for both. */
+export function compare(trace: Trace, policy: ScalingPolicy, options: SimulationOptions = {}): Comparison {
+  return {
+    trace: trace.name,
+    description: trace.description,
+    flotilla: simulate(trace, policy, flotillaController(policy), options),
+    baseline: simulate(trace, policy, ecsPatternsController(policy), options),
+  };
+}
+
+/** Flotilla's worker-minutes divided by the baseline's (below 1: Flotilla is cheaper). */
+export function costRatio(c: Comparison): number {
+  return c.flotilla.workerMinutes / c.baseline.workerMinutes;
+}
+
+export function formatTable(c: Comparison): string {
+  const { flotilla: a, baseline: b } = c;
+  const rows: [string, string, string][] = [
+    ['', a.policy, b.policy],
+    ['drain time', formatDuration(a.drainSeconds), formatDuration(b.drainSeconds)],
+    ['p50 latency', formatDuration(a.p50LatencySeconds), formatDuration(b.p50LatencySeconds)],
+    ['p95 latency', formatDuration(a.p95LatencySeconds), formatDuration(b.p95LatencySeconds)],
+    ['max latency', formatDuration(a.maxLatencySeconds), formatDuration(b.maxLatencySeconds)],
+    ['worker-minutes', a.workerMinutes.toFixed(0), b.workerMinutes.toFixed(0)],
+    ['peak workers', String(a.peakTasks), String(b.peakTasks)],
+    ['jobs done', `${a.completed}/${a.jobs}`, `${b.completed}/${b.jobs}`],
+  ];
+  const w0 = Math.max(...rows.map((r) => r[0].length));
+  const w1 = Math.max(...rows.map((r) => r[1].length));
+  const w2 = Math.max(...rows.map((r) => r[2].length));
+  const lines = rows.map(([k, x, y]) => `${k.padEnd(w0)}  ${x.padStart(w1)}  ${y.padStart(w2)}`);
+  const ratio = costRatio(c);
+  const p95 = a.p95LatencySeconds <= b.p95LatencySeconds ? 'an equal or better' : 'a worse';
+  return [
+    `trace: ${c.trace} (${c.description})`,
+    ...lines,
+    `Flotilla uses ${(ratio * 100).toFixed(1)}% of the baseline's worker-minutes at ${p95} p95 latency.`,
+  ].join('\n');
+}
+
+const round = (n: number) => (Number.isFinite(n) ? Math.round(n * 10) / 10 : null);
+
+export function toJson(c: Comparison): object {
+  const summary = (r: SimulationResult) => ({
+    policy: r.policy,
+    jobs: r.jobs,
+    completed: r.completed,
+    drainSeconds: round(r.drainSeconds),
+    p50LatencySeconds: round(r.p50LatencySeconds),
+    p95LatencySeconds: round(r.p95LatencySeconds),
+    maxLatencySeconds: round(r.maxLatencySeconds),
+    workerMinutes: round(r.workerMinutes),
+    peakWorkers: r.peakTasks,
+  });
+  return {
+    trace: c.trace,
+    description: c.description,
+    flotilla: summary(c.flotilla),
+    baseline: summary(c.baseline),
+    workerMinutesRatio: Math.round(costRatio(c) * 1000) / 1000,
+  };
+}
