@@ -26,12 +26,19 @@ function environmentOf(account: string | undefined, region: string | undefined):
   };
 }
 
+/** Where the worker code comes from, when not from this checkout (tests, custom builds). */
+export interface WorkerSource {
+  /** The bundle file the EC2 fleet ships. @default - dist/worker.js in this repository */
+  readonly bundlePath?: string;
+  /** The Fargate image. @default - the config's `fargate.image`, else built from workers/Dockerfile */
+  readonly image?: ecs.ContainerImage;
+}
+
 /** Build both stacks of one environment into `app`. Tests call this with their own App. */
-export function buildApp(app: App): {
-  config: FlotillaConfig;
-  primary: PrimaryStack;
-  dataPlane: DataPlaneStack;
-} {
+export function buildApp(
+  app: App,
+  worker: WorkerSource = {},
+): { config: FlotillaConfig; primary: PrimaryStack; dataPlane: DataPlaneStack } {
   const envName = String(app.node.tryGetContext(ENV_CONTEXT_KEY) ?? DEFAULT_ENVIRONMENT);
   const config = resolveConfig(app.node.tryGetContext(CONFIG_CONTEXT_KEY), envName);
   const arch =
@@ -49,9 +56,17 @@ export function buildApp(app: App): {
       cpu: config.fargate.cpu,
       memoryLimitMiB: config.fargate.memoryMiB,
       cpuArchitecture: arch,
-      ...(config.fargate.image ? { image: ecs.ContainerImage.fromRegistry(config.fargate.image) } : {}),
+      ...(worker.image
+        ? { image: worker.image }
+        : config.fargate.image
+          ? { image: ecs.ContainerImage.fromRegistry(config.fargate.image) }
+          : {}),
     },
-    ec2: { instanceTypes: config.ec2.instanceTypes, rootVolumeGiB: config.ec2.rootVolumeGiB },
+    ec2: {
+      instanceTypes: config.ec2.instanceTypes,
+      rootVolumeGiB: config.ec2.rootVolumeGiB,
+      ...(worker.bundlePath ? { bundlePath: worker.bundlePath } : {}),
+    },
     ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
     removeDataOnDelete: config.removeDataOnDelete,
   });

@@ -1,0 +1,86 @@
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { DataStore } from '../../../infra/constructs/data-store.js';
+import { DEFAULT_BUCKET, PREFIXES, resolveDeployment } from '../../../infra/definitions.js';
+import { newStack } from '../support.js';
+
+function synth(props: ConstructorParameters<typeof DataStore>[2] = {}) {
+  const stack = newStack();
+  const store = new DataStore(stack, 'DataStore', props);
+  return { stack, store, template: Template.fromStack(stack) };
+}
+
+describe('DataStore', () => {
+  const { template, stack, store } = synth();
+  const dataBucketId = stack.getLogicalId(store.bucket.node.defaultChild as never);
+  const logBucketId = stack.getLogicalId(store.accessLogBucket.node.defaultChild as never);
+
+  it('versions, encrypts and blocks public access to the data bucket, logging access to the log bucket', () => {
+    const data = template.findResources('AWS::S3::Bucket')[dataBucketId];
+    expect(data?.Properties).toMatchObject({
+      VersioningConfiguration: { Status: 'Enabled' },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      LoggingConfiguration: { DestinationBucketName: { Ref: logBucketId }, LogFilePrefix: 'data/' },
+    });
+  });
+
+  it('expires results, non-current versions and abandoned uploads after the defined days', () => {
+    const rules =
+      template.findResources('AWS::S3::Bucket')[dataBucketId]?.Properties.LifecycleConfiguration.Rules;
+    expect(rules).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          Prefix: PREFIXES.results,
+          ExpirationInDays: DEFAULT_BUCKET.resultsExpireDays,
+          Status: 'Enabled',
+        }),
+        expect.objectContaining({
+          NoncurrentVersionExpiration: { NoncurrentDays: DEFAULT_BUCKET.noncurrentVersionExpireDays },
+        }),
+        expect.objectContaining({
+          AbortIncompleteMultipartUpload: {
+            DaysAfterInitiation: DEFAULT_BUCKET.abortIncompleteMultipartUploadDays,
+          },
+        }),
+      ]),
+    );
+  });
+
+  it('denies requests without TLS on both buckets', () => {
+    for (const id of [dataBucketId, logBucketId]) {
+      template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: id },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      });
+    }
+  });
+
+  it('keeps both buckets when the stack is deleted, unless the user opts out', () => {
+    template.hasResource('AWS::S3::Bucket', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    template.resourceCountIs('Custom::S3AutoDeleteObjects', 0);
+    const optOut = synth({ removeOnDelete: true }).template;
+    optOut.allResources('AWS::S3::Bucket', { DeletionPolicy: 'Delete' });
+    optOut.resourceCountIs('Custom::S3AutoDeleteObjects', 2);
+  });
+
+  it('follows an overridden definition: no results expiry at 0 days, no versioning when off', () => {
+    const def = resolveDeployment({ bucket: { resultsExpireDays: 0, versioned: false } }).bucket;
+    const t = synth({ definition: def }).template;
+    const buckets = Object.values(t.findResources('AWS::S3::Bucket'));
+    const data = buckets.find((b) => b.Properties.LoggingConfiguration);
+    expect(data?.Properties.VersioningConfiguration).toBeUndefined();
+    expect(JSON.stringify(data?.Properties.LifecycleConfiguration)).not.toContain(PREFIXES.results);
+  });
+});

@@ -1,0 +1,226 @@
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Duration, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import { describe, expect, it } from 'vitest';
+import { DataStore } from '../../../infra/constructs/data-store.js';
+import {
+  FargateWorkerFleet,
+  workerImageFromRepository,
+} from '../../../infra/constructs/fargate-worker-fleet.js';
+import { JobQueue } from '../../../infra/constructs/job-queue.js';
+import {
+  BACKLOG_PER_WORKER_EXPRESSION,
+  WAKE_FROM_ZERO_EXPRESSION,
+} from '../../../infra/constructs/worker-fleet-base.js';
+import { backlogPerWorkerTarget, DEFAULT_SCALING, resolveScaling } from '../../../infra/scaling.js';
+import { iamStatements, newApp, newStack, TEST_IMAGE } from '../support.js';
+
+function synth(props: Partial<ConstructorParameters<typeof FargateWorkerFleet>[2]> = {}) {
+  const stack = newStack();
+  const jobQueue = new JobQueue(stack, 'JobQueue');
+  const dataStore = new DataStore(stack, 'DataStore');
+  const fleet = new FargateWorkerFleet(stack, 'Fleet', { jobQueue, dataStore, image: TEST_IMAGE, ...props });
+  return { stack, fleet, jobQueue, dataStore, template: Template.fromStack(stack) };
+}
+
+describe('FargateWorkerFleet', () => {
+  const { template, stack, fleet, jobQueue, dataStore } = synth();
+  const ref = (c: { node: { defaultChild?: unknown } }) => stack.getLogicalId(c.node.defaultChild as never);
+
+  it('mixes FARGATE_SPOT and FARGATE by the Spot share and starts with no tasks', () => {
+    template.hasResourceProperties('AWS::ECS::Service', {
+      DesiredCount: 0,
+      CapacityProviderStrategy: [
+        { CapacityProvider: 'FARGATE_SPOT', Weight: 70 },
+        { CapacityProvider: 'FARGATE', Weight: 30 },
+      ],
+      DeploymentConfiguration: Match.objectLike({ MinimumHealthyPercent: 100 }),
+    });
+    template.hasResourceProperties('AWS::ECS::ClusterCapacityProviderAssociations', {
+      CapacityProviders: Match.arrayWith(['FARGATE', 'FARGATE_SPOT']),
+    });
+    const allSpot = synth({ spotShare: 1 }).template;
+    allSpot.hasResourceProperties('AWS::ECS::Service', {
+      CapacityProviderStrategy: [{ CapacityProvider: 'FARGATE_SPOT', Weight: 100 }],
+    });
+  });
+
+  it('gives the container time to drain, logs to CloudWatch, and runs it read-only as a non-root user', () => {
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [
+        Match.objectLike({
+          StopTimeout: 100,
+          ReadonlyRootFilesystem: true,
+          User: '1000',
+          LogConfiguration: Match.objectLike({ LogDriver: 'awslogs' }),
+          // In the order the fleet injects them (arrayWith keeps order).
+          Environment: Match.arrayWith([
+            { Name: 'FLOTILLA_QUEUE_URL', Value: { Ref: ref(jobQueue.queue) } },
+            { Name: 'FLOTILLA_BUCKET', Value: { Ref: ref(dataStore.bucket) } },
+            { Name: 'FLOTILLA_CONCURRENCY', Value: String(DEFAULT_SCALING.jobsPerWorker) },
+            { Name: 'FLOTILLA_DRAIN_SECONDS', Value: '90' },
+            { Name: 'FLOTILLA_SCALE_IN_GUARD', Value: 'ecs' },
+          ]),
+        }),
+      ],
+    });
+    template.hasResourceProperties('AWS::ECS::Cluster', {
+      ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
+    });
+  });
+
+  it('tracks backlog per worker with metric math and the target derived from latency and job duration', () => {
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
+      MinCapacity: 0,
+      MaxCapacity: DEFAULT_SCALING.maxWorkers,
+      ScalableDimension: 'ecs:service:DesiredCount',
+    });
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      PolicyType: 'TargetTrackingScaling',
+      TargetTrackingScalingPolicyConfiguration: {
+        TargetValue: backlogPerWorkerTarget(DEFAULT_SCALING),
+        ScaleInCooldown: DEFAULT_SCALING.scaleInCooldownSeconds,
+        ScaleOutCooldown: DEFAULT_SCALING.scaleOutCooldownSeconds,
+        CustomizedMetricSpecification: {
+          Metrics: [
+            Match.objectLike({
+              Id: 'visible',
+              MetricStat: Match.objectLike({
+                Metric: Match.objectLike({
+                  Namespace: 'AWS/SQS',
+                  MetricName: 'ApproximateNumberOfMessagesVisible',
+                }),
+              }),
+              ReturnData: false,
+            }),
+            Match.objectLike({
+              Id: 'inflight',
+              MetricStat: Match.objectLike({
+                Metric: Match.objectLike({ MetricName: 'ApproximateNumberOfMessagesNotVisible' }),
+              }),
+            }),
+            Match.objectLike({
+              Id: 'running',
+              MetricStat: Match.objectLike({
+                Metric: Match.objectLike({
+                  Namespace: 'ECS/ContainerInsights',
+                  MetricName: 'RunningTaskCount',
+                }),
+              }),
+            }),
+            {
+              Id: 'backlogPerWorker',
+              Label: Match.anyValue(),
+              Expression: BACKLOG_PER_WORKER_EXPRESSION,
+              ReturnData: true,
+            },
+          ],
+        },
+      },
+    });
+  });
+
+  it('wakes the fleet from zero: an alarm on "no worker wanted, a job visible" sets exactly wakeWorkers', () => {
+    const policies = template.findResources('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      Properties: { PolicyType: 'StepScaling' },
+    });
+    const [wakeId] = Object.keys(policies);
+    expect(policies[wakeId ?? '']?.Properties.StepScalingPolicyConfiguration).toMatchObject({
+      AdjustmentType: 'ExactCapacity',
+      StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: DEFAULT_SCALING.wakeWorkers }],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmActions: [{ Ref: wakeId }],
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: WAKE_FROM_ZERO_EXPRESSION })]),
+    });
+    // A fleet that never goes below one worker needs no wake-up.
+    const floor = synth({ scaling: resolveScaling({ minWorkers: 1 }) }).template;
+    floor.resourcePropertiesCountIs(
+      'AWS::ApplicationAutoScaling::ScalingPolicy',
+      { PolicyType: 'StepScaling' },
+      0,
+    );
+  });
+
+  it('has no CPU-based scaling', () => {
+    expect(JSON.stringify(template.findResources('AWS::ApplicationAutoScaling::ScalingPolicy'))).not.toMatch(
+      /CPUUtilization|PredefinedMetricSpecification/,
+    );
+  });
+
+  it('lets the task role consume jobs, read payloads and write results, and nothing more', () => {
+    const taskRole = ref(fleet.taskDefinition.taskRole as never);
+    const statements = iamStatements(template).filter((s) =>
+      JSON.stringify(template.findResources('AWS::IAM::Policy')[s.Policy]?.Properties.Roles).includes(
+        taskRole,
+      ),
+    );
+    const actions = statements.flatMap((s) => s.Action);
+    expect(actions).toEqual(
+      expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 's3:PutObject']),
+    );
+    // The job queue is consumed, never written; the DLQ is only sent to.
+    const onQueue = statements.filter((s) => JSON.stringify(s.Resource).includes(ref(jobQueue.queue)));
+    expect(onQueue.flatMap((s) => s.Action)).not.toContain('sqs:SendMessage');
+    const onDlq = statements.filter((s) =>
+      JSON.stringify(s.Resource).includes(ref(jobQueue.deadLetterQueue)),
+    );
+    expect(onDlq.flatMap((s) => s.Action)).not.toContain('sqs:ReceiveMessage');
+    // No deletes, no bucket-wide object access, no wildcard resources.
+    expect(actions.some((a) => /^s3:(Delete|\*)/.test(a) || a === '*')).toBe(false);
+    const objectArns = JSON.stringify(
+      statements.filter((s) => s.Action.some((a) => a.startsWith('s3:'))).map((s) => s.Resource),
+    );
+    expect(objectArns).not.toMatch(/"\/\*"/);
+    expect(objectArns).toContain('/payloads/*');
+    expect(objectArns).toContain('/results/*');
+    expect(statements.some((s) => s.Resource === '*')).toBe(false);
+    // Task scale-in protection only for tasks of this cluster.
+    const protection = statements.find((s) => s.Action.includes('ecs:UpdateTaskProtection'));
+    expect(JSON.stringify(protection?.Resource)).toContain(':task/');
+    expect(JSON.stringify(protection?.Resource)).toContain(ref(fleet.cluster));
+  });
+
+  it('refuses a drain time ECS cannot honour, naming the construct', () => {
+    expect(() => synth({ drainTime: Duration.seconds(115) })).toThrow(
+      /Test\/Fleet: invalid worker fleet props: drainTime must be at most 110 seconds on Fargate/,
+    );
+    expect(() => synth({ spotShare: 1.5 })).toThrow(/spotShare must be between 0 and 1/);
+  });
+});
+
+describe('workerImageFromRepository', () => {
+  it('sends only the bundle and the Dockerfile to the Docker build, and needs no Docker to synthesize', () => {
+    const repo = mkdtempSync(join(tmpdir(), 'flotilla-repo-'));
+    mkdirSync(join(repo, 'dist'));
+    mkdirSync(join(repo, 'workers'));
+    mkdirSync(join(repo, 'node_modules', 'big'), { recursive: true });
+    writeFileSync(join(repo, 'dist', 'worker.js'), 'console.log(1)');
+    writeFileSync(join(repo, 'dist', 'worker.js.map'), '{}');
+    writeFileSync(join(repo, 'workers', 'Dockerfile'), 'FROM scratch');
+    writeFileSync(join(repo, 'workers', 'main.ts'), '');
+    writeFileSync(join(repo, 'node_modules', 'big', 'index.js'), '');
+    writeFileSync(join(repo, '.env'), 'SECRET=1');
+
+    const app = newApp();
+    const stack = new Stack(app, 'Img', { env: { account: '123456789012', region: 'us-east-1' } });
+    const td = new ecs.FargateTaskDefinition(stack, 'Td');
+    td.addContainer('C', { image: workerImageFromRepository(repo) });
+    const assembly = app.synth();
+    const staged = readdirSync(assembly.directory).find((d) => d.startsWith('asset.'));
+    expect(staged).toBeDefined();
+    const files = readdirSync(join(assembly.directory, staged ?? ''), {
+      recursive: true,
+      withFileTypes: true,
+    })
+      .filter((e) => e.isFile())
+      .map((e) => join(e.parentPath, e.name).slice(join(assembly.directory, staged ?? '').length + 1))
+      .sort();
+    expect(files).toEqual(['dist/worker.js', 'workers/Dockerfile']);
+  });
+});
