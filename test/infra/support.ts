@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
+import type { Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..');
@@ -48,9 +49,9 @@ export function scrubAssetHashes(template: unknown): unknown {
 }
 
 /** Every IAM statement in a template, flattened, with actions as arrays. */
-export function iamStatements(template: {
-  findResources(type: string): Record<string, { Properties: Record<string, unknown> }>;
-}): { Effect: string; Action: string[]; Resource: unknown; Policy: string }[] {
+export function iamStatements(
+  template: Template,
+): { Effect: string; Action: string[]; Resource: unknown; Policy: string }[] {
   const out: { Effect: string; Action: string[]; Resource: unknown; Policy: string }[] = [];
   for (const type of ['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy']) {
     for (const [id, res] of Object.entries(template.findResources(type))) {
