@@ -26,14 +26,15 @@ export interface ScalingPolicy {
 }
 
 /**
- * acceptableLatencySeconds equals averageJobSeconds, so the target is jobsPerWorker: a job
- * finds a free slot. A target above jobsPerWorker only holds if a queue stands in front of every
- * worker; once it drains, backlog per worker falls to the in-flight jobs and target tracking
- * cuts the fleet by that ratio, the queue regrows, and the fleet oscillates (the simulator's
- * daily trace at 60 s: more worker-minutes and a 150 s p95 instead of 21 s; docs/simulate.md).
+ * acceptableLatencySeconds is 0.8 x averageJobSeconds, so the target is 0.8 x jobsPerWorker:
+ * target tracking holds about 80% of the job slots busy and no queue stands in front of the
+ * workers. A target above jobsPerWorker only holds with a standing queue; once it drains,
+ * backlog per worker falls to the in-flight jobs, target tracking cuts the fleet by that ratio,
+ * the queue regrows and the fleet oscillates (the simulator's daily trace at the old 60 s: more
+ * worker-minutes than step scaling and a 150 s p95 instead of 20 s; see docs/simulate.md).
  */
 export const DEFAULT_SCALING: ScalingPolicy = Object.freeze({
-  acceptableLatencySeconds: 10,
+  acceptableLatencySeconds: 8,
   averageJobSeconds: 10,
   jobsPerWorker: 16,
   minWorkers: 0,
@@ -94,13 +95,15 @@ export interface SurgeStep {
 /**
  * Steps for a step-scaling policy (PercentChangeInCapacity, one 1-minute datapoint) on the same
  * backlog-per-worker metric as target tracking. Target tracking waits for three datapoints above
- * target; when the backlog is already several times the target this policy doubles, quadruples
- * or octuples the fleet after one, i.e. target tracking's own math rounded down to a power of two.
+ * target; when backlog per worker is already 3, 6 or 12 times the target this policy doubles,
+ * quadruples or octuples the fleet after one: at most two thirds of what target tracking would
+ * ask for, so it never overshoots it, and never fires on the noise around the target.
  */
 export function surgeSteps(p: ScalingPolicy): SurgeStep[] {
   const target = backlogPerWorkerTarget(p);
-  return [2, 4, 8].map((times) => ({
-    backlogPerWorkerAtLeast: times * target,
-    percentChange: (times - 1) * 100,
-  }));
+  return [
+    { backlogPerWorkerAtLeast: 3 * target, percentChange: 100 },
+    { backlogPerWorkerAtLeast: 6 * target, percentChange: 300 },
+    { backlogPerWorkerAtLeast: 12 * target, percentChange: 700 },
+  ];
 }

@@ -21,6 +21,12 @@ export function compare(trace: Trace, policy: ScalingPolicy, options: Simulation
   };
 }
 
+/** Flotilla's p95 against the baseline's; within 1% counts as equal (the noise of a seeded run). */
+export function p95Verdict(c: Comparison): 'better' | 'equal' | 'worse' {
+  const r = c.flotilla.p95LatencySeconds / c.baseline.p95LatencySeconds;
+  return r < 0.99 ? 'better' : r <= 1.01 ? 'equal' : 'worse';
+}
+
 /** Flotilla's worker-minutes divided by the baseline's (below 1: Flotilla is cheaper). */
 export function costRatio(c: Comparison): number {
   return c.flotilla.workerMinutes / c.baseline.workerMinutes;
@@ -43,7 +49,7 @@ export function formatTable(c: Comparison): string {
   const w2 = Math.max(...rows.map((r) => r[2].length));
   const lines = rows.map(([k, x, y]) => `${k.padEnd(w0)}  ${x.padStart(w1)}  ${y.padStart(w2)}`);
   const ratio = costRatio(c);
-  const p95 = a.p95LatencySeconds <= b.p95LatencySeconds ? 'an equal or better' : 'a worse';
+  const p95 = { better: 'a better', equal: 'an equal (within 1%)', worse: 'a worse' }[p95Verdict(c)];
   return [
     `trace: ${c.trace} (${c.description})`,
     ...lines,
@@ -71,5 +77,6 @@ export function toJson(c: Comparison): object {
     flotilla: summary(c.flotilla),
     baseline: summary(c.baseline),
     workerMinutesRatio: Math.round(costRatio(c) * 1000) / 1000,
+    p95: p95Verdict(c),
   };
 }

@@ -7,7 +7,7 @@ import { DEFAULT_SCALING, resolveScaling } from '../../../infra/scaling.js';
 import { main } from '../../../scripts/commands/simulate.js';
 import { simulate } from '../../../scripts/simulate/engine.js';
 import { ecsPatternsController, flotillaController } from '../../../scripts/simulate/policies.js';
-import { type Comparison, compare } from '../../../scripts/simulate/report.js';
+import { type Comparison, compare, p95Verdict } from '../../../scripts/simulate/report.js';
 import { builtInTrace, burstTrace, parseTraceCsv } from '../../../scripts/simulate/traces.js';
 import { UsageError } from '../../../workers/core/errors.js';
 
@@ -36,10 +36,10 @@ describe('the default policy against aws-ecs-patterns on the built-in traces', (
     }
   });
 
-  it('costs a third less on the daily cycle with a p95 within 5% of step scaling', () => {
+  it('costs under 75% of step scaling on the daily cycle with a p95 within 1% of it', () => {
     const c = runs.daily!;
-    expect(c.flotilla.workerMinutes).toBeLessThan(0.7 * c.baseline.workerMinutes);
-    expect(c.flotilla.p95LatencySeconds).toBeLessThanOrEqual(1.05 * c.baseline.p95LatencySeconds);
+    expect(c.flotilla.workerMinutes).toBeLessThan(0.75 * c.baseline.workerMinutes);
+    expect(p95Verdict(c)).not.toBe('worse');
   });
 
   it('wakes the fleet from zero on the first job and returns to zero after the burst', () => {
@@ -57,7 +57,7 @@ describe('the default policy against aws-ecs-patterns on the built-in traces', (
     expect(r.samples.at(-1)!.tasks).toBe(1);
   });
 
-  it('answers a sudden spike within two minutes (the surge step, before target tracking)', () => {
+  it('answers a sudden spike within two minutes (the surge step, before target tracking would)', () => {
     const r = runs.spike!.flotilla;
     expect(tasksAt(r, 3600 - 1)).toBeLessThanOrEqual(2);
     expect(tasksAt(r, 3600 + 121)).toBeGreaterThanOrEqual(8);
