@@ -3,7 +3,7 @@
  * panel) over time, both policies, with axes, labels and a legend. No dependencies.
  */
 import type { Sample, SimulationResult } from './engine.js';
-import type { Comparison } from './report.js';
+import { type Comparison, describePolicy } from './report.js';
 
 const WIDTH = 900;
 const HEIGHT = 560;
@@ -31,7 +31,7 @@ export function renderSvg(c: Comparison): string {
       value: (s) => s.visible,
       reduce: 'max',
     },
-    { top: 330, height: 160, title: 'Workers (tasks paid for)', value: (s) => s.tasks, reduce: 'last' },
+    { top: 336, height: 154, title: 'Workers (tasks paid for)', value: (s) => s.tasks, reduce: 'last' },
   ];
   const plotWidth = WIDTH - LEFT - RIGHT;
   const x = (t: number) => LEFT + (t / end) * plotWidth;
@@ -39,14 +39,15 @@ export function renderSvg(c: Comparison): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`,
     `<text x="${LEFT}" y="24" font-size="16" font-weight="bold">${xmlEscape(`Scaling simulation: ${c.trace}`)}</text>`,
-    `<text x="${LEFT}" y="44" fill="#444">${xmlEscape(c.description)}</text>`,
+    `<text x="${LEFT}" y="42" fill="#444">${xmlEscape(c.description)}</text>`,
+    `<text x="${LEFT}" y="58" fill="#444">${xmlEscape(describePolicy(c.policy))}</text>`,
   ];
   // Legend with the headline numbers.
   runs.forEach((r, i) => {
     const lx = LEFT + i * 410;
     out.push(
-      `<line x1="${lx}" y1="66" x2="${lx + 24}" y2="66" stroke="${COLORS[i]}" stroke-width="2.5"/>`,
-      `<text x="${lx + 30}" y="70">${xmlEscape(`${r.policy}: ${r.workerMinutes.toFixed(0)} worker-min, p95 ${r.p95LatencySeconds.toFixed(0)} s`)}</text>`,
+      `<line x1="${lx}" y1="78" x2="${lx + 24}" y2="78" stroke="${COLORS[i]}" stroke-width="2.5"/>`,
+      `<text x="${lx + 30}" y="82">${xmlEscape(`${r.policy}: ${r.workerMinutes.toFixed(0)} worker-min, p95 ${r.p95LatencySeconds.toFixed(0)} s`)}</text>`,
     );
   });
   for (const panel of panels) {

@@ -1,5 +1,5 @@
 /** The side-by-side table `flotilla simulate` prints, and its JSON form. */
-import type { ScalingPolicy } from '../../infra/scaling.js';
+import { backlogPerWorkerTarget, type ScalingPolicy } from '../../infra/scaling.js';
 import { type SimulationOptions, type SimulationResult, simulate } from './engine.js';
 import { ecsPatternsController, flotillaController } from './policies.js';
 import { formatDuration, type Trace } from './traces.js';
@@ -7,6 +7,7 @@ import { formatDuration, type Trace } from './traces.js';
 export interface Comparison {
   readonly trace: string;
   readonly description: string;
+  readonly policy: ScalingPolicy;
   readonly flotilla: SimulationResult;
   readonly baseline: SimulationResult;
 }
@@ -16,9 +17,16 @@ export function compare(trace: Trace, policy: ScalingPolicy, options: Simulation
   return {
     trace: trace.name,
     description: trace.description,
+    policy,
     flotilla: simulate(trace, policy, flotillaController(policy), options),
     baseline: simulate(trace, policy, ecsPatternsController(policy), options),
   };
+}
+
+/** One line naming the policy values the run used. */
+export function describePolicy(p: ScalingPolicy): string {
+  const target = Math.round(backlogPerWorkerTarget(p) * 10) / 10;
+  return `Flotilla policy: ${target} jobs per worker (acceptable latency ${p.acceptableLatencySeconds} s, job ${p.averageJobSeconds} s, ${p.jobsPerWorker} at once), ${p.minWorkers}-${p.maxWorkers} workers`;
 }
 
 /** Flotilla's p95 against the baseline's; within 1% counts as equal (the noise of a seeded run). */
@@ -52,6 +60,7 @@ export function formatTable(c: Comparison): string {
   const p95 = { better: 'a better', equal: 'an equal (within 1%)', worse: 'a worse' }[p95Verdict(c)];
   return [
     `trace: ${c.trace} (${c.description})`,
+    describePolicy(c.policy),
     ...lines,
     `Flotilla uses ${(ratio * 100).toFixed(1)}% of the baseline's worker-minutes at ${p95} p95 latency.`,
   ].join('\n');
