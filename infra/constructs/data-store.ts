@@ -1,6 +1,7 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import { Construct } from 'constructs';
+import { Construct, type IConstruct } from 'constructs';
 import { type BucketDefinition, DEFAULT_BUCKET, PREFIXES, validateBucket } from '../definitions.js';
 
 export interface DataStoreProps {
@@ -100,5 +101,41 @@ export class DataStore extends Construct {
       serverAccessLogsPrefix: 'data/',
       lifecycleRules: rules,
     });
+  }
+
+  /**
+   * Read objects under key prefixes: s3:GetObject on `prefix*`, plus s3:ListBucket on the
+   * bucket so that a missing key reads as 404 (not 403). Exact actions, no wildcards.
+   * `owner` is the role (or any construct above its policy) that carries the acknowledgment
+   * of the prefix-scoped resource for cdk-nag.
+   */
+  grantReadPrefixes(grantee: iam.IGrantable, owner: IConstruct, prefixes: readonly string[]): void {
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject'],
+      resourceArns: prefixes.map((p) => this.bucket.arnForObjects(`${p}*`)),
+    });
+    iam.Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [this.bucket.bucketArn] });
+    this.acknowledgePrefixes(owner, prefixes);
+  }
+
+  /** Write objects under key prefixes (single and multipart puts, aborting a failed upload); no deletes. */
+  grantWritePrefixes(grantee: iam.IGrantable, owner: IConstruct, prefixes: readonly string[]): void {
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+      resourceArns: prefixes.map((p) => this.bucket.arnForObjects(`${p}*`)),
+    });
+    this.acknowledgePrefixes(owner, prefixes);
+  }
+
+  private acknowledgePrefixes(owner: IConstruct, prefixes: readonly string[]): void {
+    const bucketId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as CfnElement);
+    for (const p of prefixes) {
+      Validations.of(owner).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${p}*]`,
+        reason: `Objects under the '${p}' key prefix only: S3 object ARNs can be no narrower than a prefix.`,
+      });
+    }
   }
 }

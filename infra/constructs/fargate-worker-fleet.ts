@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Duration, IgnoreMode, Stack } from 'aws-cdk-lib';
+import { type CfnElement, Duration, IgnoreMode, Stack, Validations } from 'aws-cdk-lib';
 import * as appscaling from 'aws-cdk-lib/aws-applicationautoscaling';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
@@ -138,6 +138,18 @@ export class FargateWorkerFleet extends WorkerFleetBase {
         ],
       }),
     );
+
+    const clusterId = Stack.of(this).getLogicalId(this.cluster.node.defaultChild as CfnElement);
+    Validations.of(this.taskDefinition.taskRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/<${clusterId}>/*]`,
+      reason:
+        'Task scale-in protection for tasks of this cluster only; task ids are not known before the tasks start.',
+    });
+    Validations.of(this.taskDefinition).acknowledge({
+      id: 'AwsSolutions-ECS2',
+      reason:
+        'The environment holds resource names and tuning (queue URL, bucket, concurrency), never secrets; the runtime reads no secret from it.',
+    });
 
     const dimensions = { ClusterName: this.cluster.clusterName, ServiceName: this.service.serviceName };
     this.runningWorkersMetric = {

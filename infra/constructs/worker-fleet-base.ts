@@ -170,14 +170,13 @@ export abstract class WorkerFleetBase extends Construct {
    * Grant what a worker does and nothing else: receive/delete/extend jobs, send to the DLQ
    * (a job that must not be retried), read payloads, write results and errors.
    */
-  protected grantWorker(principal: iam.IGrantable): void {
+  protected grantWorker(role: iam.IRole): void {
     const { queue, deadLetterQueue } = this.jobQueue;
-    queue.grantConsumeMessages(principal);
-    deadLetterQueue.grantSendMessages(principal);
-    this.dataStore.bucket.grantRead(principal, `${PREFIXES.payloads}*`);
-    this.dataStore.bucket.grantRead(principal, `${PREFIXES.results}*`);
-    this.dataStore.bucket.grantPut(principal, `${PREFIXES.results}*`);
-    this.dataStore.bucket.grantPut(principal, `${PREFIXES.errors}*`);
+    queue.grantConsumeMessages(role);
+    deadLetterQueue.grantSendMessages(role);
+    // Results are read back too: the runtime skips a job whose result already exists.
+    this.dataStore.grantReadPrefixes(role, role, [PREFIXES.payloads, PREFIXES.results]);
+    this.dataStore.grantWritePrefixes(role, role, [PREFIXES.results, PREFIXES.errors]);
   }
 
   /** The environment the runtime reads in workers/main.ts. */

@@ -109,9 +109,11 @@ export class PrimaryStack extends Stack {
       description: 'Submit Flotilla jobs and read their results; nothing else',
     });
     this.jobQueue.queue.grantSendMessages(this.submitterRole);
-    this.dataStore.bucket.grantPut(this.submitterRole, `${PREFIXES.payloads}*`);
-    this.dataStore.bucket.grantRead(this.submitterRole, `${PREFIXES.results}*`);
-    this.dataStore.bucket.grantRead(this.submitterRole, `${PREFIXES.errors}*`);
+    this.dataStore.grantWritePrefixes(this.submitterRole, this.submitterRole, [PREFIXES.payloads]);
+    this.dataStore.grantReadPrefixes(this.submitterRole, this.submitterRole, [
+      PREFIXES.results,
+      PREFIXES.errors,
+    ]);
 
     new CfnOutput(this, STACK_OUTPUTS.queueUrl, {
       value: this.jobQueue.queue.queueUrl,
