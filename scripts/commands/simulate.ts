@@ -3,7 +3,7 @@
  * the values the CDK fleet deploys) and aws-ecs-patterns' default, print both side by side and
  * write a plot.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { resolveScaling, type ScalingPolicy } from '../../infra/scaling.js';
 import { UsageError } from '../../workers/core/errors.js';
@@ -70,17 +70,29 @@ export const main: CommandMain = async ({ argv, err, out }) => {
     seed,
     ...(startupSeconds !== undefined && { startupSeconds }),
   });
-  if (values.out) {
-    const tmp = `${values.out}.tmp-${process.pid}`;
-    await writeFile(tmp, renderSvg(comparison));
-    await rename(tmp, values.out);
-    err.write(`wrote ${values.out}\n`);
-  }
   out.write(
     values.json ? `${JSON.stringify(toJson(comparison), null, 2)}\n` : `${formatTable(comparison)}\n`,
   );
+  if (values.out) {
+    await writePlot(values.out, renderSvg(comparison));
+    err.write(`wrote ${values.out}\n`);
+  }
   return 0;
 };
+
+/** Temp file + rename, so a failed run never leaves half a plot behind. */
+async function writePlot(path: string, svg: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    await writeFile(tmp, svg);
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw new UsageError(
+      `cannot write the plot to '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
+  }
+}
 
 function scalingFrom(values: Values): ScalingPolicy {
   const overrides: Partial<{ -readonly [K in keyof ScalingPolicy]: ScalingPolicy[K] }> = {};

@@ -174,10 +174,13 @@ describe('flotilla simulate', () => {
     expect(capped.flotilla.p95LatencySeconds).toBeGreaterThan(base.flotilla.p95LatencySeconds);
   });
 
-  it('refuses an unknown trace, a missing file and a non-SVG output with one clear line', async () => {
+  it('refuses an unknown trace, a missing file, a non-SVG or unwritable output with one clear line', async () => {
     await expect(run(['--trace', 'weekly'])).rejects.toThrow(/unknown trace 'weekly'/);
     await expect(run(['--trace', join(dir, 'nope.csv')])).rejects.toThrow(/cannot read trace file .*ENOENT/);
     await expect(run(['--trace', 'burst', '--out', 'plot.png'])).rejects.toThrow(UsageError);
     await expect(run([])).rejects.toThrow(/--trace is required/);
+    await expect(run(['--trace', 'burst', '--out', join(dir, 'missing', 'p.svg')])).rejects.toThrow(
+      /cannot write the plot to .*ENOENT/,
+    );
   });
 });
