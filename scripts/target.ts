@@ -14,6 +14,7 @@ import {
   sqsClient,
 } from '../workers/core/aws.js';
 import { UsageError } from '../workers/core/errors.js';
+import { findDeadLetterQueue, S3Store, SqsQueue } from '../workers/core/ports.js';
 
 /** Options every command takes; parseArgs option specs below. */
 export interface CommonFlags {
@@ -132,4 +133,25 @@ export function requireBucket(t: Target): string {
   if (!t.bucket)
     throw new UsageError('no data bucket given: pass --bucket NAME or --stack NAME (or set FLOTILLA_BUCKET)');
   return t.bucket;
+}
+
+export function openQueue(t: Target): SqsQueue {
+  return new SqsQueue(t.sqs, requireQueue(t));
+}
+
+export function openStore(t: Target): S3Store {
+  return new S3Store(t.s3, requireBucket(t));
+}
+
+/** The DLQ: --dlq-url, the stack's output, or the job queue's redrive target. */
+export async function openDlq(t: Target): Promise<SqsQueue> {
+  if (t.dlqUrl) return new SqsQueue(t.sqs, t.dlqUrl);
+  const found = await findDeadLetterQueue(t.sqs, openQueue(t));
+  if (!found) throw new UsageError(`queue ${t.queueUrl} has no redrive policy; pass --dlq-url`);
+  return found;
+}
+
+export function closeTarget(t: Target): void {
+  t.sqs.destroy();
+  t.s3.destroy();
 }

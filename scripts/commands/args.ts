@@ -1,12 +1,12 @@
 /** Argument parsing shared by every command: common flags, --help, one-line usage errors. */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { UsageError } from '../../workers/core/errors.js';
-import { COMMON_HELP, COMMON_OPTIONS } from '../target.js';
+import { COMMON_HELP, COMMON_OPTIONS, type CommonFlags } from '../target.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 export interface Parsed<V> {
-  values: V;
+  values: V & CommonFlags;
   positionals: string[];
   /** True when --help was given: the usage has been printed and the command should return 0. */
   help: boolean;
@@ -32,9 +32,9 @@ export function parseCommand<V = Record<string, string | boolean | string[] | un
   const values = parsed.values as Record<string, unknown>;
   if (values.help) {
     out.write(`${usage}\n\n${COMMON_HELP}\n`);
-    return { values: values as V, positionals: parsed.positionals, help: true };
+    return { values: values as V & CommonFlags, positionals: parsed.positionals, help: true };
   }
-  return { values: values as V, positionals: parsed.positionals, help: false };
+  return { values: values as V & CommonFlags, positionals: parsed.positionals, help: false };
 }
 
 export function intOption(

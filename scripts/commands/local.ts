@@ -1,7 +1,70 @@
+/** flotilla local: create a deployment's queues and bucket on any endpoint, or serve one here. */
+import { resourceNames } from '../../infra/definitions.js';
+import { EMULATOR_CREDENTIALS, s3Client, sqsClient } from '../../workers/core/aws.js';
 import { UsageError } from '../../workers/core/errors.js';
 import type { CommandMain } from '../cli.js';
+import { startEmbeddedEmulator } from '../emulator.js';
+import { provisionDeployment } from '../provision.js';
+import { resolveTarget } from '../target.js';
+import { intOption, parseCommand } from './args.js';
 
-// Placeholder until the command lands; removed from the command table if it does not.
-export const main: CommandMain = async () => {
-  throw new UsageError("'local' is not available in this build");
+const USAGE = `usage: flotilla local [--name NAME] (--endpoint URL | --serve [--port N])
+
+Create the job queue, its DLQ and the data bucket from Flotilla's definitions (the same the CDK
+stack uses), straight through the SQS and S3 APIs.
+  --name NAME   deployment name; resources are NAME-jobs, NAME-jobs-dlq, NAME-data (default flotilla)
+  --endpoint    create them on this endpoint (LocalStack, moto, MinIO + ElasticMQ...)
+  --serve       start the embedded emulator here, create them there, and keep serving until Ctrl-C
+  --port N      with --serve (default 4566)`;
+
+export const main: CommandMain = async ({ argv, env, out, err }) => {
+  const { values, help } = parseCommand<{ name?: string; serve?: boolean; port?: string }>(
+    argv,
+    { name: { type: 'string' }, serve: { type: 'boolean' }, port: { type: 'string' } },
+    USAGE,
+    out,
+  );
+  if (help) return 0;
+  const name = values.name ?? 'flotilla';
+  try {
+    resourceNames(name);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (values.serve) {
+    if (values.endpoint) throw new UsageError('--serve starts its own endpoint; drop --endpoint');
+    const port = intOption(values.port, 'port', { min: 0, max: 65_535 }) ?? 4566;
+    const emu = await startEmbeddedEmulator(port);
+    const cfg = { endpoint: emu.endpoint, region: 'us-east-1', credentials: { ...EMULATOR_CREDENTIALS } };
+    const p = await provisionDeployment({ sqs: sqsClient(cfg), s3: s3Client(cfg) }, name);
+    out.write(
+      [
+        `export AWS_ENDPOINT_URL=${emu.endpoint}`,
+        'export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test',
+        `export FLOTILLA_QUEUE_URL=${p.queueUrl}`,
+        `export FLOTILLA_BUCKET=${p.bucket}`,
+        '',
+      ].join('\n'),
+    );
+    err.write(
+      `serving SQS and S3 on ${emu.endpoint} (in memory) until Ctrl-C; the lines above configure a shell\n`,
+    );
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await emu.stop();
+    return 0;
+  }
+  if (!values.endpoint && !env.AWS_ENDPOINT_URL) {
+    throw new UsageError(
+      'give --endpoint URL (or --serve); on AWS itself, deploy the stacks with cdk instead',
+    );
+  }
+  const target = await resolveTarget(values, env);
+  const p = await provisionDeployment({ sqs: target.sqs, s3: target.s3 }, name);
+  out.write(`FLOTILLA_QUEUE_URL=${p.queueUrl}\nFLOTILLA_DLQ_URL=${p.dlqUrl}\nFLOTILLA_BUCKET=${p.bucket}\n`);
+  if (!p.versioning)
+    err.write('note: this endpoint does not support bucket versioning; the bucket is unversioned\n');
+  return 0;
 };

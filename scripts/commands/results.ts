@@ -1,7 +1,64 @@
+/** flotilla results BATCH: what a batch has produced so far. */
 import { UsageError } from '../../workers/core/errors.js';
 import type { CommandMain } from '../cli.js';
+import { BatchHandle } from '../submit.js';
+import { closeTarget, openStore, resolveTarget } from '../target.js';
+import { intOption, parseCommand } from './args.js';
 
-// Placeholder until the command lands; removed from the command table if it does not.
-export const main: CommandMain = async () => {
-  throw new UsageError("'results' is not available in this build");
+const USAGE = `usage: flotilla results BATCH [--json] [--limit N]
+
+Show a batch's results and failures: one line per job, then a summary.
+  --json      one JSON object per job (the stored result or error record) on stdout
+  --limit N   show at most N jobs (default 50; the summary counts all)`;
+
+export const main: CommandMain = async ({ argv, env, out, err }) => {
+  const { values, positionals, help } = parseCommand<{ json?: boolean; limit?: string }>(
+    argv,
+    { json: { type: 'boolean' }, limit: { type: 'string' } },
+    USAGE,
+    out,
+  );
+  if (help) return 0;
+  const [batch] = positionals;
+  if (!batch) throw new UsageError('give the batch id: flotilla results BATCH');
+  const limit = intOption(values.limit, 'limit', { min: 1 }) ?? 50;
+  const target = await resolveTarget(values, env);
+  try {
+    const handle = new BatchHandle(openStore(target), batch);
+    const s = await handle.status();
+    const done = [...s.done].sort();
+    if (done.length + s.deadLettered.size + s.retrying.size === 0) {
+      err.write(`no results or errors recorded for batch ${batch} (yet)\n`);
+      return 1;
+    }
+    let shown = 0;
+    for (const id of done) {
+      if (shown++ >= limit) break;
+      const rec = await handle.result(id);
+      if (!rec) continue;
+      if (values.json) out.write(`${JSON.stringify(rec)}\n`);
+      else out.write(`${id}  done    ${String(rec.durationMs).padStart(7)} ms  ${preview(rec.result)}\n`);
+    }
+    for (const [id, rec] of [...s.deadLettered, ...s.retrying]) {
+      if (shown++ >= limit) break;
+      if (values.json) out.write(`${JSON.stringify(rec)}\n`);
+      else
+        out.write(
+          `${id}  ${rec.final ? 'DLQ   ' : 'retry '}  attempt ${rec.attempt}  ${rec.error.name}: ${rec.error.message}\n`,
+        );
+    }
+    err.write(
+      `batch ${batch}: ${s.done.size} done, ${s.retrying.size} retrying, ${s.deadLettered.size} in DLQ` +
+        (shown > limit ? ` (first ${limit} shown; --limit N for more)` : '') +
+        '\n',
+    );
+    return s.deadLettered.size > 0 ? 1 : 0;
+  } finally {
+    closeTarget(target);
+  }
 };
+
+function preview(v: unknown): string {
+  const s = JSON.stringify(v) ?? 'null';
+  return s.length > 100 ? `${s.slice(0, 97)}...` : s;
+}

@@ -1,7 +1,179 @@
+/** flotilla submit TYPE (--payload JSON | --file jobs.ndjson) [--batch ID] [--wait] */
+import { readFileSync } from 'node:fs';
 import { UsageError } from '../../workers/core/errors.js';
 import type { CommandMain } from '../cli.js';
+import { bar, StatusLine } from '../status-line.js';
+import { type BatchHandle, type BatchOutcome, type JobSpec, Submitter } from '../submit.js';
+import { closeTarget, openQueue, openStore, resolveTarget } from '../target.js';
+import { intOption, parseCommand } from './args.js';
 
-// Placeholder until the command lands; removed from the command table if it does not.
-export const main: CommandMain = async () => {
-  throw new UsageError("'submit' is not available in this build");
+const USAGE = `usage: flotilla submit TYPE (--payload JSON | --file FILE) [options]
+
+Submit one job (--payload) or one job per line of an NDJSON file (--file, '-' for stdin).
+
+  --payload JSON      the job's payload
+  --file FILE         one payload per line; blank lines are skipped
+  --id ID             the job id (--payload only; default: a new UUID)
+  --batch ID          the batch id; re-running with the same id skips jobs already done
+  --wait              wait for every result, showing progress, then print a summary
+  --timeout SECONDS   with --wait: give up after this long (exit 1)
+  --json              print the summary as JSON on stdout`;
+
+export const main: CommandMain = async ({ argv, env, err, out }) => {
+  const { values, positionals, help } = parseCommand<{
+    payload?: string;
+    file?: string;
+    id?: string;
+    batch?: string;
+    wait?: boolean;
+    timeout?: string;
+    json?: boolean;
+  }>(
+    argv,
+    {
+      payload: { type: 'string' },
+      file: { type: 'string' },
+      id: { type: 'string' },
+      batch: { type: 'string' },
+      wait: { type: 'boolean' },
+      timeout: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+    USAGE,
+    out,
+  );
+  if (help) return 0;
+  const [type, ...extra] = positionals;
+  if (!type) throw new UsageError('give the job type: flotilla submit TYPE --payload JSON');
+  if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
+  if ((values.payload === undefined) === (values.file === undefined)) {
+    throw new UsageError('give exactly one of --payload JSON and --file FILE');
+  }
+  if (values.id && values.file)
+    throw new UsageError('--id goes with --payload; jobs from --file are named by line');
+  const timeoutS = intOption(values.timeout, 'timeout', { min: 1 });
+  const jobs: JobSpec[] =
+    values.payload !== undefined ? [parsePayload(values.payload, values.id)] : readNdjson(values.file!);
+  if (jobs.length === 0) throw new UsageError(`${values.file} holds no jobs`);
+
+  const target = await resolveTarget(values, env);
+  try {
+    const submitter = new Submitter({ queue: openQueue(target), store: openStore(target) });
+    const status = new StatusLine(err);
+    const handle = await submitter.submitMany(type, jobs, {
+      ...(values.batch ? { batch: values.batch } : {}),
+      onProgress: (sent, total) => status.update(`submitting ${bar(sent / total)} ${sent}/${total}`),
+    });
+    status.update(`submitting ${bar(1)} ${jobs.length}/${jobs.length}`, true);
+    status.done();
+    const skipped = handle.submitted.skipped;
+    err.write(
+      `submitted ${handle.submitted.sent} job(s) of type ${type} as batch ${handle.batch}` +
+        (skipped > 0 ? ` (${skipped} already done, skipped)` : '') +
+        '\n',
+    );
+    if (!values.wait) {
+      out.write(
+        values.json
+          ? `${JSON.stringify({ batch: handle.batch, sent: handle.submitted.sent, skipped })}\n`
+          : `${handle.batch}\n`,
+      );
+      return 0;
+    }
+    const outcome = await waitWithProgress(handle, err, timeoutS);
+    return report(outcome, jobs.length, target.bucket!, values.json ?? false, out, err);
+  } finally {
+    closeTarget(target);
+  }
 };
+
+function parsePayload(text: string, id?: string): JobSpec {
+  try {
+    return { payload: JSON.parse(text), ...(id ? { id } : {}) };
+  } catch (e) {
+    throw new UsageError(`--payload is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+function readNdjson(file: string): JobSpec[] {
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const jobs: JobSpec[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    try {
+      jobs.push({ payload: JSON.parse(line) });
+    } catch (e) {
+      throw new UsageError(
+        `${file} line ${i + 1} is not valid JSON (${(e as Error).message}); nothing was submitted`,
+      );
+    }
+  });
+  return jobs;
+}
+
+export async function waitWithProgress(
+  handle: BatchHandle,
+  err: NodeJS.WritableStream,
+  timeoutS?: number,
+): Promise<BatchOutcome> {
+  const status = new StatusLine(err);
+  const started = Date.now();
+  const outcome = await handle.waitForAll({
+    ...(timeoutS ? { timeoutMs: timeoutS * 1000 } : {}),
+    fetchResults: false,
+    onProgress: (s, total) => {
+      const secs = (Date.now() - started) / 1000;
+      const finished = s.done.size + s.deadLettered.size;
+      status.update(
+        `waiting ${bar(total ? finished / total : 0)} ${s.done.size}/${total} done, ${s.retrying.size} retrying, ` +
+          `${s.deadLettered.size} in DLQ, ${(s.done.size / Math.max(secs, 0.001)).toFixed(1)} jobs/s, ${secs.toFixed(1)} s`,
+      );
+    },
+  });
+  status.done();
+  return outcome;
+}
+
+function report(
+  o: BatchOutcome,
+  total: number,
+  bucket: string,
+  json: boolean,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): number {
+  const done = total - o.pending.length - o.deadLettered.length;
+  const secs = o.elapsedMs / 1000;
+  const summary = {
+    batch: o.batch,
+    total,
+    done,
+    deadLettered: o.deadLettered.length,
+    pending: o.pending.length,
+    elapsedSeconds: Number(secs.toFixed(2)),
+    jobsPerSecond: Number((done / Math.max(secs, 0.001)).toFixed(1)),
+    results: `s3://${bucket}/results/${o.batch}/`,
+  };
+  if (json) out.write(`${JSON.stringify(summary)}\n`);
+  else {
+    out.write(
+      `batch ${o.batch}: ${done} done, ${summary.deadLettered} in DLQ, ${summary.pending} still pending, ` +
+        `${secs.toFixed(1)} s, ${summary.jobsPerSecond} jobs/s; results under ${summary.results}\n`,
+    );
+    for (const e of o.deadLettered.slice(0, 10)) {
+      err.write(`  ${e.jobId}: ${e.error.name}: ${e.error.message} (after ${e.attempt} attempt(s))\n`);
+    }
+    if (o.deadLettered.length > 10)
+      err.write(`  ... and ${o.deadLettered.length - 10} more: flotilla results ${o.batch}\n`);
+    if (!o.complete)
+      err.write(
+        `gave up waiting with ${o.pending.length} job(s) pending; check again with: flotilla results ${o.batch}\n`,
+      );
+  }
+  return o.complete && o.deadLettered.length === 0 ? 0 : 1;
+}

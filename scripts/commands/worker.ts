@@ -1,7 +1,85 @@
+/** flotilla worker: run a worker here, against any queue, with the built-in and your handlers. */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { UsageError } from '../../workers/core/errors.js';
+import {
+  builtinHandlers,
+  type HandlerDefinition,
+  type HandlerRegistry,
+} from '../../workers/handlers/index.js';
+import { jsonLogger, type LogLevel } from '../../workers/runtime/logger.js';
+import { runWorkerProcess } from '../../workers/runtime/process.js';
 import type { CommandMain } from '../cli.js';
+import { closeTarget, requireBucket, requireQueue, resolveTarget } from '../target.js';
+import { intOption, parseCommand } from './args.js';
 
-// Placeholder until the command lands; removed from the command table if it does not.
-export const main: CommandMain = async () => {
-  throw new UsageError("'worker' is not available in this build");
+const USAGE = `usage: flotilla worker [options]
+
+Run a worker in this terminal until Ctrl-C (which drains: running jobs finish; a second Ctrl-C exits at once).
+  --concurrency N       jobs at once (default 16)
+  --drain-seconds S     how long Ctrl-C/SIGTERM waits for running jobs (default 90)
+  --wait-seconds S      long-poll wait, 0-20 (default 20)
+  --handlers FILE       a module whose default export is a function (registry) => void, or an
+                        array of handler definitions, adding your job types
+  --log-level LEVEL     debug | info | warn | error (default info)`;
+
+export const main: CommandMain = async ({ argv, env, out }) => {
+  const { values, help } = parseCommand<{
+    concurrency?: string;
+    'drain-seconds'?: string;
+    'wait-seconds'?: string;
+    handlers?: string;
+    'log-level'?: string;
+  }>(
+    argv,
+    {
+      concurrency: { type: 'string' },
+      'drain-seconds': { type: 'string' },
+      'wait-seconds': { type: 'string' },
+      handlers: { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+    USAGE,
+    out,
+  );
+  if (help) return 0;
+  const level = (values['log-level'] ?? 'info') as LogLevel;
+  if (!['debug', 'info', 'warn', 'error'].includes(level))
+    throw new UsageError(`--log-level must be debug, info, warn or error`);
+  const concurrency = intOption(values.concurrency, 'concurrency', { min: 1, max: 1000 });
+  const drain = intOption(values['drain-seconds'], 'drain-seconds', { min: 0, max: 43_200 });
+  const wait = intOption(values['wait-seconds'], 'wait-seconds', { min: 0, max: 20 });
+  const handlers = builtinHandlers();
+  if (values.handlers) await loadHandlers(values.handlers, handlers);
+  const target = await resolveTarget(values, env);
+  const queueUrl = requireQueue(target);
+  const bucket = requireBucket(target);
+  closeTarget(target);
+  return runWorkerProcess({
+    endpoint: target.endpoint,
+    queueUrl,
+    bucket,
+    ...(target.dlqUrl ? { dlqUrl: target.dlqUrl } : {}),
+    handlers,
+    log: jsonLogger({ level }),
+    worker: {
+      ...(concurrency ? { concurrency } : {}),
+      ...(drain !== undefined ? { drainTimeoutMs: drain * 1000 } : {}),
+      ...(wait !== undefined ? { waitTimeSeconds: wait } : {}),
+    },
+  });
 };
+
+export async function loadHandlers(file: string, registry: HandlerRegistry): Promise<void> {
+  let mod: { default?: unknown };
+  try {
+    mod = await import(pathToFileURL(resolve(file)).href);
+  } catch (e) {
+    throw new UsageError(`cannot load handlers from ${file}: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const exp = mod.default;
+  if (typeof exp === 'function') (exp as (r: HandlerRegistry) => void)(registry);
+  else if (Array.isArray(exp)) for (const def of exp as HandlerDefinition[]) registry.register(def);
+  else
+    throw new UsageError(`${file} must export default a function (registry) => void or an array of handlers`);
+}

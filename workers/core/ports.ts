@@ -207,7 +207,7 @@ export class SqsQueue implements QueuePort {
 export async function findDeadLetterQueue(
   client: SQSClient,
   queue: QueuePort,
-): Promise<QueuePort | undefined> {
+): Promise<SqsQueue | undefined> {
   const attrs = await queue.attributes(['RedrivePolicy']);
   if (!attrs.RedrivePolicy) return undefined;
   const policy = JSON.parse(attrs.RedrivePolicy) as { deadLetterTargetArn?: string };
