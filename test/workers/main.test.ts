@@ -1,0 +1,158 @@
+/**
+ * The bundled worker (dist/worker.js) as a process: configured by environment variables,
+ * draining on SIGTERM, releasing what cannot finish, and failing clearly on bad configuration.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildWorker } from '../../scripts/build-worker.js';
+import { Submitter } from '../../scripts/submit.js';
+import { resultKey } from '../../workers/core/envelope.js';
+import { eventually, freshDeployment, queueDepth } from '../support/deployment.js';
+import { type Emulator, startEmbedded } from '../support/emulators.js';
+
+let emu: Emulator;
+let dir: string;
+let bundle: string;
+beforeAll(async () => {
+  emu = await startEmbedded();
+  dir = mkdtempSync(join(tmpdir(), 'flotilla-worker-'));
+  bundle = (await buildWorker(join(dir, 'worker.js'))).outfile;
+});
+afterAll(async () => {
+  await emu?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Proc {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  stderr: string;
+  exit: Promise<number | null>;
+}
+
+function startBundle(env: Record<string, string>): Proc {
+  const child = spawn(process.execPath, [bundle], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_REGION: 'us-east-1',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const p: Proc = {
+    child,
+    lines: [],
+    stderr: '',
+    exit: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+  };
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i = buf.indexOf('\n');
+    while (i >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        p.lines.push(JSON.parse(line));
+      } catch {
+        p.lines.push({ msg: line });
+      }
+      i = buf.indexOf('\n');
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    p.stderr += d.toString();
+  });
+  return p;
+}
+
+const logged = (p: Proc, msg: string) => p.lines.some((l) => l.msg === msg);
+
+async function deploymentEnv() {
+  const d = await freshDeployment(emu);
+  return {
+    d,
+    env: { AWS_ENDPOINT_URL: emu.endpoint, FLOTILLA_QUEUE_URL: d.queueUrl, FLOTILLA_BUCKET: d.bucket },
+  };
+}
+
+describe('SIGTERM', () => {
+  it('lets a running job finish, writes its result and exits 0', async () => {
+    const { d, env } = await deploymentEnv();
+    const w = startBundle({ ...env, FLOTILLA_WAIT_SECONDS: '1', FLOTILLA_DRAIN_SECONDS: '30' });
+    const batch = await new Submitter({ queue: d.queue, store: d.store }).submit(
+      'sleep',
+      { ms: 1500 },
+      { id: 'nap' },
+    );
+    await eventually(() => logged(w, 'job started'), 15_000);
+    w.child.kill('SIGTERM');
+    expect(await w.exit).toBe(0);
+    expect(await d.store.head(resultKey(batch.batch, 'nap'))).toBeDefined();
+    expect(await queueDepth(d.queue)).toEqual({ visible: 0, inFlight: 0 });
+    expect(logged(w, 'worker stopped')).toBe(true);
+  });
+
+  it('releases a job that cannot finish within the drain deadline, and exits 0', async () => {
+    const { d, env } = await deploymentEnv();
+    const w = startBundle({ ...env, FLOTILLA_WAIT_SECONDS: '1', FLOTILLA_DRAIN_SECONDS: '1' });
+    const batch = await new Submitter({ queue: d.queue, store: d.store }).submit(
+      'sleep',
+      { ms: 60_000 },
+      { id: 'long' },
+    );
+    await eventually(() => logged(w, 'job started'), 15_000);
+    w.child.kill('SIGTERM');
+    expect(await w.exit).toBe(0);
+    expect(await d.store.head(resultKey(batch.batch, 'long'))).toBeUndefined();
+    // Back on the queue at once for another worker, not hidden until the visibility timeout.
+    expect(await queueDepth(d.queue)).toEqual({ visible: 1, inFlight: 0 });
+  });
+
+  it('strands no message received by a long poll that was under way at SIGTERM', async () => {
+    const { d, env } = await deploymentEnv();
+    const w = startBundle({ ...env, FLOTILLA_WAIT_SECONDS: '5', FLOTILLA_DRAIN_SECONDS: '30' });
+    await eventually(() => logged(w, 'worker started'), 15_000);
+    await new Promise((r) => setTimeout(r, 300));
+    w.child.kill('SIGTERM');
+    await d.queue.send({ body: 'arrives while the worker drains' });
+    expect(await w.exit).toBe(0);
+    expect(await queueDepth(d.queue)).toEqual({ visible: 1, inFlight: 0 });
+  });
+});
+
+describe('configuration errors', () => {
+  it('refuses to start without a queue and bucket, saying which variables to set', async () => {
+    const w = startBundle({});
+    expect(await w.exit).toBe(2);
+    expect(w.lines.map((l) => l.msg)).toContain('FLOTILLA_QUEUE_URL and FLOTILLA_BUCKET must be set');
+  });
+
+  it('exits 1 with one clear line when the endpoint cannot be reached', async () => {
+    const w = startBundle({
+      AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+      FLOTILLA_QUEUE_URL: 'http://127.0.0.1:9/000000000000/nope',
+      FLOTILLA_BUCKET: 'nope',
+    });
+    expect(await w.exit).toBe(1);
+    const err = w.lines.find((l) => l.level === 'error');
+    expect(String(err?.error)).toMatch(/^cannot reach http:\/\/127\.0\.0\.1:9 \(.*ECONNREFUSED/);
+    expect(w.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('exits 1 naming the queue when it does not exist', async () => {
+    const w = startBundle({
+      AWS_ENDPOINT_URL: emu.endpoint,
+      FLOTILLA_QUEUE_URL: `${emu.endpoint}/000000000000/no-such-queue`,
+      FLOTILLA_BUCKET: 'nope',
+    });
+    expect(await w.exit).toBe(1);
+    expect(String(w.lines.find((l) => l.level === 'error')?.error)).toMatch(/does not exist/);
+  });
+});
