@@ -34,7 +34,8 @@ export interface LiveSide {
 export const where = (side: LiveSide) =>
   side.endpoint.endpoint ?? `AWS${side.endpoint.region ? ` ${side.endpoint.region}` : ''}`;
 
-const queueNameOf = (url: string) => decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
+/** The queue name, the URL's last path segment (string ops: emulator hosts like sqs.us-east-1.127.0.0.1 are not WHATWG-valid). */
+export const queueNameOf = (url: string) => decodeURIComponent(url.split(/[?#]/)[0]?.split('/').pop() ?? '');
 
 /** The job queue and its DLQ (given, or found from the redrive policy), every attribute of each. */
 export async function describeQueues(

@@ -111,15 +111,15 @@ async function readDlqMessages(side: LiveSide, q: QueueDescription) {
   let empty = 0;
   while (empty < (seen.size >= expected ? 1 : 3)) {
     const msgs = await queue.receive({ maxMessages: 10, waitTimeSeconds: 1, visibilityTimeoutSeconds: 300 });
-    if (msgs.length === 0) {
+    const fresh = msgs.filter((m) => !seen.has(m.messageId));
+    for (const m of msgs) handles.push(m.receiptHandle);
+    // Nothing new (an empty receive, or one that handed back a message already seen): done soon.
+    if (fresh.length === 0) {
       empty++;
       continue;
     }
     empty = 0;
-    for (const m of msgs) {
-      handles.push(m.receiptHandle);
-      if (!seen.has(m.messageId)) seen.set(m.messageId, m);
-    }
+    for (const m of fresh) seen.set(m.messageId, m);
   }
   for (let i = 0; i < handles.length; i += 10) {
     await queue.changeVisibilityBatch(

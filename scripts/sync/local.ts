@@ -11,7 +11,7 @@ import { UsageError } from '../../workers/core/errors.js';
 import type { CommandContext } from '../cli.js';
 import { intOption } from '../commands/args.js';
 import { resolveTarget } from '../target.js';
-import type { LiveSide } from './describe.js';
+import { type LiveSide, queueNameOf } from './describe.js';
 import { mirrorDeployment } from './mirror.js';
 import { restoreDeployment } from './restore.js';
 
@@ -74,7 +74,7 @@ export async function main(
           throw new UsageError(`${r.failed.length} object(s) failed to copy; see above`);
         bucket = source.bucket;
         if (source.queueUrl) {
-          const name = decodeURIComponent(new URL(source.queueUrl).pathname.split('/').pop() ?? '');
+          const name = queueNameOf(source.queueUrl);
           const { GetQueueUrlCommand } = await import('@aws-sdk/client-sqs');
           queueUrl = (await local.sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl;
         }

@@ -1,0 +1,105 @@
+/** Shared by the sync tests: a source deployment full of awkward objects, and a CLI runner. */
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import type { S3Store } from '../../../workers/core/ports.js';
+
+export interface Seeded {
+  readonly key: string;
+  readonly body: Buffer;
+  readonly contentType?: string;
+  readonly metadata?: Record<string, string>;
+}
+
+export const HOSTILE_KEYS = [
+  '../escape.txt',
+  '../../etc/flotilla-owned',
+  '/absolute.txt',
+  'a//b',
+  'nul\u0000byte',
+  'ctl\u0001char',
+  'trailing/',
+  `long/${'x'.repeat(300)}`,
+  'd',
+  'd/f',
+  'Case.txt',
+  'case.txt',
+];
+
+/** Objects of several sizes (zero-byte, small, 300 KiB, multipart-sized), types and metadata. */
+export async function seedObjects(
+  store: S3Store,
+  opts: { largeBytes?: number; hostile?: boolean } = {},
+): Promise<Seeded[]> {
+  const objects: Seeded[] = [
+    { key: 'empty.txt', body: Buffer.alloc(0), contentType: 'text/plain' },
+    {
+      key: 'small/hello.json',
+      body: Buffer.from('{"hello":"world"}'),
+      contentType: 'application/json',
+      metadata: { owner: 'ops', trace: 'abc-123' },
+    },
+    { key: 'medium.bin', body: randomBytes(300 * 1024), contentType: 'application/octet-stream' },
+    { key: 'results/batch-1/job-1.json', body: Buffer.from('{"ok":true}'), contentType: 'application/json' },
+  ];
+  if (opts.largeBytes) {
+    objects.push({
+      key: 'large/blob.bin',
+      body: randomBytes(opts.largeBytes),
+      contentType: 'application/x-blob',
+    });
+  }
+  if (opts.hostile) {
+    for (const key of HOSTILE_KEYS)
+      objects.push({ key, body: Buffer.from(`content of ${JSON.stringify(key)}`) });
+  }
+  for (const o of objects) {
+    const put = {
+      ...(o.contentType ? { contentType: o.contentType } : {}),
+      ...(o.metadata ? { metadata: o.metadata } : {}),
+    };
+    if (o.body.length > 5 * 1024 * 1024)
+      await store.upload(o.key, o.body, { ...put, partSizeBytes: 5 * 1024 * 1024 });
+    else await store.put(o.key, o.body, put);
+  }
+  return objects;
+}
+
+export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+const BIN = resolve(import.meta.dirname, '../../../bin/flotilla.mjs');
+
+/** Run the real `flotilla` command in a child process. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return new Promise((done) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      {
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          AWS_ACCESS_KEY_ID: 'test',
+          AWS_SECRET_ACCESS_KEY: 'test',
+          AWS_REGION: 'us-east-1',
+          AWS_EC2_METADATA_DISABLED: 'true',
+          NODE_NO_WARNINGS: '1',
+          ...env,
+        },
+        maxBuffer: 16 * 1024 * 1024,
+      },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        done({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+export { BIN };

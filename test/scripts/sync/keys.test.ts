@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { escapedPath, isPlainKey, layoutKeys } from '../../../scripts/sync/keys.js';
+
+describe('export layout of keys', () => {
+  it('stores ordinary keys as plain paths under objects/<bucket>/', () => {
+    const m = layoutKeys('bkt', ['a.txt', 'dir/sub/file.json', 'ünïcode/名前.txt']);
+    expect(m.get('a.txt')).toBe('objects/bkt/a.txt');
+    expect(m.get('dir/sub/file.json')).toBe('objects/bkt/dir/sub/file.json');
+    expect(m.get('ünïcode/名前.txt')).toBe('objects/bkt/ünïcode/名前.txt');
+  });
+
+  it.each([
+    ['../escape'],
+    ['a/../../etc/passwd'],
+    ['/absolute'],
+    ['a//b'],
+    ['trailing/'],
+    ['./dot'],
+    ['nul\u0000byte'],
+    ['new\nline'],
+    ['back\\slash'],
+    [`${'x'.repeat(201)}/f`],
+    ['ok/'.repeat(300)],
+  ])('escapes the hostile key %j to a hashed name', (key) => {
+    expect(isPlainKey(key)).toBe(false);
+    const path = layoutKeys('bkt', [key]).get(key);
+    expect(path).toBe(escapedPath('bkt', key));
+    expect(path).toMatch(/^escaped\/bkt\/[0-9a-f]{64}$/);
+  });
+
+  it('keeps the folder and escapes the file when a key is also a folder (d and d/f)', () => {
+    const m = layoutKeys('bkt', ['d', 'd/f']);
+    expect(m.get('d/f')).toBe('objects/bkt/d/f');
+    expect(m.get('d')).toBe(escapedPath('bkt', 'd'));
+  });
+
+  it('gives keys that differ only by case or normalisation one plain path, the first in sort order', () => {
+    const nfc = 'caf\u00e9';
+    const nfd = 'cafe\u0301';
+    const m = layoutKeys('bkt', ['Readme', 'README', 'readme', nfc, nfd]);
+    expect(m.get('README')).toBe('objects/bkt/README');
+    expect(m.get('Readme')).toBe(escapedPath('bkt', 'Readme'));
+    expect(m.get('readme')).toBe(escapedPath('bkt', 'readme'));
+    const plain = [nfc, nfd].filter((k) => m.get(k) === `objects/bkt/${k}`);
+    expect(plain).toHaveLength(1);
+  });
+
+  it('escapes a file that clashes with a folder only by case (D and d/f)', () => {
+    const m = layoutKeys('bkt', ['D', 'd/f']);
+    expect(m.get('D')).toBe(escapedPath('bkt', 'D'));
+  });
+
+  it('does not depend on the order keys arrive in', () => {
+    const keys = ['d', 'd/f', 'A', 'a', '../x', 'z/y'];
+    expect([...layoutKeys('bkt', keys)].sort()).toEqual([...layoutKeys('bkt', [...keys].reverse())].sort());
+  });
+
+  it('refuses a bucket name that is not one', () => {
+    expect(() => layoutKeys('../etc', ['k'])).toThrow(/not a valid bucket name/);
+  });
+});
