@@ -122,7 +122,7 @@ describe('export → restore round trip between two emulators', () => {
     }
     for (const key of HOSTILE_KEYS) expect(keys).toContain(key);
 
-    const attrs = async (emu: LiveSide, url: string) =>
+    const attrs = async (emu: LiveSide, url: string): Promise<Record<string, string>> =>
       (await emu.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] })))
         .Attributes ?? {};
     const jobsUrl = r.queueUrls.get(`${dep.name}-jobs`)!;
