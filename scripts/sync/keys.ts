@@ -16,6 +16,7 @@
  *    nothing is lost and no name can reach outside the folder.
  */
 import { createHash } from 'node:crypto';
+import { UsageError } from '../../workers/core/errors.js';
 
 export const OBJECTS_DIR = 'objects';
 export const ESCAPED_DIR = 'escaped';
@@ -29,7 +30,7 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?:^|[^\ud800-\udbff]
 /** S3 bucket names are already path-safe; this refuses anything else before it reaches a path. */
 export function checkBucketName(bucket: string): void {
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket) || bucket.includes('..')) {
-    throw new Error(`'${bucket}' is not a valid bucket name`);
+    throw new UsageError(`'${bucket}' is not a valid bucket name`);
   }
 }
 

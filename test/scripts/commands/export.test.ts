@@ -1,0 +1,164 @@
+/**
+ * The `flotilla export` command as a user runs it: an export killed with SIGKILL resumes and
+ * completes, and bad input gives one line and a non-zero exit with nothing presented as complete.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, DeleteBucketCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { S3Store } from '../../../workers/core/ports.js';
+import { eventually } from '../../support/deployment.js';
+import { type Emulator, startEmbedded, uniqueName } from '../../support/emulators.js';
+import { BIN, runCli } from '../sync/fixtures.js';
+
+describe('flotilla export', () => {
+  let emu: Emulator;
+  let root: string;
+  let bucket: string;
+  let store: S3Store;
+  const COUNT = 800;
+
+  beforeAll(async () => {
+    emu = await startEmbedded();
+    root = await mkdtemp(join(tmpdir(), 'flotilla-export-'));
+    bucket = uniqueName('exp');
+    await emu.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    store = new S3Store(emu.s3, bucket);
+    const keys = Array.from({ length: COUNT }, (_, i) => `jobs/${String(i).padStart(4, '0')}.json`);
+    for (let i = 0; i < keys.length; i += 50) {
+      await Promise.all(keys.slice(i, i + 50).map((k) => store.put(k, Buffer.alloc(8 * 1024, k))));
+    }
+  });
+
+  afterAll(async () => {
+    if (store) {
+      const keys: string[] = [];
+      for await (const o of store.list()) keys.push(o.key);
+      await store.deleteMany(keys);
+      await emu.s3.send(new DeleteBucketCommand({ Bucket: bucket }));
+    }
+    await emu?.stop();
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  it('resumes an export killed with SIGKILL and fetches little more than what was left', async () => {
+    const dir = join(root, 'killed');
+    const args = [
+      'export',
+      '--endpoint',
+      emu.endpoint,
+      '--bucket',
+      bucket,
+      '--to',
+      dir,
+      '--concurrency',
+      '4',
+    ];
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: {
+        ...process.env,
+        AWS_ACCESS_KEY_ID: 'test',
+        AWS_SECRET_ACCESS_KEY: 'test',
+        NODE_NO_WARNINGS: '1',
+      },
+      stdio: 'ignore',
+    });
+    const journal = join(dir, '.flotilla-journal.jsonl');
+    const doneBefore = await eventually(
+      async () => {
+        const n = existsSync(journal) ? (await readFile(journal, 'utf8')).split('\n').length - 1 : 0;
+        return n >= 100 ? n : 0;
+      },
+      30_000,
+      5,
+    );
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+
+    const interrupted = JSON.parse(await readFile(join(dir, 'flotilla.json'), 'utf8'));
+    expect(interrupted.state).toBe('in-progress');
+    const refused = await runCli(['restore', '--from', dir, '--endpoint', emu.endpoint]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/did not finish/);
+
+    const resumed = await runCli(args);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const fetched = Number(/fetched (\d+)/.exec(resumed.stderr)?.[1]);
+    expect(fetched).toBeLessThanOrEqual(COUNT - doneBefore + 4 * 2);
+    expect(resumed.stderr).toMatch(new RegExp(`skipped ${COUNT - fetched} unchanged`));
+    expect(JSON.parse(await readFile(join(dir, 'flotilla.json'), 'utf8')).state).toBe('complete');
+    const verified = await runCli(['verify', dir]);
+    expect(verified.code, verified.stdout).toBe(0);
+    expect((await readFile(join(dir, 'manifest.jsonl'), 'utf8')).trim().split('\n')).toHaveLength(COUNT);
+  });
+
+  it('says in one line that the bucket does not exist, and writes no description', async () => {
+    const dir = join(root, 'nobucket');
+    const r = await runCli([
+      'export',
+      '--endpoint',
+      emu.endpoint,
+      '--bucket',
+      'no-such-bucket-here',
+      '--to',
+      dir,
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/bucket 'no-such-bucket-here' does not exist/),
+    ]);
+    expect(existsSync(join(dir, 'flotilla.json'))).toBe(false);
+  });
+
+  it('says in one line that the endpoint cannot be reached', async () => {
+    const r = await runCli([
+      'export',
+      '--endpoint',
+      'http://127.0.0.1:9',
+      '--bucket',
+      bucket,
+      '--to',
+      join(root, 'x'),
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/cannot reach http:\/\/127\.0\.0\.1:9/),
+    ]);
+  });
+
+  it('says in one line that credentials are missing', async () => {
+    const r = await runCli(['export', '--bucket', bucket, '--to', join(root, 'y'), '--region', 'us-east-1'], {
+      AWS_ACCESS_KEY_ID: '',
+      AWS_SECRET_ACCESS_KEY: '',
+      AWS_PROFILE: 'flotilla-no-such-profile',
+      AWS_CONFIG_FILE: join(root, 'none'),
+      AWS_SHARED_CREDENTIALS_FILE: join(root, 'none'),
+    });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/credentials|profile/i);
+  });
+
+  it('refuses a folder written by a newer format, and a non-folder, in one line each', async () => {
+    const newer = join(root, 'newer');
+    await mkdir(newer);
+    await writeFile(join(newer, 'flotilla.json'), JSON.stringify({ formatVersion: 99, state: 'complete' }));
+    for (const args of [
+      ['restore', '--from', newer, '--endpoint', emu.endpoint],
+      ['verify', newer],
+      ['export', '--endpoint', emu.endpoint, '--bucket', bucket, '--to', newer],
+    ]) {
+      const r = await runCli(args);
+      expect(r.code, args[0]).toBe(2);
+      expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/format 99.*upgrade Flotilla/)]);
+    }
+    const file = join(root, 'a-file');
+    await writeFile(file, 'not a folder');
+    const r = await runCli(['restore', '--from', file, '--endpoint', emu.endpoint]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toMatch(/is not a folder/);
+  });
+});
