@@ -4,10 +4,16 @@
  * ElasticMQ) and for the local demo. Idempotent: existing resources are brought to the
  * definition's attributes.
  */
-import { CreateBucketCommand, PutBucketVersioningCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetBucketVersioningCommand,
+  PutBucketVersioningCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
+  GetQueueUrlCommand,
   SetQueueAttributesCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
@@ -37,12 +43,39 @@ export async function ensureQueue(
     url = (await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }))).QueueUrl;
   } catch (err) {
     // A queue that exists with other attributes: CreateQueue refuses; set them instead.
-    if ((err as Error).name !== 'QueueNameExists' && (err as Error).name !== 'QueueAlreadyExists') throw err;
-    url = (await sqs.send(new CreateQueueCommand({ QueueName: name }))).QueueUrl;
-    if (url) await sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: attributes }));
+    // SQS answers QueueNameExists (QueueAlreadyExists in the JSON protocol; some emulators prefix
+    // the query-protocol code, AWS.SimpleQueueService.QueueNameExists).
+    if (!/QueueNameExists|QueueAlreadyExists/.test((err as Error).name)) throw err;
+    url = (await sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl;
+    if (url) await setSupportedAttributes(sqs, url, attributes);
   }
   if (!url) throw new Error(`CreateQueue returned no URL for ${name}`);
   return url;
+}
+
+/**
+ * SetQueueAttributes, leaving out attributes the endpoint says it does not know (fauxqs has no
+ * SqsManagedSseEnabled on this call, for one): encryption is AWS's to give, the rest must match.
+ */
+async function setSupportedAttributes(
+  sqs: SQSClient,
+  url: string,
+  attributes: Record<string, string>,
+): Promise<void> {
+  const attrs = { ...attributes };
+  for (;;) {
+    try {
+      await sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: attrs }));
+      return;
+    } catch (err) {
+      const unknown = /InvalidAttributeName/.test((err as Error).name)
+        ? /attribute:?\s*(\w+)/i.exec((err as Error).message)?.[1]
+        : undefined;
+      if (!unknown || !(unknown in attrs) || unknown === 'RedrivePolicy' || unknown === 'VisibilityTimeout')
+        throw err;
+      delete attrs[unknown];
+    }
+  }
 }
 
 export async function queueArn(sqs: SQSClient, url: string): Promise<string> {
@@ -64,7 +97,9 @@ export async function ensureBucket(s3: S3Client, bucket: string, versioned: bool
     await s3.send(
       new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }),
     );
-    return true;
+    // Some endpoints accept the call and keep no versions: believe what they report back.
+    const got = await s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
+    return got.Status === 'Enabled';
   } catch {
     return false;
   }
