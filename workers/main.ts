@@ -11,12 +11,16 @@
  *   FLOTILLA_WAIT_SECONDS   long-poll wait (default 20)
  *   FLOTILLA_RETRY_BASE_MS  first retry delay, doubling per attempt (default 5000)
  *   FLOTILLA_LOG_LEVEL      debug | info | warn | error (default info)
+ *   FLOTILLA_SCALE_IN_GUARD none | ecs | asg: take scale-in protection while busy (default none)
+ *   FLOTILLA_ASG_NAME       the Auto Scaling group, for 'asg' (default: found through IMDS)
+ *   ECS_AGENT_URI           set by ECS in every task, for 'ecs'
  *   AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID...
  */
 import { endpointFromEnv } from './core/aws.js';
 import { builtinHandlers } from './handlers/index.js';
 import { jsonLogger, type LogLevel } from './runtime/logger.js';
 import { runWorkerProcess } from './runtime/process.js';
+import { createScaleInGuard, parseScaleInGuardKind } from './runtime/scale-in-guard.js';
 
 function num(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -45,8 +49,23 @@ async function main(): Promise<number> {
     log.error((err as Error).message);
     return 2;
   }
+  let guardKind: ReturnType<typeof parseScaleInGuardKind>;
+  try {
+    guardKind = parseScaleInGuardKind(env.FLOTILLA_SCALE_IN_GUARD);
+  } catch (err) {
+    log.error((err as Error).message);
+    return 2;
+  }
+  const scaleInGuard = createScaleInGuard({
+    kind: guardKind,
+    endpoint,
+    ...(env.ECS_AGENT_URI ? { ecsAgentUri: env.ECS_AGENT_URI } : {}),
+    ...(env.FLOTILLA_ASG_NAME ? { asgName: env.FLOTILLA_ASG_NAME } : {}),
+    log: (msg, fields) => log.warn(msg, fields),
+  });
   return runWorkerProcess({
     endpoint,
+    scaleInGuard,
     queueUrl,
     bucket,
     ...(env.FLOTILLA_DLQ_URL ? { dlqUrl: env.FLOTILLA_DLQ_URL } : {}),
