@@ -134,6 +134,12 @@ describe('configuration errors', () => {
     expect(w.lines.map((l) => l.msg)).toContain('FLOTILLA_QUEUE_URL and FLOTILLA_BUCKET must be set');
   });
 
+  it('refuses an unknown scale-in guard, naming the allowed ones', async () => {
+    const w = startBundle({ FLOTILLA_QUEUE_URL: 'http://q', FLOTILLA_BUCKET: 'b', FLOTILLA_SCALE_IN_GUARD: 'k8s' });
+    expect(await w.exit).toBe(2);
+    expect(w.lines.map((l) => l.msg)).toContain("FLOTILLA_SCALE_IN_GUARD must be one of none, ecs, asg; got 'k8s'");
+  });
+
   it('exits 1 with one clear line when the endpoint cannot be reached', async () => {
     const w = startBundle({
       AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
