@@ -19,11 +19,13 @@ import {
 import { DataPlaneStack } from './stacks/data-plane-stack.js';
 import { PrimaryStack } from './stacks/primary-stack.js';
 
+/**
+ * The stack's environment: only what the configuration pins. Without an account and region
+ * the stack is environment-agnostic: synth needs no credentials, does no lookups (offline),
+ * and deploys to whatever account and region the deploying credentials point at.
+ */
 function environmentOf(account: string | undefined, region: string | undefined): Environment {
-  return {
-    account: account ?? process.env.CDK_DEFAULT_ACCOUNT,
-    region: region ?? process.env.CDK_DEFAULT_REGION,
-  };
+  return { ...(account ? { account } : {}), ...(region ? { region } : {}) };
 }
 
 /** Where the worker code comes from, when not from this checkout (tests, custom builds). */

@@ -111,7 +111,16 @@ export class ConfigError extends Error {
  */
 export function resolveConfig(raw: unknown, envName: string = DEFAULT_ENVIRONMENT): FlotillaConfig {
   const where = `cdk context '${CONFIG_CONTEXT_KEY}'`;
-  const parsed = configSchema.safeParse(raw ?? { environments: { [envName]: {} } });
+  let value = raw ?? { environments: { [envName]: {} } };
+  if (typeof value === 'string') {
+    // `cdk deploy -c flotilla='{...}'` passes the value as a string.
+    try {
+      value = JSON.parse(value);
+    } catch (err) {
+      throw new ConfigError(`${where} is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const parsed = configSchema.safeParse(value);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
     throw new ConfigError(`invalid ${where}:\n${lines.join('\n')}`);
