@@ -15,7 +15,9 @@ uploads every object under its original key and verifies each one after upload.
   --from DIR          the export folder
   --bucket NAME       restore the bucket under another name
   --include-dlq       also send the saved DLQ messages to the target's DLQ
-  --data-only         do not create queues or buckets (they exist, e.g. from the stack)
+  --deploy-stack NAME create the queues and bucket as the data-plane CloudFormation stack NAME
+                      (built from the exported settings, no bootstrap needed), then fill them
+  --data-only         do not create queues or buckets (they exist already under the same names)
   --concurrency N     uploads in flight (default 16)
   --quiet             no progress line`;
 
@@ -26,6 +28,7 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
       from: { type: 'string' },
       'include-dlq': { type: 'boolean' },
       'data-only': { type: 'boolean' },
+      'deploy-stack': { type: 'string' },
       concurrency: { type: 'string' },
       quiet: { type: 'boolean' },
     },
@@ -47,16 +50,26 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
     },
   );
   try {
-    const r = await restoreDeployment({
+    const common = {
       target,
       dir: resolve(values.from),
-      ...(typeof bucket === 'string' ? { bucket } : {}),
       includeDlq: values['include-dlq'] === true,
-      definitions: values['data-only'] !== true,
       concurrency,
       progress: err,
       quiet: values.quiet === true,
-    });
+    };
+    const stackName = values['deploy-stack'];
+    if (typeof stackName === 'string' && (typeof bucket === 'string' || values['data-only'])) {
+      throw new UsageError('--deploy-stack names the bucket itself; drop --bucket and --data-only');
+    }
+    const r =
+      typeof stackName === 'string'
+        ? await (await import('../sync/stack.js')).restoreIntoStack({ ...common, stackName })
+        : await restoreDeployment({
+            ...common,
+            ...(typeof bucket === 'string' ? { bucket } : {}),
+            definitions: values['data-only'] !== true,
+          });
     for (const w of r.warnings) err.write(`warning: ${w}\n`);
     for (const [name, url] of r.queueUrls) out.write(`queue ${name} ${url}\n`);
     for (const b of r.buckets) out.write(`bucket ${b}\n`);

@@ -35,6 +35,8 @@ export interface RestoreOptions {
   readonly concurrency?: number;
   /** Only recreate queues and buckets (e.g. the stack already made them). @default true */
   readonly definitions?: boolean;
+  /** Where queues already exist (with definitions: false): source queue name → target URL. */
+  readonly queueUrls?: ReadonlyMap<string, string>;
   readonly progress: NodeJS.WritableStream;
   readonly quiet?: boolean;
 }
@@ -158,7 +160,7 @@ export async function restoreDeployment(opts: RestoreOptions): Promise<RestoreRe
     throw new UsageError(`the export holds ${d.buckets.length} buckets; --bucket can rename only one`);
   }
   const warnings: string[] = [];
-  let queueUrls = new Map<string, string>();
+  let queueUrls = new Map<string, string>(opts.queueUrls ?? []);
   if (opts.definitions !== false) {
     const applied = await applyQueues(opts.target, d.queues);
     queueUrls = applied.urls;

@@ -1,0 +1,85 @@
+/**
+ * Restore into moto_server through the data-plane CloudFormation stack: the stack is built from
+ * the exported settings, and the objects and DLQ messages land in the resources it created.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LiveSide } from '../../../scripts/sync/describe.js';
+import { exportDeployment } from '../../../scripts/sync/export.js';
+import { restoreIntoStack } from '../../../scripts/sync/stack.js';
+import { stackOutputs } from '../../../scripts/target.js';
+import { S3Store, SqsQueue } from '../../../workers/core/ports.js';
+import { freshDeployment } from '../../support/deployment.js';
+import { type Emulator, startEmbedded, startMoto, uniqueName } from '../../support/emulators.js';
+import { type Seeded, seedObjects } from './fixtures.js';
+
+const side = (e: Emulator): LiveSide => ({ endpoint: e.config, sqs: e.sqs, s3: e.s3 });
+const sink = { write: () => true } as unknown as NodeJS.WritableStream;
+
+describe('restore into moto by deploying the data-plane stack', () => {
+  let fauxqs: Emulator;
+  let moto: Emulator;
+  let dir: string;
+  let objects: Seeded[];
+  const stackName = uniqueName('restored');
+
+  beforeAll(async () => {
+    [fauxqs, moto] = await Promise.all([startEmbedded(), startMoto()]);
+    dir = await mkdtemp(join(tmpdir(), 'flotilla-stack-'));
+    const dep = await freshDeployment(fauxqs, { visibilityTimeoutSeconds: 75, maxReceiveCount: 7 });
+    objects = await seedObjects(dep.store);
+    await dep.dlq.send({ body: '{"type":"poison"}' });
+    const r = await exportDeployment({
+      source: side(fauxqs),
+      dir,
+      bucket: dep.bucket,
+      queueUrl: dep.queueUrl,
+      includeDlq: true,
+      progress: sink,
+      quiet: true,
+    });
+    expect(r.failed).toEqual([]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([fauxqs?.stop(), moto?.stop()]);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('creates the stack with the exported queue settings and fills its bucket and DLQ', async () => {
+    const r = await restoreIntoStack({
+      target: side(moto),
+      dir,
+      stackName,
+      includeDlq: true,
+      progress: sink,
+      quiet: true,
+    });
+    expect(r.failed).toEqual([]);
+    expect(r.uploaded).toBe(objects.length);
+
+    const outputs = await stackOutputs(moto.config, stackName);
+    expect(outputs.bucket).toBe(r.stack.bucket);
+    const attrs = (
+      await moto.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: outputs.queueUrl, AttributeNames: ['All'] }),
+      )
+    ).Attributes;
+    expect(attrs?.VisibilityTimeout).toBe('75');
+    expect(JSON.parse(attrs?.RedrivePolicy ?? '{}').maxReceiveCount).toBe(7);
+
+    const store = new S3Store(moto.s3, r.stack.bucket);
+    for (const o of objects) {
+      expect((await store.get(o.key)).equals(o.body), o.key).toBe(true);
+      expect((await store.head(o.key))?.metadata).toEqual(o.metadata ?? {});
+    }
+    const msgs = await new SqsQueue(moto.sqs, r.stack.dlqUrl).receive({
+      maxMessages: 10,
+      waitTimeSeconds: 1,
+    });
+    expect(msgs.map((m) => m.body)).toEqual(['{"type":"poison"}']);
+  });
+});
