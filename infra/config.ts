@@ -9,8 +9,13 @@
  * here: they come from infra/definitions.ts and infra/scaling.ts, which validate them too.
  */
 import { z } from 'zod';
-import { type DeploymentDefinition, resolveDeployment } from './definitions.js';
-import { resolveScaling, type ScalingPolicy } from './scaling.js';
+import {
+  DEFAULT_BUCKET,
+  DEFAULT_QUEUE,
+  type DeploymentDefinition,
+  resolveDeployment,
+} from './definitions.js';
+import { DEFAULT_SCALING, resolveScaling, type ScalingPolicy } from './scaling.js';
 
 /** The context key holding Flotilla's configuration. */
 export const CONFIG_CONTEXT_KEY = 'flotilla';
@@ -147,14 +152,12 @@ export function resolveConfig(raw: unknown, envName: string = DEFAULT_ENVIRONMEN
     }
   };
   const scaling = attempt('scaling', () => resolveScaling(env.scaling as Partial<ScalingPolicy>));
-  if (scaling) unknownKeys('scaling', env.scaling, scaling);
+  unknownKeys('scaling', env.scaling, DEFAULT_SCALING);
   const deployment = attempt('queue/bucket', () =>
     resolveDeployment({ queue: env.queue, bucket: env.bucket } as Parameters<typeof resolveDeployment>[0]),
   );
-  if (deployment) {
-    unknownKeys('queue', env.queue, deployment.queue);
-    unknownKeys('bucket', env.bucket, deployment.bucket);
-  }
+  unknownKeys('queue', env.queue, DEFAULT_QUEUE);
+  unknownKeys('bucket', env.bucket, DEFAULT_BUCKET);
   if (problems.length > 0 || !scaling || !deployment) {
     throw new ConfigError(`invalid ${where}:\n${problems.join('\n')}`);
   }

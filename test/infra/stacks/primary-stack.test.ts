@@ -1,0 +1,94 @@
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { buildApp } from '../../../infra/app.js';
+import { STACK_OUTPUTS } from '../../../infra/definitions.js';
+import { iamStatements, newApp, scrubAssetHashes, stubBundle, TEST_IMAGE } from '../support.js';
+
+function synth(fleet: 'fargate' | 'ec2', extra: Record<string, unknown> = {}) {
+  const app = newApp({ env: 'test', flotilla: { environments: { test: { fleet, ...extra } } } });
+  const built = buildApp(app, { bundlePath: stubBundle(), image: TEST_IMAGE });
+  return { ...built, template: Template.fromStack(built.primary) };
+}
+
+describe('PrimaryStack', () => {
+  const { template, primary } = synth('fargate', { alarmEmail: 'ops@example.com' });
+
+  it('exports the queue, DLQ, bucket and dashboard under the keys the CLI reads', () => {
+    const outputs = template.findOutputs('*');
+    for (const key of Object.values(STACK_OUTPUTS)) expect(Object.keys(outputs)).toContain(key);
+    expect(outputs[STACK_OUTPUTS.queueUrl]?.Value).toEqual({
+      Ref: primary.getLogicalId(primary.jobQueue.queue.node.defaultChild as never),
+    });
+    expect(JSON.stringify(outputs[STACK_OUTPUTS.dashboard]?.Value)).toContain('#dashboards:name=');
+  });
+
+  it('sends every alarm to one SNS topic that refuses plain HTTP and mails the configured address', () => {
+    const topicId = primary.getLogicalId(primary.monitoring.alarmTopic.node.defaultChild as never);
+    template.allResourcesProperties('AWS::CloudWatch::Alarm', Match.anyValue());
+    for (const alarm of primary.jobQueue.alarms) {
+      const props =
+        template.findResources('AWS::CloudWatch::Alarm')[
+          primary.getLogicalId(alarm.node.defaultChild as never)
+        ]?.Properties;
+      expect(props?.AlarmActions).toEqual([{ Ref: topicId }]);
+    }
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+    });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  it('draws backlog, in-flight, oldest age, workers, jobs/s, failures and DLQ depth on the dashboard', () => {
+    const body = JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'));
+    for (const metric of [
+      'ApproximateNumberOfMessagesVisible',
+      'ApproximateNumberOfMessagesNotVisible',
+      'ApproximateAgeOfOldestMessage',
+      'RunningTaskCount',
+      'NumberOfMessagesDeleted',
+      'NumberOfMessagesSent',
+    ]) {
+      expect(body).toContain(metric);
+    }
+  });
+
+  it('gives submitters only send, payload upload and result reads', () => {
+    const roleId = primary.getLogicalId(primary.submitterRole.node.defaultChild as never);
+    const policies = template.findResources('AWS::IAM::Policy');
+    const actions = iamStatements(template)
+      .filter((s) => JSON.stringify(policies[s.Policy]?.Properties.Roles).includes(roleId))
+      .flatMap((s) => s.Action)
+      .sort();
+    expect([...new Set(actions)]).toEqual([
+      's3:AbortMultipartUpload',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:PutObject',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+      'sqs:SendMessage',
+    ]);
+  });
+
+  it('matches its snapshot, asset hashes scrubbed (Fargate flavour)', () => {
+    expect(scrubAssetHashes(template.toJSON())).toMatchSnapshot();
+  });
+});
+
+describe('PrimaryStack, EC2 flavour', () => {
+  it('builds an Auto Scaling group and no ECS service', () => {
+    const { template } = synth('ec2');
+    template.resourceCountIs('AWS::AutoScaling::AutoScalingGroup', 1);
+    template.resourceCountIs('AWS::ECS::Service', 0);
+    expect(JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'))).toContain(
+      'GroupInServiceInstances',
+    );
+  });
+});
