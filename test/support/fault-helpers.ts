@@ -1,0 +1,196 @@
+/**
+ * Shared parts of the fault suite (test/faults): fauxqs with its message spy (to count PUTs per
+ * result key, since fauxqs ignores If-None-Match and a second write would silently overwrite),
+ * the fixture worker bundle, worker processes whose JSON log lines the test can read, and the
+ * table of counts each test prints and asserts.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { type FauxqsServer, startFauxqs } from 'fauxqs';
+import { EMULATOR_CREDENTIALS, type EndpointConfig, s3Client, sqsClient } from '../../workers/core/aws.js';
+import type { SqsQueue } from '../../workers/core/ports.js';
+import { queueDepth } from './deployment.js';
+import type { Emulator } from './emulators.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface SpiedEmulator extends Emulator {
+  readonly server: FauxqsServer;
+}
+
+/** fauxqs in-process with its spy on (a buffer big enough for a 1,000-job run several times over). */
+export async function startSpiedEmulator(): Promise<SpiedEmulator> {
+  const server = await startFauxqs({
+    port: 0,
+    host: '127.0.0.1',
+    logger: false,
+    messageSpies: { bufferSize: 200_000 },
+  });
+  const endpoint = `http://127.0.0.1:${server.port}`;
+  const config: EndpointConfig = { endpoint, region: 'us-east-1', credentials: EMULATOR_CREDENTIALS };
+  const sqs = sqsClient(config);
+  const s3 = s3Client(config);
+  return {
+    server,
+    endpoint,
+    config,
+    sqs,
+    s3,
+    async stop() {
+      sqs.destroy();
+      s3.destroy();
+      await server.stop();
+    },
+  };
+}
+
+/** Successful PUTs per key under `prefix` in `bucket`, as the emulator saw them. */
+export function putCounts(emu: SpiedEmulator, bucket: string, prefix: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const m of emu.server.spy.getAllMessages()) {
+    if (m.service === 's3' && m.status === 'uploaded' && m.bucket === bucket && m.key.startsWith(prefix)) {
+      out.set(m.key, (out.get(m.key) ?? 0) + 1);
+    }
+  }
+  return out;
+}
+
+/** Messages deleted from a queue (DeleteMessage/DeleteMessageBatch), as the emulator saw them. */
+export function deletedCount(emu: SpiedEmulator, queueName: string): number {
+  let n = 0;
+  for (const m of emu.server.spy.getAllMessages()) {
+    if (m.service === 'sqs' && m.status === 'consumed' && m.queueName === queueName) n++;
+  }
+  return n;
+}
+
+/** Executions per job ("batch/id") recorded by the fixture's side-effect file. */
+export function effectCounts(file: string): Map<string, number> {
+  const out = new Map<string, number>();
+  if (!existsSync(file)) return out;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (line) out.set(line, (out.get(line) ?? 0) + 1);
+  }
+  return out;
+}
+
+/** Bundle the fixture worker (test/faults/fixtures/worker.ts) the way scripts/build-worker.ts bundles workers/main.ts. */
+export async function buildFixtureWorker(outfile: string): Promise<string> {
+  await build({
+    entryPoints: [join(root, 'test', 'faults', 'fixtures', 'worker.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    logLevel: 'warning',
+    banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
+  });
+  return outfile;
+}
+
+export interface WorkerProc {
+  readonly child: ChildProcess;
+  readonly lines: Record<string, unknown>[];
+  stderr: string;
+  readonly exit: Promise<number | null>;
+  readonly alive: boolean;
+}
+
+/** A worker process (`node <bundle>`) with emulator credentials and `env`; its JSON log lines are kept. */
+export function spawnWorker(bundle: string, env: Record<string, string>): WorkerProc {
+  const child = spawn(process.execPath, [bundle], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_REGION: 'us-east-1',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let exited = false;
+  const p = {
+    child,
+    lines: [] as Record<string, unknown>[],
+    stderr: '',
+    exit: new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => {
+        exited = true;
+        resolve(code);
+      }),
+    ),
+    get alive() {
+      return !exited;
+    },
+  };
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i = buf.indexOf('\n');
+    while (i >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try {
+        p.lines.push(JSON.parse(line));
+      } catch {
+        p.lines.push({ msg: line });
+      }
+      i = buf.indexOf('\n');
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    p.stderr += d.toString();
+  });
+  return p;
+}
+
+export const logLines = (p: WorkerProc, msg: string) => p.lines.filter((l) => l.msg === msg);
+
+/** SIGTERM a worker (if still running) and wait for it to exit. */
+export async function stopWorker(p: WorkerProc): Promise<number | null> {
+  if (p.alive) p.child.kill('SIGTERM');
+  return p.exit;
+}
+
+/** The figures every counted test reports. */
+export interface Counts {
+  submitted: number;
+  results: number;
+  writtenMoreThanOnce: number;
+  queued: number;
+  inFlight: number;
+  dlq: number;
+}
+
+/** Count results (and multiple writes) under results/<batch>/ and what is left on the queue and DLQ. */
+export async function countOutcome(
+  emu: SpiedEmulator,
+  d: { bucket: string; queue: SqsQueue; dlq: SqsQueue },
+  batch: string,
+  submitted: number,
+): Promise<Counts> {
+  const puts = putCounts(emu, d.bucket, `results/${batch}/`);
+  const q = await queueDepth(d.queue);
+  const dlq = await queueDepth(d.dlq);
+  return {
+    submitted,
+    results: puts.size,
+    writtenMoreThanOnce: [...puts.values()].filter((n) => n > 1).length,
+    queued: q.visible,
+    inFlight: q.inFlight,
+    dlq: dlq.visible + dlq.inFlight,
+  };
+}
+
+/** Print a counted test's figures as a small table on stdout (quoted in docs/faults.md). */
+export function printCounts(title: string, counts: object, extra: Record<string, unknown> = {}): void {
+  const rows = Object.entries({ ...counts, ...extra });
+  const w = Math.max(...rows.map(([k]) => k.length));
+  process.stdout.write(`\n${title}\n${rows.map(([k, v]) => `  ${k.padEnd(w)}  ${String(v)}`).join('\n')}\n`);
+}
