@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { EMULATOR_CREDENTIALS, type EndpointConfig, s3Client, sqsClient } from '../../workers/core/aws.js';
 import { UsageError } from '../../workers/core/errors.js';
 import type { CommandContext } from '../cli.js';
@@ -19,7 +19,7 @@ export const LOCAL_USAGE = `usage: flotilla mirror --to local (--from DIR | [sou
 
   --from DIR        restore this export (else: mirror the live source given by the usual flags)
   --at URL          use this endpoint (LocalStack, moto, ...) instead of the embedded emulator
-  --port N          port for the embedded emulator (default 4566)
+  --port N          port for the embedded emulator (default 4566; 0 picks a free one)
   --workers N       worker processes to start from dist/worker.js (default 1; 0 for none)`;
 
 export async function main(
@@ -32,17 +32,17 @@ export async function main(
     return 0;
   }
   const workers = intOption(values.workers, 'workers', { max: 64 }) ?? 1;
-  const port = intOption(values.port, 'port', { min: 1, max: 65535 }) ?? 4566;
+  const port = intOption(values.port, 'port', { min: 0, max: 65535 }) ?? 4566;
   let stopEmulator: (() => Promise<void>) | undefined;
   let endpoint: string;
   if (typeof values.at === 'string') {
     endpoint = values.at;
   } else {
-    // fauxqs is loaded only here: the embedded emulator is optional at run time.
-    const { startFauxqs } = await import('fauxqs');
-    const server = await startFauxqs({ port, logger: false, host: '127.0.0.1' });
-    endpoint = `http://127.0.0.1:${server.port}`;
-    stopEmulator = () => server.stop();
+    // Loaded only here: the embedded emulator (fauxqs) is needed only for a local copy.
+    const { startEmbeddedEmulator } = await import('../emulator.js');
+    const emu = await startEmbeddedEmulator(port);
+    endpoint = emu.endpoint;
+    stopEmulator = () => emu.stop();
     err.write(`embedded emulator (fauxqs) on ${endpoint}\n`);
   }
   const cfg: EndpointConfig = { endpoint, region: 'us-east-1', credentials: EMULATOR_CREDENTIALS };
@@ -92,7 +92,7 @@ export async function main(
       ...(bucket ? { FLOTILLA_BUCKET: bucket } : {}),
     };
     for (const [k, v] of Object.entries(vars)) out.write(`export ${k}=${v}\n`);
-    const bundle = resolve('dist/worker.js');
+    const bundle = join(import.meta.dirname, '..', '..', 'dist', 'worker.js');
     if (workers > 0 && queueUrl) {
       if (!existsSync(bundle)) {
         err.write(`no ${bundle}: run 'npm run build:worker' to start workers here; the data is ready\n`);
