@@ -52,6 +52,16 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
   const dlq = config.dlqUrl ? new SqsQueue(sqs, config.dlqUrl) : await findDeadLetterQueue(sqs, queue);
   if (!dlq) log.warn('the job queue has no DLQ; failed jobs stay on the queue until it expires them');
   const store = new S3Store(s3, config.bucket);
+  try {
+    // A missing or unreadable bucket would fail every job, one retry at a time: say so now, once.
+    for await (const _ of store.list('results/')) break;
+  } catch (err) {
+    log.error('cannot read the data bucket', {
+      bucket: config.bucket,
+      error: describeError(err, { endpoint: config.endpoint.endpoint, resource: `bucket ${config.bucket}` }),
+    });
+    return 1;
+  }
   const worker = new Worker({
     queue,
     ...(dlq ? { dlq } : {}),
