@@ -1,0 +1,235 @@
+/**
+ * `npm run bench`: every benchmark in one run on this machine, with the peers measured alongside,
+ * then the figures, the ratios against the targets, and the plots (docs/img/bench-*.svg).
+ * Progress goes to stderr, figures to stdout.
+ *
+ *   npm run bench [-- --jobs 20000] [--runs 3] [--full-runs 1] [--only startup,queue,full,cpu,export]
+ *                 [--quick] [--no-plots]
+ */
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { buildWorker } from '../scripts/build-worker.js';
+import { type ExportResult, exportBench, printExport } from './export.js';
+import { barChartSvg } from './plot.js';
+import { printStartup, type StartupResult, startupBench } from './startup.js';
+import { fmt, machine, machineLine, ROOT, ratio, say, startEmulatorProcess } from './support.js';
+import {
+  type CpuResult,
+  cpuBound,
+  type FullPathResult,
+  fullPath,
+  NOOP_CONCURRENCY,
+  printCpu,
+  printFullPath,
+  printQueuePath,
+  type QueuePathResult,
+  queuePath,
+} from './worker-throughput.js';
+
+const USAGE = `usage: npm run bench [-- options]
+  --jobs N        jobs per worker-throughput run (default 20000)
+  --runs N        runs per figure, the median is reported (default 3)
+  --full-runs N   runs of the full path, which is the slowest (default 1)
+  --only LIST     some of: startup,queue,full,cpu,export (default all)
+  --quick         2,000 jobs, 1 run, 200 small objects: checks the harness, not for figures
+  --no-plots      do not write docs/img/bench-*.svg
+  --debug         stack traces on failure`;
+
+const ALL = ['startup', 'queue', 'full', 'cpu', 'export'] as const;
+
+function positive(raw: string, name: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`bench: --${name} must be a whole number >= 1, got '${raw}'\n${USAGE}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
+
+async function main(): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  const parse = () =>
+    parseArgs({
+      options: {
+        jobs: { type: 'string', default: '20000' },
+        runs: { type: 'string', default: '3' },
+        'full-runs': { type: 'string', default: '1' },
+        only: { type: 'string', default: ALL.join(',') },
+        quick: { type: 'boolean', default: false },
+        'no-plots': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+        debug: { type: 'boolean', default: false },
+      },
+    });
+  try {
+    parsed = parse();
+  } catch (err) {
+    process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const v = parsed.values;
+  if (v.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const only = new Set(v.only.split(',').map((s) => s.trim()));
+  const unknown = [...only].filter((s) => !(ALL as readonly string[]).includes(s));
+  if (unknown.length > 0) {
+    process.stderr.write(`bench: unknown benchmark(s) ${unknown.join(', ')}; pick from ${ALL.join(',')}\n`);
+    return 2;
+  }
+  const quick = v.quick;
+  const jobs = quick ? 2000 : positive(v.jobs, 'jobs');
+  const runs = quick ? 1 : positive(v.runs, 'runs');
+  const fullRuns = quick ? 1 : positive(v['full-runs'], 'full-runs');
+  const out = (l: string) => process.stdout.write(`${l}\n`);
+  const m = machine();
+  const started = Date.now();
+  out(`Machine: ${machineLine(m)}`);
+  out(`Load average at start: ${load()}`);
+  if (loadavg()[0]! > m.cores * 0.75) {
+    out(
+      `  warning: the machine is busy (load above ${m.cores * 0.75} on ${m.cores} cores); figures will be low and noisy`,
+    );
+  }
+
+  const { outfile } = await buildWorker();
+  const emu = await startEmulatorProcess();
+  say(`Emulator (fauxqs, own process) on ${emu.endpoint}`);
+  let startup: StartupResult | undefined;
+  let q: QueuePathResult | undefined;
+  let full: FullPathResult | undefined;
+  let cpu: CpuResult | undefined;
+  let exp: ExportResult | undefined;
+  try {
+    if (only.has('startup')) {
+      say('Worker startup…');
+      startup = await startupBench(emu, quick ? 1 : 5);
+    }
+    if (only.has('queue') || only.has('full')) {
+      say(`Queue path: ${fmt(jobs)} no-op jobs per run, ${runs} run(s) of each contender…`);
+      q = await queuePath(emu, outfile, jobs, runs);
+    }
+    if (only.has('full') && q) {
+      say(`Full path: ${fmt(jobs)} echo jobs writing results, fan-in watching, ${fullRuns} run(s)…`);
+      full = await fullPath(emu, outfile, jobs, fullRuns, q.flotilla);
+    }
+    if (only.has('cpu')) {
+      say('CPU-bound: pi jobs on 1 and 2 worker processes…');
+      cpu = await cpuBound(emu, outfile, quick ? 40 : 200, 5_000_000, runs);
+    }
+    if (only.has('export')) {
+      say('Export: flotilla export vs aws s3 sync vs rclone sync…');
+      exp = await exportBench(emu, { runs, small: quick ? 200 : 2000, large: quick ? 1 : 5 });
+    }
+  } finally {
+    await emu.stop();
+  }
+
+  out('');
+  if (startup) printStartup(startup, out);
+  if (q) printQueuePath(q, out);
+  if (full) printFullPath(full, out);
+  if (cpu) printCpu(cpu, out);
+  if (exp) printExport(exp, out);
+  out('');
+  out('Ratios against the targets:');
+  if (q) {
+    const vsOne = q.flotilla / q.sqsConsumerOne;
+    const vsRaw = q.flotilla / q.rawCeiling;
+    out(
+      `  queue path vs one sqs-consumer   ${ratio(q.flotilla, q.sqsConsumerOne).padStart(6)}  target ≥ 2×    ${vsOne >= 2 ? 'met' : 'MISSED'}`,
+    );
+    out(`  queue path vs four sqs-consumers ${ratio(q.flotilla, q.sqsConsumerFour).padStart(6)}`);
+    out(
+      `  queue path vs raw SDK ceiling    ${`${(100 * vsRaw).toFixed(0)}%`.padStart(6)}  target ≥ 85%   ${vsRaw >= 0.85 ? 'met' : 'MISSED'}`,
+    );
+  }
+  if (exp) {
+    const f = exp.tools.find((t) => t.name === 'flotilla export');
+    const r = exp.tools.find((t) => t.name === 'rclone sync');
+    const a = exp.tools.find((t) => t.name === 'aws s3 sync');
+    if (f && r) {
+      const first = r.firstSeconds / f.firstSeconds;
+      const again = r.unchangedSeconds / f.unchangedSeconds;
+      out(
+        `  export first run vs rclone       ${ratio(r.firstSeconds, f.firstSeconds).padStart(6)}  target ≥ 1×    ${first >= 1 ? 'met' : 'MISSED'}  (speed: rclone time / Flotilla time)`,
+      );
+      out(
+        `  export unchanged vs rclone       ${ratio(r.unchangedSeconds, f.unchangedSeconds).padStart(6)}  target ≥ 1×    ${again >= 1 ? 'met' : 'MISSED'}`,
+      );
+    }
+    if (f && a) {
+      out(`  export first run vs aws s3 sync  ${ratio(a.firstSeconds, f.firstSeconds).padStart(6)}`);
+      out(`  export unchanged vs aws s3 sync  ${ratio(a.unchangedSeconds, f.unchangedSeconds).padStart(6)}`);
+    }
+  }
+  out(`Load average at end: ${load()}; whole run ${fmt((Date.now() - started) / 1000)} s`);
+
+  if (!v['no-plots'] && !quick) {
+    const machineText = `${m.cpu}, ${m.cores} cores, Node ${m.node}; fauxqs 1.9.2 in its own process; median of ${runs}`;
+    const written: string[] = [];
+    if (q) {
+      const file = join(ROOT, 'docs', 'img', 'bench-queue-path.svg');
+      writeFileSync(
+        file,
+        barChartSvg({
+          title: `Worker throughput, queue path: ${fmt(jobs)} no-op jobs, one process`,
+          subtitle: machineText,
+          unit: 'messages per second (higher is better)',
+          bars: q.contenders.map((c) => ({
+            label: c.kind === 'flotilla' ? `Flotilla (concurrency ${NOOP_CONCURRENCY})` : c.name,
+            value: c.msgsPerSecond,
+            ours: c.kind === 'flotilla',
+          })),
+          marks: [{ value: q.rawCeiling * 0.85, label: '85% of raw ceiling' }],
+        }),
+      );
+      written.push(file);
+    }
+    if (exp) {
+      const file = join(ROOT, 'docs', 'img', 'bench-export.svg');
+      writeFileSync(
+        file,
+        barChartSvg({
+          title: `Export ${fmt(exp.objects)} objects (${fmt(exp.bytes / 1e6)} MB) to a folder`,
+          subtitle: machineText,
+          unit: 'seconds (lower is better); first run into a fresh folder, then unchanged',
+          bars: exp.tools.flatMap((t) => [
+            {
+              label: `${t.name}, first run`,
+              value: t.firstSeconds,
+              ours: t.name.startsWith('flotilla'),
+              note: `${fmt(t.firstSeconds, 2)} s (${fmt(t.mbPerSecond, 1)} MB/s)`,
+            },
+            {
+              label: `${t.name}, unchanged`,
+              value: t.unchangedSeconds,
+              ours: t.name.startsWith('flotilla'),
+              note: `${fmt(t.unchangedSeconds, 2)} s`,
+            },
+          ]),
+        }),
+      );
+      written.push(file);
+    }
+    for (const f of written) say(`wrote ${f}`);
+  }
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`bench: ${(err as Error).message}\n`);
+    if (process.argv.includes('--debug')) process.stderr.write(`${(err as Error).stack}\n`);
+    process.exit(1);
+  },
+);
