@@ -19,7 +19,7 @@ describe('flotilla export', () => {
   let root: string;
   let bucket: string;
   let store: S3Store;
-  const COUNT = 800;
+  const COUNT = 500;
 
   beforeAll(async () => {
     emu = await startEmbedded();
@@ -70,7 +70,7 @@ describe('flotilla export', () => {
     const doneBefore = await eventually(
       async () => {
         const n = existsSync(journal) ? (await readFile(journal, 'utf8')).split('\n').length - 1 : 0;
-        return n >= 100 ? n : 0;
+        return n >= 80 ? n : 0;
       },
       30_000,
       5,

@@ -161,6 +161,47 @@ describe('export → restore round trip between two emulators', () => {
     );
   });
 
+  it('moves a file whose key starts to clash, and drops objects gone from the source only with --delete', async () => {
+    await dep.store.put('report', 'the file');
+    await exportOnce();
+    expect(await readFile(join(dir, 'objects', dep.bucket, 'report'), 'utf8')).toBe('the file');
+
+    // A new key makes 'report' a folder: its file moves to the escaped path, nothing is refetched.
+    await dep.store.put('report/part-1', 'a part');
+    const moved = await exportOnce();
+    expect(moved.transferred).toBe(1);
+    expect(moved.relocated).toBe(1);
+    const entry = (await readManifest(dir)).find((e) => e.key === 'report');
+    expect(entry?.path).toMatch(/^escaped\//);
+    expect(await readFile(join(dir, entry?.path ?? ''), 'utf8')).toBe('the file');
+    expect(await readFile(join(dir, 'objects', dep.bucket, 'report', 'part-1'), 'utf8')).toBe('a part');
+    await run('sha256sum', ['-c', '--quiet', 'SHA256SUMS'], { cwd: dir });
+
+    await dep.store.delete('report/part-1');
+    const kept = await exportOnce();
+    expect(kept.kept).toBe(1);
+    expect((await readManifest(dir)).map((e) => e.key)).toContain('report/part-1');
+    const dropped = await exportDeployment({
+      ...small,
+      source,
+      dir,
+      bucket: dep.bucket,
+      queueUrl: dep.queueUrl,
+      delete: true,
+    });
+    expect(dropped.deleted).toBe(1);
+    expect((await readManifest(dir)).map((e) => e.key)).not.toContain('report/part-1');
+    await dep.store.delete('report');
+    await exportDeployment({
+      ...small,
+      source,
+      dir,
+      bucket: dep.bucket,
+      queueUrl: dep.queueUrl,
+      delete: true,
+    });
+  });
+
   it('catches a flipped byte with verify and with sha256sum -c, and restore refuses the file', async () => {
     const path = join(dir, 'objects', dep.bucket, 'medium.bin');
     const bytes = await readFile(path);
