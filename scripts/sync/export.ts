@@ -28,7 +28,6 @@ import {
   resolveInside,
   SUMS_FILE,
   sumsText,
-  TMP_DIR,
   tempPath,
   writeAtomic,
 } from './folder.js';
@@ -345,7 +344,7 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
       await writeAtomic(dir, DESCRIPTION_FILE, `${JSON.stringify(done, null, 2)}\n`);
       await journal.close();
       await rm(join(dir, JOURNAL_FILE), { force: true });
-      await rm(join(dir, TMP_DIR), { recursive: true, force: true });
+      await clearTemp(dir);
     }
     return {
       objects: entries.filter((e) => e.bucket === opts.bucket).length,

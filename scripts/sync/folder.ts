@@ -182,13 +182,19 @@ export async function writeAtomic(dir: string, relPath: string, data: string | B
   await rename(tmp, dest);
 }
 
+const madeTemp = new Set<string>();
+
 export async function tempPath(dir: string): Promise<string> {
   const tmpDir = join(dir, TMP_DIR);
-  await mkdir(tmpDir, { recursive: true });
+  if (!madeTemp.has(tmpDir)) {
+    await mkdir(tmpDir, { recursive: true });
+    madeTemp.add(tmpDir);
+  }
   return join(tmpDir, randomBytes(8).toString('hex'));
 }
 
 export async function clearTemp(dir: string): Promise<void> {
+  madeTemp.delete(join(dir, TMP_DIR));
   await rm(join(dir, TMP_DIR), { recursive: true, force: true });
 }
 
