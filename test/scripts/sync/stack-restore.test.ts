@@ -9,6 +9,7 @@ import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LiveSide } from '../../../scripts/sync/describe.js';
 import { exportDeployment } from '../../../scripts/sync/export.js';
+import { readDescription } from '../../../scripts/sync/folder.js';
 import { restoreIntoStack } from '../../../scripts/sync/stack.js';
 import { stackOutputs } from '../../../scripts/target.js';
 import { S3Store, SqsQueue } from '../../../workers/core/ports.js';
@@ -81,5 +82,28 @@ describe('restore into moto by deploying the data-plane stack', () => {
       waitTimeSeconds: 1,
     });
     expect(msgs.map((m) => m.body)).toEqual(['{"type":"poison"}']);
+  });
+
+  it('exports a stack with its template, queues and bucket found from the stack outputs', async () => {
+    const again = join(dir, 'from-stack');
+    const outputs = await stackOutputs(moto.config, stackName);
+    const r = await exportDeployment({
+      source: side(moto),
+      dir: again,
+      stack: stackName,
+      ...(outputs.bucket ? { bucket: outputs.bucket } : {}),
+      ...(outputs.queueUrl ? { queueUrl: outputs.queueUrl } : {}),
+      progress: sink,
+      quiet: true,
+    });
+    expect(r.failed).toEqual([]);
+    expect(r.objects).toBe(objects.length);
+    const d = await readDescription(again);
+    const template = d?.stacks[0]?.template as { Resources?: Record<string, { Type: string }> };
+    expect(Object.values(template.Resources ?? {}).map((x) => x.Type)).toEqual(
+      expect.arrayContaining(['AWS::SQS::Queue', 'AWS::S3::Bucket']),
+    );
+    expect(d?.source.account).toBe('123456789012');
+    expect(d?.queues.map((q) => q.role).sort()).toEqual(['dlq', 'jobs']);
   });
 });
