@@ -8,6 +8,7 @@
  * so a re-run skips unchanged objects without reading them again, whatever the ETag scheme.
  */
 import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
 import { UsageError } from '../../workers/core/errors.js';
 import { S3Store } from '../../workers/core/ports.js';
 import {
@@ -166,8 +167,17 @@ export async function mirrorDeployment(opts: MirrorOptions): Promise<MirrorResul
           marks['flotilla-sha256'] = createHash('sha256').update(buf).digest('hex');
           await dst.put(s.key, buf, { ...put, metadata: { ...head.metadata, ...marks } });
         } else {
-          body.on('data', (c: Buffer) => progress.addBytes(c.length));
-          await dst.upload(s.key, body, {
+          // Count bytes as they pass, without putting the source stream into flowing mode.
+          const counted = body.pipe(
+            new Transform({
+              transform(chunk: Buffer, _enc, done) {
+                progress.addBytes(chunk.length);
+                done(null, chunk);
+              },
+            }),
+          );
+          body.once('error', (e) => counted.destroy(e));
+          await dst.upload(s.key, counted, {
             ...put,
             metadata: { ...head.metadata, ...marks },
             partSizeBytes: multipartBytes,
