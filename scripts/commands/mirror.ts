@@ -41,11 +41,14 @@ export const OPTIONS = {
 
 export const main: CommandMain = async (ctx) => {
   const { argv, env, err, out } = ctx;
+  // `--to local` has its own usage (printed by sync/local.ts), so the general one is held back.
+  const toLocal = argv.some((a, i) => a === '--to=local' || (a === '--to' && argv[i + 1] === 'local'));
+  const silent = { write: () => true } as unknown as NodeJS.WritableStream;
   const { values, help } = parseCommand<Record<string, string | boolean | undefined>>(
     argv,
     OPTIONS,
     USAGE,
-    out,
+    toLocal ? silent : out,
   );
   if (values.to === 'local') {
     const local = await import('../sync/local.js');
