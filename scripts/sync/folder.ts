@@ -183,6 +183,8 @@ export async function writeAtomic(dir: string, relPath: string, data: string | B
 }
 
 const madeTemp = new Set<string>();
+const RUN_ID = `${process.pid}-${randomBytes(4).toString('hex')}`;
+let tempCount = 0;
 
 export async function tempPath(dir: string): Promise<string> {
   const tmpDir = join(dir, TMP_DIR);
@@ -190,7 +192,7 @@ export async function tempPath(dir: string): Promise<string> {
     await mkdir(tmpDir, { recursive: true });
     madeTemp.add(tmpDir);
   }
-  return join(tmpDir, randomBytes(8).toString('hex'));
+  return join(tmpDir, `${RUN_ID}-${++tempCount}`);
 }
 
 export async function clearTemp(dir: string): Promise<void> {
