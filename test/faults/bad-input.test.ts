@@ -3,11 +3,9 @@
  * the schema, an unknown job type, a payload over the hard limit), and the CLI and the worker
  * pointed at a wrong endpoint, without credentials, or at a queue or bucket that does not exist.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildWorker } from '../../scripts/build-worker.js';
 import { Submitter } from '../../scripts/submit.js';
@@ -19,6 +17,7 @@ import {
   countOutcome,
   logLines,
   printCounts,
+  runCli,
   type SpiedEmulator,
   spawnWorker,
   startSpiedEmulator,
@@ -26,7 +25,6 @@ import {
   type WorkerProc,
 } from '../support/fault-helpers.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 let emu: SpiedEmulator;
 let dir: string;
 let bundle: string;
@@ -145,32 +143,6 @@ describe('bad messages in a batch', () => {
   });
 });
 
-/** Run the CLI as a user would; resolves with its exit code and output. */
-function cli(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [join(root, 'bin', 'flotilla.mjs'), ...args], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: dir,
-        AWS_EC2_METADATA_DISABLED: 'true',
-        AWS_CONFIG_FILE: join(dir, 'no-config'),
-        AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-credentials'),
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => {
-      stdout += b.toString();
-    });
-    child.stderr.on('data', (b: Buffer) => {
-      stderr += b.toString();
-    });
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 const KEYS = { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1' };
 const NO_KEYS = { AWS_REGION: 'us-east-1' };
 const STACK_FRAME = /\n\s+at /;
@@ -222,7 +194,7 @@ describe('pointed at the wrong place', () => {
     const rows: string[] = [];
     for (const c of cases()) {
       const args = ['submit', 'echo', '--payload', '{}', '--endpoint', c.endpoint, '--queue-url', c.queue];
-      const r = await cli([...args, '--bucket', c.bucket], c.keys);
+      const r = await runCli([...args, '--bucket', c.bucket], { HOME: dir, ...c.keys });
       rows.push(`${c.name}: exit ${r.code}: ${r.stderr.trim()}`);
       expect(r.code, c.name).toBe(1);
       expect(r.stderr.trim().split('\n'), c.name).toHaveLength(1);
@@ -232,7 +204,7 @@ describe('pointed at the wrong place', () => {
       expect(await queueDepth(d.queue)).toEqual({ visible: 0, inFlight: 0 });
     }
     const [first] = cases();
-    const debug = await cli(
+    const debug = await runCli(
       [
         'submit',
         'echo',

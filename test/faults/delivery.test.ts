@@ -28,6 +28,7 @@ import {
   logLines,
   printCounts,
   putCounts,
+  runCli,
   type SpiedEmulator,
   spawnWorker,
   startSpiedEmulator,
@@ -206,6 +207,15 @@ describe('leases', () => {
       "job of type 'hang' ran past its 1000 ms timeout and was aborted",
     );
     expect(record).toMatchObject({ final: true, attempt: 3, error: { name: 'JobTimeoutError' } });
+    // What a user sees.
+    const listed = await runCli(
+      ['dlq', 'list', '--endpoint', emu.endpoint, '--queue-url', d.queueUrl, '--bucket', d.bucket],
+      { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1' },
+    );
+    expect(listed.code).toBe(0);
+    expect(listed.stdout).toBe(
+      `${batch.batch}/stuck (hang)  attempts 3  JobTimeoutError: job of type 'hang' ran past its 1000 ms timeout and was aborted\n`,
+    );
   });
 });
 

@@ -194,3 +194,31 @@ export function printCounts(title: string, counts: object, extra: Record<string,
   const w = Math.max(...rows.map(([k]) => k.length));
   process.stdout.write(`\n${title}\n${rows.map(([k, v]) => `  ${k.padEnd(w)}  ${String(v)}`).join('\n')}\n`);
 }
+
+/**
+ * Run the CLI as a user would (`node bin/flotilla.mjs ...`) with no AWS configuration but `env`:
+ * no config or credentials files, no instance metadata.
+ */
+export function runCli(args: string[], env: Record<string, string> = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [join(root, 'bin', 'flotilla.mjs'), ...args], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        AWS_CONFIG_FILE: join(root, 'test', 'faults', 'no-aws-config'),
+        AWS_SHARED_CREDENTIALS_FILE: join(root, 'test', 'faults', 'no-aws-credentials'),
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => {
+      stdout += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+    });
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
