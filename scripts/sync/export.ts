@@ -143,6 +143,11 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
   await prepareDir(dir);
   await readDescription(dir); // refuses a folder from a newer format before anything is touched
 
+  // The listing is read-only: start it now, beside the description (its error, if any, is the
+  // description's to report: a missing bucket reads better from there).
+  const listing = opts.bucket ? collect(new S3Store(source.s3, opts.bucket).list()) : Promise.resolve([]);
+  listing.catch(() => {});
+
   // Describe the source first: a wrong endpoint or a missing bucket stops here, folder untouched.
   const queues = await describeQueues(source, opts.queueUrl, opts.dlqUrl);
   const bucketSettings = opts.bucket ? await describeBucket(source, opts.bucket) : undefined;
@@ -202,7 +207,7 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
     if (opts.bucket && bucketSettings) {
       const bucket = opts.bucket;
       const store = new S3Store(source.s3, bucket);
-      const listed: Listed[] = sortByKey(await collect(store.list()));
+      const listed: Listed[] = sortByKey(await listing);
       const previous = sortByKey([...known.values()].filter((e) => e.bucket === bucket));
       const layout = layoutKeys(bucket, [...listed.map((o) => o.key), ...previous.map((e) => e.key)]);
 
