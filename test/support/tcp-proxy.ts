@@ -2,8 +2,10 @@
  * A fault-injecting TCP proxy for tests: clients connect to 127.0.0.1:<port>, bytes flow to the
  * target unchanged. `refuse()` takes the network away as a dead host would look to a client
  * (the listener closes, so new connections get ECONNREFUSED, and every open connection is
- * reset); `restore()` listens again on the same port. The proxy closes itself after
- * `maxLifetimeMs`, so a failing test cannot leave it running.
+ * reset); `stall()` takes it away as lost packets would (connections stay open but nothing
+ * moves either way, new ones hang after connecting); `restore()` brings it back (listening again
+ * on the same port, or letting stalled bytes flow on, as TCP retransmission would). The proxy
+ * closes itself after `maxLifetimeMs`, so a failing test cannot leave it running.
  */
 import { createServer, type Server, Socket } from 'node:net';
 
@@ -23,7 +25,9 @@ export interface TcpProxy {
   readonly refusing: boolean;
   /** Reset every open connection and stop listening: clients see ECONNRESET, then ECONNREFUSED. */
   refuse(): Promise<void>;
-  /** Listen again on the same port. */
+  /** Stop every byte in both directions, on open and new connections, without closing anything. */
+  stall(): void;
+  /** Listen again on the same port, or let stalled connections flow again. */
   restore(): Promise<void>;
   close(): Promise<void>;
 }
@@ -33,13 +37,27 @@ export async function startTcpProxy(opts: TcpProxyOptions): Promise<TcpProxy> {
   const open = new Set<Socket>();
   const stats = { accepted: 0, reset: 0, outages: 0 };
   let refusing = false;
+  let stalled = false;
   let closed = false;
+
+  // Forwarding by hand rather than pipe(): a piped stream resumes itself on 'drain', and a
+  // stall must hold every byte until restore().
+  const forward = (from: Socket, to: Socket) => {
+    from.on('data', (chunk: Buffer) => {
+      if (!to.write(chunk)) from.pause();
+    });
+    to.on('drain', () => {
+      if (!stalled) from.resume();
+    });
+    from.on('end', () => to.end());
+  };
 
   const onConnection = (client: Socket) => {
     stats.accepted++;
     const upstream = new Socket();
     open.add(client);
     open.add(upstream);
+    if (stalled) client.pause();
     const drop = () => {
       client.destroy();
       upstream.destroy();
@@ -51,8 +69,9 @@ export async function startTcpProxy(opts: TcpProxyOptions): Promise<TcpProxy> {
     client.on('close', drop);
     upstream.on('close', drop);
     upstream.connect(opts.targetPort, targetHost, () => {
-      client.pipe(upstream);
-      upstream.pipe(client);
+      forward(client, upstream);
+      forward(upstream, client);
+      if (stalled) upstream.pause();
     });
   };
 
@@ -95,11 +114,23 @@ export async function startTcpProxy(opts: TcpProxyOptions): Promise<TcpProxy> {
       resetAll();
       await closing;
     },
+    stall() {
+      if (stalled || refusing || closed) return;
+      stalled = true;
+      stats.outages++;
+      for (const s of open) s.pause();
+    },
     async restore() {
-      if (!refusing || closed) return;
-      server = createServer(onConnection);
-      await listen(port);
-      refusing = false;
+      if (closed) return;
+      if (stalled) {
+        stalled = false;
+        for (const s of open) s.resume();
+      }
+      if (refusing) {
+        server = createServer(onConnection);
+        await listen(port);
+        refusing = false;
+      }
     },
     async close() {
       if (closed) return;
