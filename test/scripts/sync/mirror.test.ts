@@ -124,3 +124,38 @@ describe('mirror fauxqs → moto', () => {
     expect(await listKeys(store)).toEqual(['large/blob.bin', 'small/hello.json']);
   });
 });
+
+describe('mirror after a failed copy', () => {
+  it('deletes nothing at the target in a run where a copy failed', async () => {
+    const [a, b] = await Promise.all([startEmbedded(), startEmbedded()]);
+    try {
+      const src = await freshDeployment(a);
+      await src.store.put('keep.txt', 'keep');
+      await src.store.put('stale.txt', 'stale');
+      const run = (opts: { multipartBytes?: number } = {}) =>
+        mirrorDeployment({
+          source: side(a),
+          target: side(b),
+          bucket: src.bucket,
+          delete: true,
+          progress: sink,
+          out: sink,
+          quiet: true,
+          ...opts,
+        });
+      expect((await run()).copied).toBe(2);
+      await src.store.delete('stale.txt');
+      // fauxqs refuses a single PUT over 11 MiB: with multipart turned off, this copy fails.
+      await src.store.upload('big.bin', Buffer.alloc(12 * 1024 * 1024, 1), {
+        partSizeBytes: 6 * 1024 * 1024,
+      });
+      const failed = await run({ multipartBytes: 64 * 1024 * 1024 });
+      expect(failed.failed.map((f) => f.key)).toEqual(['big.bin']);
+      expect(failed.deleted).toBe(0);
+      expect(failed.deleteRefused).toMatch(/this run had 1 error/);
+      expect(await listKeys(new S3Store(b.s3, src.bucket))).toEqual(['keep.txt', 'stale.txt']);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+});
