@@ -319,7 +319,8 @@ export class S3Store implements ObjectStore {
         Range: opts.range ? `bytes=${opts.range.start}-${opts.range.end}` : undefined,
         IfMatch: opts.ifMatch,
       }),
-      opts.signal ? { abortSignal: opts.signal } : {},
+      // No options object unless needed: the SDK reuses its resolved handler only then.
+      opts.signal ? { abortSignal: opts.signal } : undefined,
     );
     return {
       body: out.Body as Readable,
