@@ -127,6 +127,13 @@ function resolveOptions(o: WorkerOptions): Resolved {
   return r;
 }
 
+/** Wait for `p`, but no longer than `ms`; the timer never outlives the wait (nor keeps the process up). */
+async function within(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 export class Worker {
   readonly counters: WorkerCounters = {
     received: 0,
@@ -153,6 +160,7 @@ export class Worker {
   private readonly runningJobs = new Set<string>();
   private readonly jobPromises = new Set<Promise<void>>();
   private readonly pollAbort = new AbortController();
+  private readonly stopAbort = new AbortController();
   private stopping = false;
   private onStop?: () => void;
   private started?: Promise<void>;
@@ -187,6 +195,7 @@ export class Worker {
       this.stopping = true;
       this.log.info('draining', { running: this.running.size, drainTimeoutMs: this.opts.drainTimeoutMs });
       this.slots.wakeAll();
+      this.stopAbort.abort();
       this.onStop?.();
     }
     await this.started;
@@ -223,9 +232,9 @@ export class Worker {
     // Receives already sent are allowed to return (their messages are released), so that no
     // message is left invisible by an aborted long poll; the deadline still wins.
     const pollsDone = Promise.all(pollers);
-    await Promise.race([pollsDone, sleep(timeLeft())]);
+    await within(pollsDone, timeLeft());
     if (this.running.size > 0) {
-      await Promise.race([Promise.allSettled([...this.jobPromises]), sleep(timeLeft())]);
+      await within(Promise.allSettled([...this.jobPromises]), timeLeft());
     }
     if (this.running.size > 0) {
       const left = [...this.running.values()];
@@ -233,10 +242,10 @@ export class Worker {
       for (const r of left) r.controller.abort(new Error('worker is shutting down'));
       await this.release(left.map((r) => r.msg));
       this.counters.released += left.length;
-      await Promise.race([Promise.allSettled([...this.jobPromises]), sleep(2000)]);
+      await within(Promise.allSettled([...this.jobPromises]), 2000);
     }
     this.pollAbort.abort();
-    await Promise.race([pollsDone, sleep(1000)]);
+    await within(pollsDone, 1000);
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.idleTimer);
     await this.deleter.flush();
@@ -279,7 +288,10 @@ export class Worker {
         }
         const { baseMs, maxMs } = this.opts.outageBackoff;
         const cap = Math.min(maxMs, baseMs * 2 ** Math.min(failures - 1, 16));
-        await sleep(cap / 2 + Math.random() * (cap / 2));
+        // Cut short by stop(): a worker backing off from an outage still stops promptly.
+        await sleep(cap / 2 + Math.random() * (cap / 2), undefined, { signal: this.stopAbort.signal }).catch(
+          () => {},
+        );
         continue;
       }
       this.slots.release(want - msgs.length);

@@ -158,16 +158,24 @@ describe('failures', () => {
         throw new Error('disk on fire');
       },
     });
-    startWorker(d, handlers, { retryBaseDelayMs: 1000 });
+    const { lines } = startWorker(d, handlers, { retryBaseDelayMs: 1000 });
     const sub = new Submitter({ queue: d.queue, store: d.store });
     const batch = await sub.submit('flaky', { n: 1 }, { id: 'doomed' });
     const out = await batch.waitForAll({ timeoutMs: 30_000, pollMs: 100 });
     expect(out.complete).toBe(true);
     expect(attempts).toHaveLength(4);
-    const gaps = attempts.slice(1).map((t, i) => t - attempts[i]!);
-    // Backoff doubles per attempt (with jitter within each doubling): each gap is at least the last.
-    expect(gaps[1]!).toBeGreaterThanOrEqual(gaps[0]! - 100);
-    expect(gaps[2]!).toBeGreaterThan(gaps[0]!);
+    // The delays the worker chose double per attempt (jitter stays within each doubling)...
+    const delays = lines
+      .filter((l) => l.msg === 'job failed; will retry')
+      .map((l) => Number(l.retryInSeconds));
+    expect(delays).toHaveLength(3);
+    expect(delays[1]!).toBeGreaterThanOrEqual(delays[0]!);
+    expect(delays[2]!).toBeGreaterThanOrEqual(delays[1]!);
+    expect(delays[2]!).toBeGreaterThan(delays[0]!);
+    // ...and the queue honoured them: no retry came back before its delay was up.
+    attempts.slice(1).forEach((t, i) => {
+      expect(t - attempts[i]!).toBeGreaterThanOrEqual(delays[i]! * 1000 - 250);
+    });
     const [msg] = await dlqMessages(d, 1);
     expect(msg?.attributes['flotilla-error']).toContain('disk on fire');
     expect(msg?.attributes['flotilla-attempts']).toBe('4');
