@@ -190,6 +190,16 @@ export class Ec2WorkerFleet extends WorkerFleetBase {
         customizedMetricSpecification: { metrics: this.backlogPerWorkerQueries() },
       },
     });
+    const surge = new autoscaling.CfnScalingPolicy(this, 'SurgePolicy', {
+      autoScalingGroupName: this.autoScalingGroup.autoScalingGroupName,
+      policyType: 'StepScaling',
+      adjustmentType: 'PercentChangeInCapacity',
+      metricAggregationType: 'Average',
+      minAdjustmentMagnitude: 1,
+      estimatedInstanceWarmup: this.scaling.scaleOutCooldownSeconds,
+      stepAdjustments: this.surgeStepAdjustments(),
+    });
+    this.addSurgeAlarm(surge.ref);
     if (this.needsWakeFromZero) {
       const wake = new autoscaling.CfnScalingPolicy(this, 'WakeFromZeroPolicy', {
         autoScalingGroupName: this.autoScalingGroup.autoScalingGroupName,

@@ -185,6 +185,20 @@ export class FargateWorkerFleet extends WorkerFleetBase {
       },
     });
 
+    const surge = new appscaling.CfnScalingPolicy(this, 'SurgePolicy', {
+      policyName: `${Stack.of(this).stackName}-surge`,
+      policyType: 'StepScaling',
+      scalingTargetId: this.scalableTarget.scalableTargetId,
+      stepScalingPolicyConfiguration: {
+        adjustmentType: 'PercentChangeInCapacity',
+        metricAggregationType: 'Average',
+        cooldown: this.scaling.scaleOutCooldownSeconds,
+        minAdjustmentMagnitude: 1,
+        stepAdjustments: this.surgeStepAdjustments(),
+      },
+    });
+    this.addSurgeAlarm(surge.ref);
+
     if (this.needsWakeFromZero) {
       const wake = new appscaling.CfnScalingPolicy(this, 'WakeFromZeroPolicy', {
         policyName: `${Stack.of(this).stackName}-wake-from-zero`,

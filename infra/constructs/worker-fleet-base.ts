@@ -5,7 +5,13 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { PREFIXES } from '../definitions.js';
-import { backlogPerWorkerTarget, DEFAULT_SCALING, resolveScaling, type ScalingPolicy } from '../scaling.js';
+import {
+  backlogPerWorkerTarget,
+  DEFAULT_SCALING,
+  resolveScaling,
+  type ScalingPolicy,
+  surgeSteps,
+} from '../scaling.js';
 import type { DataStore } from './data-store.js';
 import type { JobQueue } from './job-queue.js';
 
@@ -103,7 +109,9 @@ export const WAKE_FROM_ZERO_EXPRESSION = 'IF(FILL(desired, 0) < 1 AND FILL(visib
  * - target tracking on backlog per worker, (visible + in-flight) / running workers, with the
  *   target `backlogPerWorkerTarget(scaling)` (L1 policies: L2 target tracking refuses math);
  * - a step policy that sets the fleet to `wakeWorkers` when it is at zero and a job is visible
- *   (target tracking multiplies the current capacity, so it can never leave zero by itself).
+ *   (target tracking multiplies the current capacity, so it can never leave zero by itself);
+ * - a surge step policy (percent change, one datapoint) for backlogs far above target, which
+ *   target tracking would take three minutes to notice.
  *
  * Subclasses supply the compute, the running/desired metrics and the two L1 policies.
  */
@@ -283,6 +291,43 @@ export abstract class WorkerFleetBase extends Construct {
         period: Duration.minutes(1),
       }),
       threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction({ bind: () => ({ alarmActionArn: stepPolicyArn }) });
+    return alarm;
+  }
+
+  /**
+   * The surge policy's steps, relative to its alarm's threshold (the first step): at 3, 6 and
+   * 12 times the target backlog per worker, add 100%, 300% and 700% of the fleet after one
+   * 1-minute datapoint, where target tracking waits for three (infra/scaling.ts `surgeSteps`).
+   */
+  protected surgeStepAdjustments(): {
+    metricIntervalLowerBound: number;
+    metricIntervalUpperBound?: number;
+    scalingAdjustment: number;
+  }[] {
+    const steps = surgeSteps(this.scaling);
+    const base = steps[0]!.backlogPerWorkerAtLeast;
+    return steps.map((s, i) => {
+      const next = steps[i + 1];
+      return {
+        metricIntervalLowerBound: s.backlogPerWorkerAtLeast - base,
+        ...(next ? { metricIntervalUpperBound: next.backlogPerWorkerAtLeast - base } : {}),
+        scalingAdjustment: s.percentChange,
+      };
+    });
+  }
+
+  /** The alarm that triggers the surge step policy `stepPolicyArn`: backlog per worker, one datapoint. */
+  protected addSurgeAlarm(stepPolicyArn: string): cloudwatch.Alarm {
+    const threshold = surgeSteps(this.scaling)[0]!.backlogPerWorkerAtLeast;
+    const alarm = new cloudwatch.Alarm(this, 'SurgeAlarm', {
+      alarmDescription: `Backlog per worker is ${threshold} or more (3x target): grow the fleet without waiting for target tracking.`,
+      metric: this.metricBacklogPerWorker(),
+      threshold,
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,

@@ -119,6 +119,14 @@ describe('Ec2WorkerFleet', () => {
       AdjustmentType: 'ExactCapacity',
       StepAdjustments: [{ MetricIntervalLowerBound: 0, ScalingAdjustment: DEFAULT_SCALING.wakeWorkers }],
     });
+    // and surges on one datapoint when backlog per worker is 3x, 6x, 12x the target
+    template.hasResourceProperties('AWS::AutoScaling::ScalingPolicy', {
+      PolicyType: 'StepScaling',
+      AdjustmentType: 'PercentChangeInCapacity',
+      StepAdjustments: Match.arrayWith([
+        Match.objectLike({ MetricIntervalLowerBound: 0, ScalingAdjustment: 100 }),
+      ]),
+    });
   });
 
   it('lets an instance protect itself and complete its lifecycle action in its own group only', () => {

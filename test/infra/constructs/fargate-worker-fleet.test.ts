@@ -15,7 +15,12 @@ import {
   BACKLOG_PER_WORKER_EXPRESSION,
   WAKE_FROM_ZERO_EXPRESSION,
 } from '../../../infra/constructs/worker-fleet-base.js';
-import { backlogPerWorkerTarget, DEFAULT_SCALING, resolveScaling } from '../../../infra/scaling.js';
+import {
+  backlogPerWorkerTarget,
+  DEFAULT_SCALING,
+  resolveScaling,
+  surgeSteps,
+} from '../../../infra/scaling.js';
 import { iamStatements, newApp, newStack, TEST_IMAGE } from '../support.js';
 
 function synth(props: Partial<ConstructorParameters<typeof FargateWorkerFleet>[2]> = {}) {
@@ -125,7 +130,10 @@ describe('FargateWorkerFleet', () => {
 
   it('wakes the fleet from zero: an alarm on "no worker wanted, a job visible" sets exactly wakeWorkers', () => {
     const policies = template.findResources('AWS::ApplicationAutoScaling::ScalingPolicy', {
-      Properties: { PolicyType: 'StepScaling' },
+      Properties: {
+        PolicyType: 'StepScaling',
+        StepScalingPolicyConfiguration: { AdjustmentType: 'ExactCapacity' },
+      },
     });
     const [wakeId] = Object.keys(policies);
     expect(policies[wakeId ?? '']?.Properties.StepScalingPolicyConfiguration).toMatchObject({
@@ -142,9 +150,37 @@ describe('FargateWorkerFleet', () => {
     const floor = synth({ scaling: resolveScaling({ minWorkers: 1 }) }).template;
     floor.resourcePropertiesCountIs(
       'AWS::ApplicationAutoScaling::ScalingPolicy',
-      { PolicyType: 'StepScaling' },
+      { PolicyType: 'StepScaling', StepScalingPolicyConfiguration: { AdjustmentType: 'ExactCapacity' } },
       0,
     );
+  });
+
+  it('surges on one datapoint when backlog per worker is far above target, by the steps in infra/scaling.ts', () => {
+    const policies = template.findResources('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      Properties: { StepScalingPolicyConfiguration: { AdjustmentType: 'PercentChangeInCapacity' } },
+    });
+    const [surgeId] = Object.keys(policies);
+    const steps = surgeSteps(DEFAULT_SCALING);
+    const base = steps[0]!.backlogPerWorkerAtLeast;
+    expect(policies[surgeId ?? '']?.Properties.StepScalingPolicyConfiguration.StepAdjustments).toEqual([
+      {
+        MetricIntervalLowerBound: 0,
+        MetricIntervalUpperBound: steps[1]!.backlogPerWorkerAtLeast - base,
+        ScalingAdjustment: 100,
+      },
+      {
+        MetricIntervalLowerBound: steps[1]!.backlogPerWorkerAtLeast - base,
+        MetricIntervalUpperBound: steps[2]!.backlogPerWorkerAtLeast - base,
+        ScalingAdjustment: 300,
+      },
+      { MetricIntervalLowerBound: steps[2]!.backlogPerWorkerAtLeast - base, ScalingAdjustment: 700 },
+    ]);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmActions: [{ Ref: surgeId }],
+      Threshold: 3 * backlogPerWorkerTarget(DEFAULT_SCALING),
+      EvaluationPeriods: 1,
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: BACKLOG_PER_WORKER_EXPRESSION })]),
+    });
   });
 
   it('has no CPU-based scaling', () => {
