@@ -14,7 +14,7 @@ import { buildWorker } from '../scripts/build-worker.js';
 import { type ExportResult, exportBench, printExport } from './export.js';
 import { barChartSvg } from './plot.js';
 import { printStartup, type StartupResult, startupBench } from './startup.js';
-import { fmt, machine, machineLine, ROOT, ratio, say, startEmulatorProcess } from './support.js';
+import { fmt, loadLine, machine, machineLine, ROOT, ratio, say, startEmulatorProcess } from './support.js';
 import {
   type CpuResult,
   cpuBound,
@@ -48,10 +48,7 @@ function positive(raw: string, name: string): number {
   return n;
 }
 
-const load = () =>
-  loadavg()
-    .map((l) => l.toFixed(1))
-    .join(' ');
+const load = loadLine;
 
 async function main(): Promise<number> {
   let parsed: ReturnType<typeof parse>;
@@ -93,7 +90,8 @@ async function main(): Promise<number> {
   const m = machine();
   const started = Date.now();
   out(`Machine: ${machineLine(m)}`);
-  out(`Load average at start: ${load()}`);
+  const startLoad = load();
+  out(`Load average at start: ${startLoad}`);
   if (loadavg()[0]! > m.cores * 0.75) {
     out(
       `  warning: the machine is busy (load above ${m.cores * 0.75} on ${m.cores} cores); figures will be low and noisy`,
@@ -123,7 +121,7 @@ async function main(): Promise<number> {
     }
     if (only.has('cpu')) {
       say('CPU-bound: pi jobs on 1 and 2 worker processes…');
-      cpu = await cpuBound(emu, outfile, quick ? 40 : 200, 5_000_000, runs);
+      cpu = await cpuBound(emu, outfile, quick ? 20 : 60, 5_000_000, runs);
     }
     if (only.has('export')) {
       say('Export: flotilla export vs aws s3 sync vs rclone sync…');
@@ -151,6 +149,11 @@ async function main(): Promise<number> {
     out(
       `  queue path vs raw SDK ceiling    ${`${(100 * vsRaw).toFixed(0)}%`.padStart(6)}  target ≥ 85%   ${vsRaw >= 0.85 ? 'met' : 'MISSED'}`,
     );
+    const c = q.perCpu;
+    out('  the same per CPU-second of the consumer process (steadier when others share the machine):');
+    out(
+      `    vs one sqs-consumer ${ratio(c.flotilla, c.sqsConsumerOne)}, vs four ${ratio(c.flotilla, c.sqsConsumerFour)}, vs raw ${((100 * c.flotilla) / c.rawCeiling).toFixed(0)}%`,
+    );
   }
   if (exp) {
     const f = exp.tools.find((t) => t.name === 'flotilla export');
@@ -174,7 +177,7 @@ async function main(): Promise<number> {
   out(`Load average at end: ${load()}; whole run ${fmt((Date.now() - started) / 1000)} s`);
 
   if (!v['no-plots'] && !quick) {
-    const machineText = `${m.cpu}, ${m.cores} cores, Node ${m.node}; fauxqs 1.9.2 in its own process; median of ${runs}`;
+    const machineText = `${m.cpu}, ${m.cores} cores, Node ${m.node}, load avg ${startLoad}; fauxqs 1.9.2 in its own process; median of ${runs}`;
     const written: string[] = [];
     if (q) {
       const file = join(ROOT, 'docs', 'img', 'bench-queue-path.svg');

@@ -3,7 +3,8 @@
  * child processes, filling a queue and timing its drain from the outside.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { cpus, freemem, release, totalmem } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { cpus, freemem, loadavg, release, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -39,6 +40,12 @@ export function machine(): Machine {
 export function machineLine(m: Machine = machine()): string {
   return `${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB RAM (${(freemem() / 2 ** 30).toFixed(0)} free), Node ${m.node}, ${m.os}`;
 }
+
+/** The 1, 5 and 15 minute load averages, for the record next to the figures. */
+export const loadLine = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
 
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return Number.NaN;
@@ -180,6 +187,26 @@ export interface Drain {
   readonly firstReceiveMs: number;
   /** When the queue was empty: every message received and deleted. */
   readonly emptyMs: number;
+  /** CPU seconds (user + system) the consumer process used between the two; NaN where unknown. */
+  readonly cpuSeconds: number;
+}
+
+let ticksPerSecond: number | undefined;
+
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere.
+ * Unlike wall time, this hardly moves when other work shares the machine.
+ */
+export function cpuSecondsOf(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /**
@@ -197,14 +224,20 @@ export async function timeDrain(
   const interval = opts.intervalMs ?? 20;
   const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
   let first: number | undefined;
+  let cpuAtFirst = Number.NaN;
+  const pid = opts.child?.pid;
   let lastLog = Date.now();
   for (;;) {
     const before = Date.now();
     const c = await queueCounts(sqs, url);
     const at = (before + Date.now()) / 2;
-    if (first === undefined && c.visible < total) first = at;
-    if (first !== undefined && c.visible === 0 && c.inFlight === 0)
-      return { firstReceiveMs: first, emptyMs: at };
+    if (first === undefined && c.visible < total) {
+      first = at;
+      cpuAtFirst = cpuSecondsOf(pid);
+    }
+    if (first !== undefined && c.visible === 0 && c.inFlight === 0) {
+      return { firstReceiveMs: first, emptyMs: at, cpuSeconds: cpuSecondsOf(pid) - cpuAtFirst };
+    }
     const child = opts.child;
     if (child && (child.exitCode !== null || child.signalCode !== null)) {
       throw new Error(

@@ -94,7 +94,7 @@ export async function drainOnce(
   type: string,
   payload?: (i: number) => unknown,
   processes = 1,
-): Promise<{ seconds: number; perSecond: number }> {
+): Promise<{ seconds: number; perSecond: number; perCpuSecond: number }> {
   const p = await freshDeployment(emu, 'bench');
   const children: ChildProcess[] = [];
   try {
@@ -108,7 +108,7 @@ export async function drainOnce(
       throw new Error(`${(err as Error).message}\n${tails.map((t) => t()).join('\n')}`);
     }
     const seconds = (drain.emptyMs - drain.firstReceiveMs) / 1000;
-    return { seconds, perSecond: jobs / seconds };
+    return { seconds, perSecond: jobs / seconds, perCpuSecond: jobs / drain.cpuSeconds };
   } finally {
     await Promise.all(children.map((c) => stopChild(c, 3000)));
     await dropDeployment(emu, p);
@@ -120,6 +120,8 @@ export interface ContenderResult {
   readonly kind: Contender['kind'];
   readonly runs: number[];
   readonly msgsPerSecond: number;
+  /** Messages per CPU-second of the consumer process: what it costs, and steady under load. */
+  readonly msgsPerCpuSecond: number;
 }
 
 export interface QueuePathResult {
@@ -130,6 +132,8 @@ export interface QueuePathResult {
   readonly sqsConsumerFour: number;
   readonly rawCeiling: number;
   readonly rawBest: string;
+  /** The same comparisons in messages per CPU-second of the consumer process. */
+  readonly perCpu: { flotilla: number; sqsConsumerOne: number; sqsConsumerFour: number; rawCeiling: number };
 }
 
 /** (a) Rounds interleave the contenders so that drift in the machine hits them all alike. */
@@ -141,12 +145,14 @@ export async function queuePath(
 ): Promise<QueuePathResult> {
   const contenders = queuePathContenders(workerJs);
   const samples = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+  const cpu = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
   for (let r = 1; r <= runs; r++) {
     for (const c of contenders) {
-      const { perSecond, seconds } = await drainOnce(emu, c.start, jobs, 'noop');
+      const { perSecond, perCpuSecond, seconds } = await drainOnce(emu, c.start, jobs, 'noop');
       samples.get(c.name)!.push(perSecond);
+      cpu.get(c.name)!.push(perCpuSecond);
       say(
-        `  run ${r}/${runs}  ${c.name.padEnd(44)} ${fmt(perSecond).padStart(7)} msgs/s  (${fmt(seconds, 2)} s)`,
+        `  run ${r}/${runs}  ${c.name.padEnd(44)} ${fmt(perSecond).padStart(7)} msgs/s  (${fmt(seconds, 2)} s; ${fmt(perCpuSecond)} msgs per CPU-second)`,
       );
     }
   }
@@ -155,6 +161,7 @@ export async function queuePath(
     kind: c.kind,
     runs: samples.get(c.name)!,
     msgsPerSecond: median(samples.get(c.name)!),
+    msgsPerCpuSecond: median(cpu.get(c.name)!),
   }));
   const raw = results.filter((r) => r.kind === 'raw').sort((a, b) => b.msgsPerSecond - a.msgsPerSecond)[0]!;
   const sc = results.filter((r) => r.kind === 'sqs-consumer');
@@ -166,6 +173,12 @@ export async function queuePath(
     sqsConsumerFour: sc[1]!.msgsPerSecond,
     rawCeiling: raw.msgsPerSecond,
     rawBest: raw.name,
+    perCpu: {
+      flotilla: results[0]!.msgsPerCpuSecond,
+      sqsConsumerOne: sc[0]!.msgsPerCpuSecond,
+      sqsConsumerFour: sc[1]!.msgsPerCpuSecond,
+      rawCeiling: Math.max(...results.filter((r) => r.kind === 'raw').map((r) => r.msgsPerCpuSecond)),
+    },
   };
 }
 
@@ -264,12 +277,20 @@ export async function cpuBound(
 }
 
 export function printQueuePath(q: QueuePathResult, out: (l: string) => void): void {
-  out(`Queue path, ${fmt(q.jobs)} no-op jobs, one consumer process (median msgs/s):`);
-  for (const c of q.contenders) out(`  ${c.name.padEnd(44)} ${fmt(c.msgsPerSecond).padStart(7)}`);
+  out(`Queue path, ${fmt(q.jobs)} no-op jobs, one consumer process (medians):`);
+  out(`  ${''.padEnd(44)} ${'msgs/s'.padStart(7)}   msgs per CPU-second of the consumer`);
+  for (const c of q.contenders)
+    out(
+      `  ${c.name.padEnd(44)} ${fmt(c.msgsPerSecond).padStart(7)}   ${fmt(c.msgsPerCpuSecond).padStart(7)}`,
+    );
   out(`  Flotilla vs one sqs-consumer:   ${ratio(q.flotilla, q.sqsConsumerOne)}  (target ≥ 2×)`);
   out(`  Flotilla vs four sqs-consumers: ${ratio(q.flotilla, q.sqsConsumerFour)}`);
   out(
     `  Flotilla vs raw ceiling (${q.rawBest}): ${((100 * q.flotilla) / q.rawCeiling).toFixed(0)}%  (target ≥ 85%)`,
+  );
+  const c = q.perCpu;
+  out(
+    `  per CPU-second: Flotilla vs one sqs-consumer ${ratio(c.flotilla, c.sqsConsumerOne)}, vs four ${ratio(c.flotilla, c.sqsConsumerFour)}, vs the cheapest raw loop ${((100 * c.flotilla) / c.rawCeiling).toFixed(0)}%`,
   );
 }
 
@@ -305,7 +326,7 @@ async function main(): Promise<void> {
     printQueuePath(q, out);
     const f = await fullPath(emu, outfile, jobs, runs, q.flotilla);
     printFullPath(f, out);
-    printCpu(await cpuBound(emu, outfile, 200, 5_000_000, runs), out);
+    printCpu(await cpuBound(emu, outfile, 60, 5_000_000, runs), out);
   } finally {
     await emu.stop();
   }
