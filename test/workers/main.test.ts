@@ -2,7 +2,6 @@
  * The bundled worker (dist/worker.js) as a process: configured by environment variables,
  * draining on SIGTERM, releasing what cannot finish, and failing clearly on bad configuration.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { Submitter } from '../../scripts/submit.js';
 import { resultKey } from '../../workers/core/envelope.js';
 import { eventually, freshDeployment, queueDepth } from '../support/deployment.js';
 import { type Emulator, startEmbedded } from '../support/emulators.js';
+import { logLines, spawnWorker, type WorkerProc } from '../support/fault-helpers.js';
 
 let emu: Emulator;
 let dir: string;
@@ -26,53 +26,11 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-interface Proc {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  stderr: string;
-  exit: Promise<number | null>;
+function startBundle(env: Record<string, string>): WorkerProc {
+  return spawnWorker(bundle, env);
 }
 
-function startBundle(env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, [bundle], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      AWS_ACCESS_KEY_ID: 'test',
-      AWS_SECRET_ACCESS_KEY: 'test',
-      AWS_REGION: 'us-east-1',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const p: Proc = {
-    child,
-    lines: [],
-    stderr: '',
-    exit: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
-  };
-  let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i = buf.indexOf('\n');
-    while (i >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        p.lines.push(JSON.parse(line));
-      } catch {
-        p.lines.push({ msg: line });
-      }
-      i = buf.indexOf('\n');
-    }
-  });
-  child.stderr!.on('data', (d: Buffer) => {
-    p.stderr += d.toString();
-  });
-  return p;
-}
-
-const logged = (p: Proc, msg: string) => p.lines.some((l) => l.msg === msg);
+const logged = (p: WorkerProc, msg: string) => logLines(p, msg).length > 0;
 
 async function deploymentEnv() {
   const d = await freshDeployment(emu);
@@ -135,9 +93,15 @@ describe('configuration errors', () => {
   });
 
   it('refuses an unknown scale-in guard, naming the allowed ones', async () => {
-    const w = startBundle({ FLOTILLA_QUEUE_URL: 'http://q', FLOTILLA_BUCKET: 'b', FLOTILLA_SCALE_IN_GUARD: 'k8s' });
+    const w = startBundle({
+      FLOTILLA_QUEUE_URL: 'http://q',
+      FLOTILLA_BUCKET: 'b',
+      FLOTILLA_SCALE_IN_GUARD: 'k8s',
+    });
     expect(await w.exit).toBe(2);
-    expect(w.lines.map((l) => l.msg)).toContain("FLOTILLA_SCALE_IN_GUARD must be one of none, ecs, asg; got 'k8s'");
+    expect(w.lines.map((l) => l.msg)).toContain(
+      "FLOTILLA_SCALE_IN_GUARD must be one of none, ecs, asg; got 'k8s'",
+    );
   });
 
   it('exits 1 with one clear line when the endpoint cannot be reached', async () => {
