@@ -39,15 +39,15 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
   if (typeof values.from !== 'string' || values.from === '')
     throw new UsageError('restore needs --from DIR; see --help');
   const concurrency = intOption(values.concurrency, 'concurrency', { min: 1, max: 256 }) ?? 16;
-  // The bucket flag renames; the queue and stack flags do not apply to a restore.
-  const { bucket, ...where } = values;
+  const bucket = values.bucket;
+  // Only where to connect: the bucket flag renames, and queue/stack flags name no source here.
   const target = await resolveTarget(
-    { ...where, stack: undefined, 'queue-url': undefined, 'dlq-url': undefined } as never,
     {
-      ...env,
-      FLOTILLA_STACK: undefined,
-      FLOTILLA_BUCKET: undefined,
+      ...(typeof values.endpoint === 'string' ? { endpoint: values.endpoint } : {}),
+      ...(typeof values.region === 'string' ? { region: values.region } : {}),
+      ...(typeof values.profile === 'string' ? { profile: values.profile } : {}),
     },
+    { ...env, FLOTILLA_STACK: undefined, FLOTILLA_BUCKET: undefined, FLOTILLA_QUEUE_URL: undefined },
   );
   try {
     const common = {

@@ -33,7 +33,7 @@ import {
 } from './folder.js';
 import { compareKeys, layoutKeys } from './keys.js';
 import { type Listed, march, needsTransfer, sortByKey } from './plan.js';
-import { type PoolFailure, runPool } from './pool.js';
+import { collect, type PoolFailure, runPool } from './pool.js';
 import { Progress } from './progress.js';
 import { type DownloadOptions, downloadToFile, placeFile } from './transfer.js';
 
@@ -93,12 +93,6 @@ async function prepareDir(dir: string): Promise<void> {
   if (names.length > 0 && !ours) {
     throw new UsageError(`'${dir}' is not empty and holds no Flotilla export; choose an empty or new folder`);
   }
-}
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
 }
 
 /** Read the DLQ's messages without removing them: receive them all hidden, then unhide them. */

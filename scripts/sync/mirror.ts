@@ -21,10 +21,9 @@ import {
 } from './describe.js';
 import { compareKeys } from './keys.js';
 import { type Listed, march, needsTransfer, normalizeEtag, sameByListing, sortByKey } from './plan.js';
-import { runPool } from './pool.js';
+import { collect, runPool } from './pool.js';
 import { Progress } from './progress.js';
-import { headersOf } from './restore.js';
-import { readAll } from './transfer.js';
+import { headersOf, readAll } from './transfer.js';
 
 export const MIRROR_KEYS = ['flotilla-source-etag', 'flotilla-source-mtime', 'flotilla-sha256'] as const;
 const MiB = 1024 * 1024;
@@ -70,12 +69,6 @@ export interface MirrorResult {
   readonly failed: readonly { key: string; error: unknown }[];
   readonly warnings: readonly string[];
   readonly seconds: number;
-}
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
 }
 
 /** What the target recorded about the source version it holds (from its own metadata). */

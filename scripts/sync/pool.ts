@@ -24,3 +24,10 @@ export async function runPool<T>(
   await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
   return failures;
 }
+
+/** Every item of an async iterable (a paged listing), in order. */
+export async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { UsageError } from '../../workers/core/errors.js';
-import { type ObjectHeaders, S3Store, SqsQueue } from '../../workers/core/ports.js';
+import { S3Store, SqsQueue } from '../../workers/core/ports.js';
 import { applyBucket, applyQueues, type LiveSide } from './describe.js';
 import {
   type Description,
@@ -17,8 +17,9 @@ import {
   resolveInside,
 } from './folder.js';
 import { isMultipartEtag, type Listed, looksLikeMd5, march, normalizeEtag, sortByKey } from './plan.js';
-import { runPool } from './pool.js';
+import { collect, runPool } from './pool.js';
 import { Progress } from './progress.js';
+import { headersOf } from './transfer.js';
 
 const MiB = 1024 * 1024;
 
@@ -53,13 +54,6 @@ export interface RestoreResult {
   readonly warnings: readonly string[];
   readonly seconds: number;
 }
-
-export const headersOf = (e: ObjectHeaders): ObjectHeaders => ({
-  ...(e.cacheControl ? { cacheControl: e.cacheControl } : {}),
-  ...(e.contentDisposition ? { contentDisposition: e.contentDisposition } : {}),
-  ...(e.contentEncoding ? { contentEncoding: e.contentEncoding } : {}),
-  ...(e.contentLanguage ? { contentLanguage: e.contentLanguage } : {}),
-});
 
 /** SHA-256 of an object as the target serves it. */
 export async function hashRemote(store: S3Store, key: string): Promise<{ sha256: string; size: number }> {
@@ -144,12 +138,6 @@ export async function uploadEntry(
   if (normalizeEtag(head.etag) === expectedEtag) return;
   const back = await hashRemote(store, e.key);
   if (back.sha256 !== e.sha256) throw new Error(`after upload, ${e.key} does not match its SHA-256`);
-}
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
 }
 
 export async function restoreDeployment(opts: RestoreOptions): Promise<RestoreResult> {

@@ -32,7 +32,8 @@ export interface DownloadOptions {
 
 const MiB = 1024 * 1024;
 
-const headersOf = (h: ObjectHeaders): ObjectHeaders => ({
+/** The standard headers an object carries, without the absent ones. */
+export const headersOf = (h: ObjectHeaders): ObjectHeaders => ({
   ...(h.cacheControl ? { cacheControl: h.cacheControl } : {}),
   ...(h.contentDisposition ? { contentDisposition: h.contentDisposition } : {}),
   ...(h.contentEncoding ? { contentEncoding: h.contentEncoding } : {}),
