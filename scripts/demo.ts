@@ -74,7 +74,10 @@ export function generateCorpus(documents: number, wordsPerDoc = 3000, seed = 42)
   // Zipf(1): the cumulative weights of 1/rank, sampled by binary search.
   const cum: number[] = [];
   let total = 0;
-  for (let r = 1; r <= vocab.length; r++) cum.push((total += 1 / r));
+  for (let r = 1; r <= vocab.length; r++) {
+    total += 1 / r;
+    cum.push(total);
+  }
   const pick = () => {
     const x = rand() * total;
     let lo = 0;
