@@ -108,7 +108,8 @@ export class SqsQueue implements QueuePort {
         MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
         MessageAttributeNames: ['All'],
       }),
-      opts.abortSignal ? { abortSignal: opts.abortSignal } : {},
+      // No options object unless needed: the SDK reuses its resolved handler only then.
+      opts.abortSignal ? { abortSignal: opts.abortSignal } : undefined,
     );
     return (out.Messages ?? []).map((m) => ({
       messageId: m.MessageId ?? '',
@@ -287,7 +288,7 @@ export class S3Store implements ObjectStore {
   async get(key: string, signal?: AbortSignal): Promise<Buffer> {
     const out = await this.client.send(
       new GetObjectCommand({ Bucket: this.bucket, Key: key }),
-      signal ? { abortSignal: signal } : {},
+      signal ? { abortSignal: signal } : undefined,
     );
     const bytes = await out.Body?.transformToByteArray();
     return Buffer.from(bytes ?? new Uint8Array());
