@@ -35,7 +35,7 @@ export function barChartSvg(c: BarChart): string {
   const noteW = 120;
   const barH = 22;
   const gap = 10;
-  const top = 62;
+  const top = 80;
   const width = labelW + plotW + noteW + 20;
   const height = top + c.bars.length * (barH + gap) + 40;
   const max = niceMax(Math.max(...c.bars.map((b) => b.value), ...(c.marks ?? []).map((m) => m.value)));
@@ -62,6 +62,13 @@ export function barChartSvg(c: BarChart): string {
   out.push(
     `<text x="${labelW + plotW / 2}" y="${axisY + 32}" text-anchor="middle" font-size="11" fill="#333">${esc(c.unit)}</text>`,
   );
+  for (const m of c.marks ?? []) {
+    const mx = x(m.value);
+    out.push(
+      `<line x1="${mx}" y1="${top - 10}" x2="${mx}" y2="${axisY}" stroke="#d1242f" stroke-dasharray="4 3"/>`,
+    );
+    out.push(`<text x="${mx + 4}" y="${top - 14}" font-size="11" fill="#d1242f">${esc(m.label)}</text>`);
+  }
   c.bars.forEach((b, i) => {
     const y = top + i * (barH + gap);
     const w = Math.max(1, x(b.value) - labelW);
@@ -72,16 +79,9 @@ export function barChartSvg(c: BarChart): string {
       `<rect x="${labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${b.ours ? '#1f6feb' : '#9aa4b2'}"/>`,
     );
     out.push(
-      `<text x="${labelW + w + 6}" y="${y + barH / 2 + 4}" fill="#111">${esc(b.note ?? fmt(b.value))}</text>`,
+      `<text x="${labelW + w + 6}" y="${y + barH / 2 + 4}" fill="#111" stroke="#fff" stroke-width="4" paint-order="stroke">${esc(b.note ?? fmt(b.value))}</text>`,
     );
   });
-  for (const m of c.marks ?? []) {
-    const mx = x(m.value);
-    out.push(
-      `<line x1="${mx}" y1="${top - 10}" x2="${mx}" y2="${axisY}" stroke="#d1242f" stroke-dasharray="4 3"/>`,
-    );
-    out.push(`<text x="${mx + 4}" y="${top - 12}" font-size="11" fill="#d1242f">${esc(m.label)}</text>`);
-  }
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
