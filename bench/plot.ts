@@ -46,6 +46,7 @@ export function barChartSvg(c: BarChart): string {
       : v.toLocaleString('en-US', { maximumFractionDigits: 2 });
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="13">`,
+    `<title>${esc(c.title)}</title>`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="12" y="22" font-size="16" font-weight="bold" fill="#111">${esc(c.title)}</text>`,
     `<text x="12" y="42" font-size="11" fill="#555">${esc(c.subtitle)}</text>`,

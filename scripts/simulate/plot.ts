@@ -37,6 +37,7 @@ export function renderSvg(c: Comparison): string {
   const x = (t: number) => LEFT + (t / end) * plotWidth;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+    `<title>${xmlEscape(`Scaling simulation: ${c.trace}`)}</title>`,
     `<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`,
     `<text x="${LEFT}" y="24" font-size="16" font-weight="bold">${xmlEscape(`Scaling simulation: ${c.trace}`)}</text>`,
     `<text x="${LEFT}" y="42" fill="#444">${xmlEscape(c.description)}</text>`,
