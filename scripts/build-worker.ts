@@ -1,15 +1,20 @@
 /** Bundle the worker runtime into one file, dist/worker.js, that plain `node` runs. */
-import { statSync } from 'node:fs';
+import { mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+/**
+ * Builds the bundle and its source map. Each file is written under a temporary name and renamed,
+ * so a reader (a CDK asset hash, a worker starting up) never sees a half-written bundle.
+ */
 export async function buildWorker(
   outfile = join(root, 'dist', 'worker.js'),
 ): Promise<{ outfile: string; bytes: number }> {
-  await build({
+  const result = await build({
+    write: false,
     entryPoints: [join(root, 'workers', 'main.ts')],
     outfile,
     bundle: true,
@@ -23,6 +28,12 @@ export async function buildWorker(
     // The AWS SDK bundles cleanly; a tiny shim lets its CommonJS parts require() node builtins.
     banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
   });
+  mkdirSync(dirname(outfile), { recursive: true });
+  for (const f of result.outputFiles) {
+    const tmp = `${f.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, f.contents);
+    renameSync(tmp, f.path);
+  }
   return { outfile, bytes: statSync(outfile).size };
 }
 

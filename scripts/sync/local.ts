@@ -4,10 +4,10 @@
  * (--from DIR) or mirrors the live source, then starts workers against it and runs until Ctrl-C.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { EMULATOR_CREDENTIALS, type EndpointConfig, s3Client, sqsClient } from '../../workers/core/aws.js';
 import { UsageError } from '../../workers/core/errors.js';
+import { buildWorker } from '../build-worker.js';
 import type { CommandContext } from '../cli.js';
 import { intOption } from '../commands/args.js';
 import { resolveTarget } from '../target.js';
@@ -20,7 +20,7 @@ export const LOCAL_USAGE = `usage: flotilla mirror --to local (--from DIR | [sou
   --from DIR        restore this export (else: mirror the live source given by the usual flags)
   --at URL          use this endpoint (LocalStack, moto, ...) instead of the embedded emulator
   --port N          port for the embedded emulator (default 4566; 0 picks a free one)
-  --workers N       worker processes to start from dist/worker.js (default 1; 0 for none)`;
+  --workers N       worker processes to start from the worker bundle, built if needed (default 1; 0 for none)`;
 
 export async function main(
   ctx: CommandContext,
@@ -92,16 +92,13 @@ export async function main(
       ...(bucket ? { FLOTILLA_BUCKET: bucket } : {}),
     };
     for (const [k, v] of Object.entries(vars)) out.write(`export ${k}=${v}\n`);
-    const bundle = join(import.meta.dirname, '..', '..', 'dist', 'worker.js');
     if (workers > 0 && queueUrl) {
-      if (!existsSync(bundle)) {
-        err.write(`no ${bundle}: run 'npm run build:worker' to start workers here; the data is ready\n`);
-      } else {
-        for (let i = 0; i < workers; i++) {
-          children.push(spawn(process.execPath, [bundle], { env: { ...env, ...vars }, stdio: 'inherit' }));
-        }
-        err.write(`started ${workers} worker(s) against ${queueUrl}\n`);
+      // The same bundle the fleets run; built here on a fresh clone, as the demo does.
+      const { outfile: bundle } = await buildWorker();
+      for (let i = 0; i < workers; i++) {
+        children.push(spawn(process.execPath, [bundle], { env: { ...env, ...vars }, stdio: 'inherit' }));
       }
+      err.write(`started ${workers} worker(s) against ${queueUrl}\n`);
     }
     if (!stopEmulator && children.length === 0) return 0;
     err.write('running; Ctrl-C to stop\n');

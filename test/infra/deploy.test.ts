@@ -25,6 +25,7 @@ describe('cdk deploy of the data-plane stack to moto', () => {
   let outputs: Awaited<ReturnType<typeof stackOutputs>>;
 
   beforeAll(async () => {
+    await buildWorker(); // the EC2 fleet's asset: cdk.json's app builds it, this test's --app does not
     moto = await startMoto();
     deploy = await cdkDeploy({
       endpoint: moto.endpoint,
