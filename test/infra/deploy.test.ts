@@ -42,7 +42,8 @@ describe('cdk deploy of the data-plane stack to moto', () => {
   });
 
   it('deploys without bootstrap, Docker or network', () => {
-    expect(deploy.stderr.slice(-3000)).toContain(`✅  ${stack}`);
+    // The CDK CLI logs to stderr, or to stdout when CI=true (as in CI): read both.
+    expect(`${deploy.stdout}${deploy.stderr}`.slice(-3000)).toContain(`✅  ${stack}`);
     expect(deploy.code).toBe(0);
   });
 
