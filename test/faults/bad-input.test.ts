@@ -3,11 +3,8 @@
  * the schema, an unknown job type, a payload over the hard limit), and the CLI and the worker
  * pointed at a wrong endpoint, without credentials, or at a queue or bucket that does not exist.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildWorker } from '../../scripts/build-worker.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Submitter } from '../../scripts/submit.js';
 import { ENVELOPE_VERSION, type ErrorRecord, errorKey } from '../../workers/core/envelope.js';
 import { PayloadTooLargeError } from '../../workers/core/errors.js';
@@ -15,36 +12,18 @@ import { eventually, freshDeployment, queueDepth } from '../support/deployment.j
 import { freePort, uniqueName } from '../support/emulators.js';
 import {
   countOutcome,
+  faultSuite,
   logLines,
   printCounts,
   runCli,
-  type SpiedEmulator,
   spawnWorker,
-  startSpiedEmulator,
-  stopWorker,
-  type WorkerProc,
 } from '../support/fault-helpers.js';
 
-let emu: SpiedEmulator;
-let dir: string;
-let bundle: string;
-const running: WorkerProc[] = [];
-beforeAll(async () => {
-  emu = await startSpiedEmulator();
-  dir = mkdtempSync(join(tmpdir(), 'flotilla-faults-'));
-  bundle = (await buildWorker(join(dir, 'worker.js'))).outfile;
-});
-afterEach(async () => {
-  await Promise.all(running.splice(0).map(stopWorker));
-});
-afterAll(async () => {
-  await emu?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const suite = faultSuite('builtin');
 
 describe('bad messages in a batch', () => {
   it('dead-letters each bad message with its reason, finishes the good jobs and keeps running', async () => {
-    const d = await freshDeployment(emu, { visibilityTimeoutSeconds: 5 });
+    const d = await freshDeployment(suite.emu, { visibilityTimeoutSeconds: 5 });
     const batch = uniqueName('mixed');
     const env = (id: string, type: string, extra: Record<string, unknown> = {}) =>
       JSON.stringify({
@@ -84,20 +63,20 @@ describe('bad messages in a batch', () => {
       Array.from({ length: 20 }, (_, i) => ({ id: `good-${i}`, payload: i })),
       { batch },
     );
-    const w = spawnWorker(bundle, {
-      AWS_ENDPOINT_URL: emu.endpoint,
+    const w = spawnWorker(suite.bundle, {
+      AWS_ENDPOINT_URL: suite.emu.endpoint,
       FLOTILLA_QUEUE_URL: d.queueUrl,
       FLOTILLA_BUCKET: d.bucket,
       FLOTILLA_WAIT_SECONDS: '1',
     });
-    running.push(w);
+    suite.running.push(w);
     await eventually(async () => (await queueDepth(d.dlq)).visible === 3, 20_000, 100);
-    await eventually(async () => (await countOutcome(emu, d, batch, 20)).results === 20, 20_000, 100);
+    await eventually(async () => (await countOutcome(suite.emu, d, batch, 20)).results === 20, 20_000, 100);
     await eventually(async () => {
       const q = await queueDepth(d.queue);
       return q.visible === 0 && q.inFlight === 0;
     }, 10_000);
-    const counts = await countOutcome(emu, d, batch, 20);
+    const counts = await countOutcome(suite.emu, d, batch, 20);
     // Still serving after the poison messages.
     const later = await (await sub.submit('echo', 'after', { id: 'later', batch })).waitForAll({
       timeoutMs: 15_000,
@@ -151,7 +130,7 @@ describe('pointed at the wrong place', () => {
   let d: Awaited<ReturnType<typeof freshDeployment>>;
   let deadEndpoint: string;
   beforeAll(async () => {
-    d = await freshDeployment(emu);
+    d = await freshDeployment(suite.emu);
     deadEndpoint = `http://127.0.0.1:${await freePort()}`;
   });
 
@@ -166,7 +145,7 @@ describe('pointed at the wrong place', () => {
     },
     {
       name: 'no credentials',
-      endpoint: emu.endpoint,
+      endpoint: suite.emu.endpoint,
       queue: d.queueUrl,
       bucket: d.bucket,
       keys: NO_KEYS,
@@ -174,15 +153,15 @@ describe('pointed at the wrong place', () => {
     },
     {
       name: 'a queue that does not exist',
-      endpoint: emu.endpoint,
-      queue: `${emu.endpoint}/000000000000/${uniqueName('gone')}`,
+      endpoint: suite.emu.endpoint,
+      queue: `${suite.emu.endpoint}/000000000000/${uniqueName('gone')}`,
       bucket: d.bucket,
       keys: KEYS,
       line: /does not exist at http.*\(The specified queue does not exist\.\)/,
     },
     {
       name: 'a bucket that does not exist',
-      endpoint: emu.endpoint,
+      endpoint: suite.emu.endpoint,
       queue: d.queueUrl,
       bucket: uniqueName('gone'),
       keys: KEYS,
@@ -194,7 +173,7 @@ describe('pointed at the wrong place', () => {
     const rows: string[] = [];
     for (const c of cases()) {
       const args = ['submit', 'echo', '--payload', '{}', '--endpoint', c.endpoint, '--queue-url', c.queue];
-      const r = await runCli([...args, '--bucket', c.bucket], { HOME: dir, ...c.keys });
+      const r = await runCli([...args, '--bucket', c.bucket], { HOME: suite.dir, ...c.keys });
       rows.push(`${c.name}: exit ${r.code}: ${r.stderr.trim()}`);
       expect(r.code, c.name).toBe(1);
       expect(r.stderr.trim().split('\n'), c.name).toHaveLength(1);
@@ -228,17 +207,17 @@ describe('pointed at the wrong place', () => {
   it('the worker logs one clear error line and exits 1, with nothing on stderr', async () => {
     const rows: string[] = [];
     for (const c of cases()) {
-      const w = spawnWorker(bundle, {
+      const w = spawnWorker(suite.bundle, {
         AWS_ENDPOINT_URL: c.endpoint,
         FLOTILLA_QUEUE_URL: c.queue,
         FLOTILLA_BUCKET: c.bucket,
         ...c.keys,
-        ...(c.keys === NO_KEYS ? { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', HOME: dir } : {}),
-        AWS_CONFIG_FILE: join(dir, 'no-config'),
-        AWS_SHARED_CREDENTIALS_FILE: join(dir, 'no-credentials'),
+        ...(c.keys === NO_KEYS ? { AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', HOME: suite.dir } : {}),
+        AWS_CONFIG_FILE: join(suite.dir, 'no-config'),
+        AWS_SHARED_CREDENTIALS_FILE: join(suite.dir, 'no-credentials'),
         FLOTILLA_WAIT_SECONDS: '1',
       });
-      running.push(w);
+      suite.running.push(w);
       const code = await Promise.race([
         w.exit,
         new Promise((r) => setTimeout(() => r('still running'), 20_000)),

@@ -4,10 +4,8 @@
  * redrive after a fix, and a bulk submit that crashes and is run again. Worker processes run the
  * fixture bundle (test/faults/fixtures/worker.ts) against fauxqs over HTTP.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { redrive } from '../../scripts/dlq.js';
 import { Submitter } from '../../scripts/submit.js';
 import {
@@ -21,45 +19,27 @@ import type { QueuePort, SendEntry } from '../../workers/core/ports.js';
 import { eventually, freshDeployment, queueDepth } from '../support/deployment.js';
 import { uniqueName } from '../support/emulators.js';
 import {
-  buildFixtureWorker,
   countOutcome,
   deletedCount,
   effectCounts,
+  faultSuite,
   logLines,
   printCounts,
   putCounts,
   runCli,
-  type SpiedEmulator,
   spawnWorker,
-  startSpiedEmulator,
   stopWorker,
-  type WorkerProc,
 } from '../support/fault-helpers.js';
 
-let emu: SpiedEmulator;
-let dir: string;
-let bundle: string;
-const running: WorkerProc[] = [];
-beforeAll(async () => {
-  emu = await startSpiedEmulator();
-  dir = mkdtempSync(join(tmpdir(), 'flotilla-faults-'));
-  bundle = await buildFixtureWorker(join(dir, 'worker.js'));
-});
-afterEach(async () => {
-  await Promise.all(running.splice(0).map(stopWorker));
-});
-afterAll(async () => {
-  await emu?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const suite = faultSuite('fixture');
 
 type Deployment = Awaited<ReturnType<typeof freshDeployment>>;
 
 async function setup(queue: { visibilityTimeoutSeconds?: number; maxReceiveCount?: number } = {}) {
-  const d = await freshDeployment(emu, { visibilityTimeoutSeconds: 5, ...queue });
-  const effects = join(dir, `${d.name}-effects.log`);
+  const d = await freshDeployment(suite.emu, { visibilityTimeoutSeconds: 5, ...queue });
+  const effects = join(suite.dir, `${d.name}-effects.log`);
   const env = {
-    AWS_ENDPOINT_URL: emu.endpoint,
+    AWS_ENDPOINT_URL: suite.emu.endpoint,
     FLOTILLA_QUEUE_URL: d.queueUrl,
     FLOTILLA_BUCKET: d.bucket,
     FLOTILLA_WAIT_SECONDS: '1',
@@ -67,8 +47,8 @@ async function setup(queue: { visibilityTimeoutSeconds?: number; maxReceiveCount
     FAULT_EFFECTS_FILE: effects,
   };
   const start = (extra: Record<string, string> = {}) => {
-    const w = spawnWorker(bundle, { ...env, ...extra });
-    running.push(w);
+    const w = spawnWorker(suite.bundle, { ...env, ...extra });
+    suite.running.push(w);
     return w;
   };
   return { d, effects, start, sub: new Submitter({ queue: d.queue, store: d.store }) };
@@ -121,7 +101,7 @@ describe('duplicate deliveries', () => {
     );
     await settled(d);
 
-    const counts = await countOutcome(emu, d, batch, 1);
+    const counts = await countOutcome(suite.emu, d, batch, 1);
     const executions = effectCounts(effects).get(`${batch}/once`);
     const dropped = w.lines.filter((l) => String(l.msg).includes('duplicate delivery')).length;
     printCounts('Fault 2: one job delivered 3 times, plus a delete with a stale receipt handle', counts, {
@@ -153,7 +133,7 @@ describe('leases', () => {
     await eventually(() => effectCounts(effects).size > 0, 60_000, 200);
     await settled(d);
 
-    const counts = await countOutcome(emu, d, batch.batch, 1);
+    const counts = await countOutcome(suite.emu, d, batch.batch, 1);
     const heartbeats = logLines(w, 'heartbeat').length;
     const result = await readJson<ResultRecord>(d, resultKey(batch.batch, 'long'));
     printCounts('Fault 3: a 30 s job, visibility timeout 5 s', counts, {
@@ -184,7 +164,7 @@ describe('leases', () => {
     await eventually(async () => (await queueDepth(d.dlq)).visible === 1, 30_000, 200);
     await settled(d);
 
-    const counts = await countOutcome(emu, d, batch.batch, 1);
+    const counts = await countOutcome(suite.emu, d, batch.batch, 1);
     const attempts = logLines(w, 'job started').map((l) => l.attempt);
     const [dead] = await d.dlq.receive({ maxMessages: 1, waitTimeSeconds: 1, visibilityTimeoutSeconds: 1 });
     const record = await readJson<ErrorRecord>(d, errorKey(batch.batch, 'stuck'));
@@ -209,7 +189,7 @@ describe('leases', () => {
     expect(record).toMatchObject({ final: true, attempt: 3, error: { name: 'JobTimeoutError' } });
     // What a user sees.
     const listed = await runCli(
-      ['dlq', 'list', '--endpoint', emu.endpoint, '--queue-url', d.queueUrl, '--bucket', d.bucket],
+      ['dlq', 'list', '--endpoint', suite.emu.endpoint, '--queue-url', d.queueUrl, '--bucket', d.bucket],
       { AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test', AWS_REGION: 'us-east-1' },
     );
     expect(listed.code).toBe(0);
@@ -228,12 +208,16 @@ describe('partial failure of a receive batch', () => {
     );
     const w = start({ FLOTILLA_CONCURRENCY: '10', FLOTILLA_RETRY_BASE_MS: '3000' });
     const queueName = d.queueUrl.slice(d.queueUrl.lastIndexOf('/') + 1);
-    await eventually(() => deletedCount(emu, queueName) >= 8, 15_000, 20);
-    const afterFirstRound = { deleted: deletedCount(emu, queueName), ...(await queueDepth(d.queue)) };
-    await eventually(() => putCounts(emu, d.bucket, `results/${batch.batch}/`).size === 10, 30_000, 100);
+    await eventually(() => deletedCount(suite.emu, queueName) >= 8, 15_000, 20);
+    const afterFirstRound = { deleted: deletedCount(suite.emu, queueName), ...(await queueDepth(d.queue)) };
+    await eventually(
+      () => putCounts(suite.emu, d.bucket, `results/${batch.batch}/`).size === 10,
+      30_000,
+      100,
+    );
     await settled(d);
 
-    const counts = await countOutcome(emu, d, batch.batch, 10);
+    const counts = await countOutcome(suite.emu, d, batch.batch, 10);
     const starts = logLines(w, 'job started');
     const firstRetry = starts.findIndex((l) => l.attempt === 2);
     const attempts = new Map<string, number>();
@@ -244,7 +228,7 @@ describe('partial failure of a receive batch', () => {
       'deleted after the first round': afterFirstRound.deleted,
       'in flight after the first round': afterFirstRound.inFlight,
       'redelivered (attempt 2)': [...attempts.values()].filter((a) => a === 2).length,
-      'total deletes': deletedCount(emu, queueName),
+      'total deletes': deletedCount(suite.emu, queueName),
     });
     expect(counts).toEqual({
       submitted: 10,
@@ -258,7 +242,7 @@ describe('partial failure of a receive batch', () => {
     // All ten first attempts came from one receive before any redelivery.
     expect(firstRetry).toBe(10);
     expect([...attempts].filter(([, a]) => a === 2).map(([id]) => id)).toEqual(['j3', 'j7']);
-    expect(deletedCount(emu, queueName)).toBe(10);
+    expect(deletedCount(suite.emu, queueName)).toBe(10);
     expect([...effectCounts(effects).values()]).toEqual(Array(10).fill(1));
   });
 });
@@ -274,14 +258,14 @@ describe('DLQ redrive', () => {
     const buggy = start({ FAULT_BROKEN: '1' });
     await eventually(async () => (await queueDepth(d.dlq)).visible === broken.size, 30_000, 100);
     await settled(d);
-    const beforeFix = await countOutcome(emu, d, batch.batch, 20);
+    const beforeFix = await countOutcome(suite.emu, d, batch.batch, 20);
     expect(await stopWorker(buggy)).toBe(0);
 
     const fixed = start();
     const moved = await redrive({ dlq: d.dlq, queue: d.queue, store: d.store, max: 1000 });
     const outcome = await batch.waitForAll({ timeoutMs: 30_000, pollMs: 100 });
     await settled(d);
-    const counts = await countOutcome(emu, d, batch.batch, 20);
+    const counts = await countOutcome(suite.emu, d, batch.batch, 20);
     const executions = effectCounts(effects);
     printCounts('Fault 9: DLQ redrive after the handler is fixed', counts, {
       'results before the fix': beforeFix.results,
@@ -343,15 +327,15 @@ describe('bulk submit interrupted and run again', () => {
     );
     const firstSent = (await queueDepth(d.queue)).visible + (await queueDepth(d.queue)).inFlight;
     // The worker finishes some of what the crashed run sent before the submit is run again.
-    await eventually(() => putCounts(emu, d.bucket, `results/${batchId}/`).size >= 50, 30_000, 20);
-    const doneAtRerun = putCounts(emu, d.bucket, `results/${batchId}/`).size;
+    await eventually(() => putCounts(suite.emu, d.bucket, `results/${batchId}/`).size >= 50, 30_000, 20);
+    const doneAtRerun = putCounts(suite.emu, d.bucket, `results/${batchId}/`).size;
     const again = await new Submitter({ queue: d.queue, store: d.store }).submitMany('effect', jobs, {
       batch: batchId,
     });
     const outcome = await again.waitForAll({ timeoutMs: 60_000, pollMs: 100, fetchResults: false });
     await settled(d);
 
-    const counts = await countOutcome(emu, d, batchId, JOBS);
+    const counts = await countOutcome(suite.emu, d, batchId, JOBS);
     const executions = effectCounts(effects);
     const dropped = w.lines.filter((l) => String(l.msg).includes('duplicate delivery')).length;
     printCounts('Fault 11: a bulk submit crashes after 150 of 300 jobs and is run again', counts, {

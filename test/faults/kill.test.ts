@@ -2,23 +2,19 @@
  * Issue 5, case 1: three worker processes on a 1,000-job batch while a random one is SIGKILLed
  * every 2 s (as the OOM killer or a Spot reclaim would) and replaced.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Submitter } from '../../scripts/submit.js';
 import { eventually, freshDeployment, queueDepth } from '../support/deployment.js';
 import {
-  buildFixtureWorker,
   countOutcome,
   effectCounts,
+  faultSuite,
   logLines,
   printCounts,
   putCounts,
-  type SpiedEmulator,
   spawnWorker,
-  startSpiedEmulator,
   stopWorker,
   type WorkerProc,
 } from '../support/fault-helpers.js';
@@ -27,25 +23,14 @@ const JOBS = 1000;
 const VISIBILITY_SECONDS = 5;
 const DRAIN_MARGIN_SECONDS = 5;
 
-let emu: SpiedEmulator;
-let dir: string;
-let bundle: string;
-beforeAll(async () => {
-  emu = await startSpiedEmulator();
-  dir = mkdtempSync(join(tmpdir(), 'flotilla-faults-'));
-  bundle = await buildFixtureWorker(join(dir, 'worker.js'));
-});
-afterAll(async () => {
-  await emu?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const suite = faultSuite('fixture');
 
 describe('workers killed with SIGKILL mid-batch', () => {
   it('finishes every job once, drains the queue within the visibility timeout and leaves the DLQ empty', async () => {
-    const d = await freshDeployment(emu, { visibilityTimeoutSeconds: VISIBILITY_SECONDS });
-    const effects = join(dir, 'kill-effects.log');
+    const d = await freshDeployment(suite.emu, { visibilityTimeoutSeconds: VISIBILITY_SECONDS });
+    const effects = join(suite.dir, 'kill-effects.log');
     const env = {
-      AWS_ENDPOINT_URL: emu.endpoint,
+      AWS_ENDPOINT_URL: suite.emu.endpoint,
       FLOTILLA_QUEUE_URL: d.queueUrl,
       FLOTILLA_BUCKET: d.bucket,
       FLOTILLA_CONCURRENCY: '8',
@@ -58,15 +43,15 @@ describe('workers killed with SIGKILL mid-batch', () => {
       Array.from({ length: JOBS }, () => ({ payload: { ms: 200 } })),
     );
     const all: WorkerProc[] = [];
-    const fleet = Array.from({ length: 3 }, () => spawnWorker(bundle, env));
+    const fleet = Array.from({ length: 3 }, () => spawnWorker(suite.bundle, env));
     all.push(...fleet);
     const startedAt = Date.now();
-    const results = () => putCounts(emu, d.bucket, `results/${batch.batch}/`).size;
+    const results = () => putCounts(suite.emu, d.bucket, `results/${batch.batch}/`).size;
 
     let kills = 0;
     while (results() < JOBS) {
       if (Date.now() - startedAt > 150_000) {
-        const have = putCounts(emu, d.bucket, `results/${batch.batch}/`);
+        const have = putCounts(suite.emu, d.bucket, `results/${batch.batch}/`);
         const missing = batch.jobIds!.filter((id) => !have.has(`results/${batch.batch}/${id}.json`));
         const about = all.flatMap((p) => p.lines.filter((l) => missing.includes(String(l.jobId))));
         throw new Error(
@@ -83,7 +68,7 @@ describe('workers killed with SIGKILL mid-batch', () => {
       victim.child.kill('SIGKILL');
       await victim.exit;
       kills++;
-      fleet[i] = spawnWorker(bundle, env);
+      fleet[i] = spawnWorker(suite.bundle, env);
       all.push(fleet[i]!);
     }
     const allDoneAt = Date.now();
@@ -97,7 +82,7 @@ describe('workers killed with SIGKILL mid-batch', () => {
     );
     const drainedMs = Date.now() - allDoneAt;
 
-    const counts = await countOutcome(emu, d, batch.batch, JOBS);
+    const counts = await countOutcome(suite.emu, d, batch.batch, JOBS);
     const exits = await Promise.all(fleet.map(stopWorker));
     const executions = effectCounts(effects);
     const reExecuted = [...executions.values()].filter((n) => n > 1).length;
@@ -124,7 +109,7 @@ describe('workers killed with SIGKILL mid-batch', () => {
     expect(kills).toBeGreaterThanOrEqual(3);
     expect(executions.size).toBe(JOBS);
     // Only a job whose worker died between its side effect and its result can run twice:
-    // at most the 8 jobs each killed worker was running.
+    // at most the 8 jobs each killed worker was suite.running.
     expect(reExecuted).toBeLessThanOrEqual(kills * 8);
     expect(exits).toEqual([0, 0, 0]);
   }, 200_000);

@@ -5,23 +5,19 @@
  * connections reset, new ones refused: the workers see errors) and stalled (packets lost: every
  * connection hangs, then carries on when the network returns, as TCP retransmission does).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Submitter } from '../../scripts/submit.js';
 import { eventually, freshDeployment, queueDepth } from '../support/deployment.js';
 import {
-  buildFixtureWorker,
   countOutcome,
   effectCounts,
+  faultSuite,
   logLines,
   printCounts,
   putCounts,
-  type SpiedEmulator,
   spawnWorker,
-  startSpiedEmulator,
   stopWorker,
 } from '../support/fault-helpers.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
@@ -30,25 +26,21 @@ const JOBS = 400;
 const OUTAGE_MS = 10_000;
 const OUTAGE_LINES = ['queue unreachable; backing off', 'receive failed; backing off'];
 
-let emu: SpiedEmulator;
+const suite = faultSuite('fixture');
 let proxy: TcpProxy;
-let dir: string;
-let bundle: string;
 beforeAll(async () => {
-  emu = await startSpiedEmulator();
-  proxy = await startTcpProxy({ targetPort: Number(new URL(emu.endpoint).port), maxLifetimeMs: 180_000 });
-  dir = mkdtempSync(join(tmpdir(), 'flotilla-faults-'));
-  bundle = await buildFixtureWorker(join(dir, 'worker.js'));
+  proxy = await startTcpProxy({
+    targetPort: Number(new URL(suite.emu.endpoint).port),
+    maxLifetimeMs: 180_000,
+  });
 });
 afterAll(async () => {
   await proxy?.close();
-  await emu?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 async function outage(mode: 'refused' | 'stalled'): Promise<void> {
-  const d = await freshDeployment(emu, { visibilityTimeoutSeconds: 5 });
-  const effects = join(dir, `${d.name}-effects.log`);
+  const d = await freshDeployment(suite.emu, { visibilityTimeoutSeconds: 5 });
+  const effects = join(suite.dir, `${d.name}-effects.log`);
   const resetBefore = proxy.stats.reset;
   const env = {
     AWS_ENDPOINT_URL: proxy.url,
@@ -65,8 +57,8 @@ async function outage(mode: 'refused' | 'stalled'): Promise<void> {
     'effect',
     Array.from({ length: JOBS }, () => ({ payload: { ms: 100 } })),
   );
-  const workers = [spawnWorker(bundle, env), spawnWorker(bundle, env)];
-  const results = () => putCounts(emu, d.bucket, `results/${batch.batch}/`).size;
+  const workers = [spawnWorker(suite.bundle, env), spawnWorker(suite.bundle, env)];
+  const results = () => putCounts(suite.emu, d.bucket, `results/${batch.batch}/`).size;
   const startedAt = Date.now();
 
   await eventually(() => results() >= 100, 60_000, 20);
@@ -92,7 +84,7 @@ async function outage(mode: 'refused' | 'stalled'): Promise<void> {
     100,
   );
 
-  const counts = await countOutcome(emu, d, batch.batch, JOBS);
+  const counts = await countOutcome(suite.emu, d, batch.batch, JOBS);
   const alive = workers.map((w) => w.alive);
   const outageLogs = workers.map((w) => w.lines.filter((l) => OUTAGE_LINES.includes(String(l.msg))).length);
   const backAgainLogs = workers.map((w) => logLines(w, 'queue reachable again').length);

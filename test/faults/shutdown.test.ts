@@ -2,52 +2,31 @@
  * Issue 5, case 7: SIGTERM (a scale-in, a deploy, Spot's two-minute notice) while jobs run and
  * while long polls are under way. The bundled worker (dist/worker.js) as a process.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildWorker } from '../../scripts/build-worker.js';
+import { describe, expect, it } from 'vitest';
 import { Submitter } from '../../scripts/submit.js';
 import { ENVELOPE_VERSION } from '../../workers/core/envelope.js';
 import { eventually, freshDeployment } from '../support/deployment.js';
 import { uniqueName } from '../support/emulators.js';
 import {
   countOutcome,
+  faultSuite,
   logLines,
   printCounts,
-  type SpiedEmulator,
   spawnWorker,
-  startSpiedEmulator,
-  stopWorker,
   type WorkerProc,
 } from '../support/fault-helpers.js';
 
-let emu: SpiedEmulator;
-let dir: string;
-let bundle: string;
-const running: WorkerProc[] = [];
-beforeAll(async () => {
-  emu = await startSpiedEmulator();
-  dir = mkdtempSync(join(tmpdir(), 'flotilla-faults-'));
-  bundle = (await buildWorker(join(dir, 'worker.js'))).outfile;
-});
-afterEach(async () => {
-  await Promise.all(running.splice(0).map(stopWorker));
-});
-afterAll(async () => {
-  await emu?.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const suite = faultSuite('builtin');
 
 async function start(env: Record<string, string>) {
-  const d = await freshDeployment(emu, { visibilityTimeoutSeconds: 30 });
-  const w = spawnWorker(bundle, {
-    AWS_ENDPOINT_URL: emu.endpoint,
+  const d = await freshDeployment(suite.emu, { visibilityTimeoutSeconds: 30 });
+  const w = spawnWorker(suite.bundle, {
+    AWS_ENDPOINT_URL: suite.emu.endpoint,
     FLOTILLA_QUEUE_URL: d.queueUrl,
     FLOTILLA_BUCKET: d.bucket,
     ...env,
   });
-  running.push(w);
+  suite.running.push(w);
   return { d, w, sub: new Submitter({ queue: d.queue, store: d.store }) };
 }
 
@@ -84,7 +63,7 @@ describe('SIGTERM', () => {
     const code = await w.exit;
     const exitMs = Date.now() - termAt;
 
-    const counts = await countOutcome(emu, d, batch, 8);
+    const counts = await countOutcome(suite.emu, d, batch, 8);
     const c = stoppedCounters(w);
     printCounts(
       'Fault 7: SIGTERM with 3 jobs running (2 short, 1 too long for the drain) and 5 queued',
@@ -133,7 +112,7 @@ describe('SIGTERM', () => {
     ).toEqual([]);
     const code = await w.exit;
 
-    const counts = await countOutcome(emu, d, batch, 6);
+    const counts = await countOutcome(suite.emu, d, batch, 6);
     const c = stoppedCounters(w);
     printCounts('Fault 7: SIGTERM while 3 pollers wait in 5 s long polls; 6 messages arrive', counts, {
       'exit code': code,

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { startFauxqs } from 'fauxqs';
+import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import { EMULATOR_CREDENTIALS, type EndpointConfig, s3Client, sqsClient } from '../../workers/core/aws.js';
 
 export interface Emulator {
@@ -23,11 +23,15 @@ function clients(endpoint: string, region = 'us-east-1') {
   return { config, sqs: sqsClient(config), s3: s3Client(config) };
 }
 
-export async function startEmbedded(): Promise<Emulator> {
-  const server = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1' });
+/** fauxqs in-process on a free port; `messageSpies` turns on its spy (the fault suite counts PUTs with it). */
+export async function startEmbedded(
+  options: Pick<NonNullable<Parameters<typeof startFauxqs>[0]>, 'messageSpies'> = {},
+): Promise<Emulator & { server: FauxqsServer }> {
+  const server = await startFauxqs({ port: 0, logger: false, host: '127.0.0.1', ...options });
   const endpoint = `http://127.0.0.1:${server.port}`;
   const c = clients(endpoint);
   return {
+    server,
     endpoint,
     ...c,
     async stop() {

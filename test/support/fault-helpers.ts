@@ -5,15 +5,17 @@
  * table of counts each test prints and asserts.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { type FauxqsServer, startFauxqs } from 'fauxqs';
-import { EMULATOR_CREDENTIALS, type EndpointConfig, s3Client, sqsClient } from '../../workers/core/aws.js';
+import type { FauxqsServer } from 'fauxqs';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { buildWorker } from '../../scripts/build-worker.js';
 import type { SqsQueue } from '../../workers/core/ports.js';
 import { queueDepth } from './deployment.js';
-import type { Emulator } from './emulators.js';
+import { type Emulator, startEmbedded } from './emulators.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -22,29 +24,39 @@ export interface SpiedEmulator extends Emulator {
 }
 
 /** fauxqs in-process with its spy on (a buffer big enough for a 1,000-job run several times over). */
-export async function startSpiedEmulator(): Promise<SpiedEmulator> {
-  const server = await startFauxqs({
-    port: 0,
-    host: '127.0.0.1',
-    logger: false,
-    messageSpies: { bufferSize: 200_000 },
+export function startSpiedEmulator(): Promise<SpiedEmulator> {
+  return startEmbedded({ messageSpies: { bufferSize: 200_000 } });
+}
+
+/** What a fault test file shares: a spied emulator, a worker bundle in a temp folder, tracked workers. */
+export interface FaultSuite {
+  readonly emu: SpiedEmulator;
+  readonly dir: string;
+  readonly bundle: string;
+  /** Workers pushed here are stopped after each test. */
+  readonly running: WorkerProc[];
+}
+
+/**
+ * Register the hooks every fault test file needs and return what they set up: the emulator,
+ * the bundle (the built-in worker, or the fixture worker with the test job types) and cleanup.
+ */
+export function faultSuite(worker: 'builtin' | 'fixture'): FaultSuite {
+  const suite = { running: [] as WorkerProc[] } as { -readonly [K in keyof FaultSuite]: FaultSuite[K] };
+  beforeAll(async () => {
+    suite.emu = await startSpiedEmulator();
+    suite.dir = mkdtempSync(join(tmpdir(), 'flotilla-faults-'));
+    const out = join(suite.dir, 'worker.js');
+    suite.bundle = worker === 'fixture' ? await buildFixtureWorker(out) : (await buildWorker(out)).outfile;
   });
-  const endpoint = `http://127.0.0.1:${server.port}`;
-  const config: EndpointConfig = { endpoint, region: 'us-east-1', credentials: EMULATOR_CREDENTIALS };
-  const sqs = sqsClient(config);
-  const s3 = s3Client(config);
-  return {
-    server,
-    endpoint,
-    config,
-    sqs,
-    s3,
-    async stop() {
-      sqs.destroy();
-      s3.destroy();
-      await server.stop();
-    },
-  };
+  afterEach(async () => {
+    await Promise.all(suite.running.splice(0).map(stopWorker));
+  });
+  afterAll(async () => {
+    await suite.emu?.stop();
+    if (suite.dir) rmSync(suite.dir, { recursive: true, force: true });
+  });
+  return suite;
 }
 
 /** Successful PUTs per key under `prefix` in `bucket`, as the emulator saw them. */
