@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
-const BIN = join(import.meta.dirname, '..', '..', 'bin', 'flotilla.mjs');
+export const BIN = join(import.meta.dirname, '..', '..', 'bin', 'flotilla.mjs');
 
 export interface CliResult {
   code: number | null;
@@ -23,6 +23,8 @@ export function flotilla(
         AWS_ACCESS_KEY_ID: 'test',
         AWS_SECRET_ACCESS_KEY: 'test',
         AWS_REGION: 'us-east-1',
+        AWS_EC2_METADATA_DISABLED: 'true',
+        NODE_NO_WARNINGS: '1',
         ...env,
       },
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,8 +1,7 @@
 /** Shared by the sync tests: a source deployment full of awkward objects, and a CLI runner. */
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
 import type { S3Store } from '../../../workers/core/ports.js';
+import { BIN, type CliResult, flotilla } from '../../support/cli.js';
 
 export interface Seeded {
   readonly key: string;
@@ -67,39 +66,5 @@ export async function seedObjects(
 
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-export interface CliResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-const BIN = resolve(import.meta.dirname, '../../../bin/flotilla.mjs');
-
-/** Run the real `flotilla` command in a child process. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  return new Promise((done) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      {
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          AWS_ACCESS_KEY_ID: 'test',
-          AWS_SECRET_ACCESS_KEY: 'test',
-          AWS_REGION: 'us-east-1',
-          AWS_EC2_METADATA_DISABLED: 'true',
-          NODE_NO_WARNINGS: '1',
-          ...env,
-        },
-        maxBuffer: 16 * 1024 * 1024,
-      },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        done({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-export { BIN };
+/** The CLI runner every command test uses, under the name these tests know it by. */
+export { BIN, type CliResult, flotilla as runCli };
