@@ -18,7 +18,7 @@ import {
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { EndpointConfig } from '../../workers/core/aws.js';
 import { classifyError, errorText, UsageError } from '../../workers/core/errors.js';
-import { findDeadLetterQueue, SqsQueue } from '../../workers/core/ports.js';
+import { findDeadLetterQueue, parseRedrivePolicy, SqsQueue } from '../../workers/core/ports.js';
 import { ensureBucket, ensureQueue, queueArn } from '../provision.js';
 import { cloudFormationClient } from '../target.js';
 import type { BucketDescription, QueueDescription } from './folder.js';
@@ -197,12 +197,8 @@ export async function applyQueues(
 ): Promise<AppliedQueues> {
   const warnings: string[] = [];
   const urls = new Map<string, string>();
-  const dlqNameOf = (q: QueueDescription) => {
-    if (!q.attributes.RedrivePolicy) return undefined;
-    const arn = (JSON.parse(q.attributes.RedrivePolicy) as { deadLetterTargetArn?: string })
-      .deadLetterTargetArn;
-    return arn?.split(':')[5];
-  };
+  const dlqNameOf = (q: QueueDescription) =>
+    parseRedrivePolicy(q.attributes.RedrivePolicy)?.deadLetterTargetArn.split(':')[5];
   const ordered = [...queues].sort((a, b) => Number(Boolean(dlqNameOf(a))) - Number(Boolean(dlqNameOf(b))));
   for (const q of ordered) {
     const attrs: Record<string, string> = {};

@@ -21,6 +21,7 @@ import {
 } from '../../infra/definitions.js';
 import { DataPlaneStack } from '../../infra/stacks/data-plane-stack.js';
 import { UsageError } from '../../workers/core/errors.js';
+import { parseRedrivePolicy } from '../../workers/core/ports.js';
 import { cloudFormationClient, stackOutputs } from '../target.js';
 import type { LiveSide } from './describe.js';
 import { type Description, requireCompleteExport } from './folder.js';
@@ -43,12 +44,7 @@ export function deploymentFromDescription(d: Description): DeploymentDefinition 
   set('receiveWaitTimeSeconds', num(jobs.ReceiveMessageWaitTimeSeconds));
   set('maximumMessageSizeBytes', num(jobs.MaximumMessageSize));
   set('dlqRetentionSeconds', num(dlq.MessageRetentionPeriod));
-  if (jobs.RedrivePolicy) {
-    set(
-      'maxReceiveCount',
-      num(String((JSON.parse(jobs.RedrivePolicy) as { maxReceiveCount?: unknown }).maxReceiveCount)),
-    );
-  }
+  set('maxReceiveCount', parseRedrivePolicy(jobs.RedrivePolicy)?.maxReceiveCount);
   const b = d.buckets[0];
   const bucket: Partial<BucketDefinition> = b ? { versioned: b.versioning === 'Enabled' } : {};
   try {

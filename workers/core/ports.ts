@@ -200,20 +200,33 @@ export class SqsQueue implements QueuePort {
   }
 }
 
+/** A queue's redrive policy, as the RedrivePolicy attribute carries it. */
+export interface RedrivePolicy {
+  readonly deadLetterTargetArn: string;
+  readonly maxReceiveCount?: number;
+}
+
+/** Parse the RedrivePolicy attribute; undefined when the queue has none. */
+export function parseRedrivePolicy(raw: string | undefined): RedrivePolicy | undefined {
+  if (!raw) return undefined;
+  const p = JSON.parse(raw) as { deadLetterTargetArn?: unknown; maxReceiveCount?: unknown };
+  if (typeof p.deadLetterTargetArn !== 'string') return undefined;
+  const n = Number(p.maxReceiveCount);
+  return {
+    deadLetterTargetArn: p.deadLetterTargetArn,
+    ...(Number.isFinite(n) && n > 0 ? { maxReceiveCount: n } : {}),
+  };
+}
+
 /**
- * The DLQ of a queue, found from its RedrivePolicy; undefined when the queue has none.
- * The DLQ's name and account come from its ARN; GetQueueUrl turns them into a URL the
- * current endpoint serves.
+ * The DLQ a redrive policy points at. Its name and account come from the ARN; GetQueueUrl turns
+ * them into a URL the current endpoint serves.
  */
-export async function findDeadLetterQueue(
+export async function deadLetterQueueOf(
   client: SQSClient,
-  queue: QueuePort,
+  policy: RedrivePolicy,
 ): Promise<SqsQueue | undefined> {
-  const attrs = await queue.attributes(['RedrivePolicy']);
-  if (!attrs.RedrivePolicy) return undefined;
-  const policy = JSON.parse(attrs.RedrivePolicy) as { deadLetterTargetArn?: string };
-  const arn = policy.deadLetterTargetArn ?? '';
-  const parts = arn.split(':');
+  const parts = policy.deadLetterTargetArn.split(':');
   const name = parts[5];
   if (!name) return undefined;
   const out = await client.send(
@@ -222,12 +235,13 @@ export async function findDeadLetterQueue(
   return out.QueueUrl ? new SqsQueue(client, out.QueueUrl) : undefined;
 }
 
-/** maxReceiveCount from a queue's redrive policy, if it has one. */
-export async function maxReceiveCountOf(queue: QueuePort): Promise<number | undefined> {
-  const attrs = await queue.attributes(['RedrivePolicy']);
-  if (!attrs.RedrivePolicy) return undefined;
-  const n = Number((JSON.parse(attrs.RedrivePolicy) as { maxReceiveCount?: unknown }).maxReceiveCount);
-  return Number.isFinite(n) && n > 0 ? n : undefined;
+/** The DLQ of a queue, from its RedrivePolicy; undefined when the queue has none. */
+export async function findDeadLetterQueue(
+  client: SQSClient,
+  queue: QueuePort,
+): Promise<SqsQueue | undefined> {
+  const policy = parseRedrivePolicy((await queue.attributes(['RedrivePolicy'])).RedrivePolicy);
+  return policy ? deadLetterQueueOf(client, policy) : undefined;
 }
 
 // ---------------------------------------------------------------- objects

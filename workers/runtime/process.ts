@@ -6,7 +6,13 @@
  */
 import { type EndpointConfig, s3Client, sqsClient } from '../core/aws.js';
 import { describeError } from '../core/errors.js';
-import { findDeadLetterQueue, S3Store, type ScaleInGuard, SqsQueue } from '../core/ports.js';
+import {
+  deadLetterQueueOf,
+  parseRedrivePolicy,
+  S3Store,
+  type ScaleInGuard,
+  SqsQueue,
+} from '../core/ports.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import { Worker, type WorkerOptions } from './consumer.js';
 import type { Logger } from './logger.js';
@@ -46,10 +52,13 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
     });
     return 1;
   }
-  const redrive = attrs.RedrivePolicy
-    ? (JSON.parse(attrs.RedrivePolicy) as { maxReceiveCount?: unknown })
-    : {};
-  const dlq = config.dlqUrl ? new SqsQueue(sqs, config.dlqUrl) : await findDeadLetterQueue(sqs, queue);
+  // The attributes read above serve for the DLQ too: no second GetQueueAttributes before polling.
+  const redrive = parseRedrivePolicy(attrs.RedrivePolicy);
+  const dlq = config.dlqUrl
+    ? new SqsQueue(sqs, config.dlqUrl)
+    : redrive
+      ? await deadLetterQueueOf(sqs, redrive)
+      : undefined;
   if (!dlq) log.warn('the job queue has no DLQ; failed jobs stay on the queue until it expires them');
   const store = new S3Store(s3, config.bucket);
   try {
@@ -70,7 +79,7 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
     log,
     ...(config.scaleInGuard ? { scaleInGuard: config.scaleInGuard } : {}),
     visibilityTimeoutSeconds: Math.max(1, Number(attrs.VisibilityTimeout ?? 60)),
-    ...(Number(redrive.maxReceiveCount) > 0 ? { maxReceiveCount: Number(redrive.maxReceiveCount) } : {}),
+    ...(redrive?.maxReceiveCount ? { maxReceiveCount: redrive.maxReceiveCount } : {}),
     ...config.worker,
   });
 
