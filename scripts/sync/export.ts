@@ -8,7 +8,7 @@ import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { access, mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { UsageError } from '../../workers/core/errors.js';
-import { S3Store, SqsQueue } from '../../workers/core/ports.js';
+import { SqsQueue } from '../../workers/core/ports.js';
 import { accountOf, describeBucket, describeQueues, type LiveSide, stackTemplate } from './describe.js';
 import {
   type BucketDescription,
@@ -32,6 +32,7 @@ import {
   writeAtomic,
 } from './folder.js';
 import { compareKeys, layoutKeys } from './keys.js';
+import { type ObjectReader, objectReader } from './object-reader.js';
 import { type Listed, march, needsTransfer, sortByKey } from './plan.js';
 import { collect, type PoolFailure, runPool } from './pool.js';
 import { Progress } from './progress.js';
@@ -139,7 +140,8 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
 
   // The listing is read-only: start it now, beside the description (its error, if any, is the
   // description's to report: a missing bucket reads better from there).
-  const listing = opts.bucket ? collect(new S3Store(source.s3, opts.bucket).list()) : Promise.resolve([]);
+  const reader = opts.bucket ? objectReader(source.s3, opts.bucket) : undefined;
+  const listing = reader ? reader.then((r) => collect(r.list())) : Promise.resolve([]);
   listing.catch(() => {});
 
   // Describe the source first: a wrong endpoint or a missing bucket stops here, folder untouched.
@@ -200,8 +202,8 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
   try {
     if (opts.bucket && bucketSettings) {
       const bucket = opts.bucket;
-      const store = new S3Store(source.s3, bucket);
       const listed: Listed[] = sortByKey(await listing);
+      const store = await (reader as Promise<ObjectReader>);
       const previous = sortByKey([...known.values()].filter((e) => e.bucket === bucket));
       const layout = layoutKeys(bucket, [...listed.map((o) => o.key), ...previous.map((e) => e.key)]);
 
@@ -368,6 +370,11 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
     };
   } finally {
     closeJournal();
+    if (reader)
+      void reader.then(
+        (r) => r.close(),
+        () => {},
+      );
   }
 }
 

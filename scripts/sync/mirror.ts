@@ -20,6 +20,7 @@ import {
   requireBucketExists,
 } from './describe.js';
 import { compareKeys } from './keys.js';
+import { objectReader } from './object-reader.js';
 import { type Listed, march, needsTransfer, normalizeEtag, sameByListing, sortByKey } from './plan.js';
 import { collect, runPool } from './pool.js';
 import { Progress } from './progress.js';
@@ -100,99 +101,103 @@ export async function mirrorDeployment(opts: MirrorOptions): Promise<MirrorResul
   let deleted = 0;
   let deleteRefused: string | undefined;
   if (opts.bucket && targetName) {
-    const src = new S3Store(opts.source.s3, opts.bucket);
-    const dst = new S3Store(opts.target.s3, targetName);
-    const srcList: Listed[] = sortByKey(await collect(src.list()));
-    let dstList: Listed[] = [];
+    const reader = await objectReader(opts.source.s3, opts.bucket);
     try {
-      if (opts.dryRun) await requireBucketExists(opts.target, targetName);
-      dstList = sortByKey(await collect(dst.list()));
-    } catch (err) {
-      if (!(opts.dryRun && err instanceof UsageError)) throw err;
-    }
-    const toCopy: { src: Listed; action: 'copy' | 'update' }[] = [];
-    const toCheck: { src: Listed; dst: Listed }[] = [];
-    const toDelete: Listed[] = [];
-    for (const p of march(srcList, dstList)) {
-      if (p.kind === 'source-only') toCopy.push({ src: p.src, action: 'copy' });
-      else if (p.kind === 'dest-only') toDelete.push(p.dst);
-      else if (sameByListing(p.src, p.dst)) skipped++;
-      else toCheck.push({ src: p.src, dst: p.dst });
-    }
-    // Listing could not settle these: read the source version the target recorded.
-    const checkFailures = await runPool(toCheck, 32, async ({ src: s, dst: d }) => {
-      const head = await dst.head(d.key);
-      if (head && !needsTransfer(s, recorded(head.metadata, head.size))) skipped++;
-      else toCopy.push({ src: s, action: 'update' });
-    });
-    for (const f of checkFailures) failed.push({ key: f.item.src.key, error: f.error });
-    toCopy.sort((a, b) => compareKeys(a.src.key, b.src.key));
-    for (const c of toCopy) plan.push({ action: c.action, key: c.src.key, size: c.src.size });
-    if (opts.delete) for (const d of toDelete) plan.push({ action: 'delete', key: d.key, size: d.size });
-
-    if (opts.dryRun) {
-      for (const p of plan)
-        opts.out.write(`${p.action.padEnd(6)} ${JSON.stringify(p.key)} (${p.size} bytes)\n`);
-      if (!opts.delete && toDelete.length > 0) {
-        opts.out.write(`# ${toDelete.length} object(s) only at the target are kept (no --delete)\n`);
+      const dst = new S3Store(opts.target.s3, targetName);
+      const srcList: Listed[] = sortByKey(await collect(reader.list()));
+      let dstList: Listed[] = [];
+      try {
+        if (opts.dryRun) await requireBucketExists(opts.target, targetName);
+        dstList = sortByKey(await collect(dst.list()));
+      } catch (err) {
+        if (!(opts.dryRun && err instanceof UsageError)) throw err;
       }
-    } else {
-      const progress = new Progress({
-        label: `mirror ${opts.bucket} → ${targetName}`,
-        totalObjects: toCopy.length,
-        totalBytes: toCopy.reduce((n, c) => n + c.src.size, 0),
-        stream: opts.progress,
-        quiet: opts.quiet ?? false,
+      const toCopy: { src: Listed; action: 'copy' | 'update' }[] = [];
+      const toCheck: { src: Listed; dst: Listed }[] = [];
+      const toDelete: Listed[] = [];
+      for (const p of march(srcList, dstList)) {
+        if (p.kind === 'source-only') toCopy.push({ src: p.src, action: 'copy' });
+        else if (p.kind === 'dest-only') toDelete.push(p.dst);
+        else if (sameByListing(p.src, p.dst)) skipped++;
+        else toCheck.push({ src: p.src, dst: p.dst });
+      }
+      // Listing could not settle these: read the source version the target recorded.
+      const checkFailures = await runPool(toCheck, 32, async ({ src: s, dst: d }) => {
+        const head = await dst.head(d.key);
+        if (head && !needsTransfer(s, recorded(head.metadata, head.size))) skipped++;
+        else toCopy.push({ src: s, action: 'update' });
       });
-      const multipartBytes = opts.multipartBytes ?? 8 * MiB;
-      const copyFailures = await runPool(toCopy, opts.concurrency ?? 32, async ({ src: s }) => {
-        const { body, head } = await src.read(s.key);
-        const marks: Record<string, string> = {
-          'flotilla-source-etag': normalizeEtag(head.etag),
-          'flotilla-source-mtime': String(head.etag === s.etag ? s.lastModifiedMs : head.lastModifiedMs),
-        };
-        const put = {
-          ...(head.contentType ? { contentType: head.contentType } : {}),
-          ...headersOf(head),
-        };
-        if (head.size < multipartBytes) {
-          const buf = await readAll(body, (n) => progress.addBytes(n));
-          marks['flotilla-sha256'] = createHash('sha256').update(buf).digest('hex');
-          await dst.put(s.key, buf, { ...put, metadata: { ...head.metadata, ...marks } });
-        } else {
-          // Count bytes as they pass, without putting the source stream into flowing mode.
-          const counted = body.pipe(
-            new Transform({
-              transform(chunk: Buffer, _enc, done) {
-                progress.addBytes(chunk.length);
-                done(null, chunk);
-              },
-            }),
-          );
-          body.once('error', (e) => counted.destroy(e));
-          await dst.upload(s.key, counted, {
-            ...put,
-            metadata: { ...head.metadata, ...marks },
-            partSizeBytes: multipartBytes,
-          });
-        }
-        copied++;
-        copiedBytes += head.size;
-        progress.objectDone();
-      });
-      progress.finish();
-      for (const f of copyFailures) failed.push({ key: f.item.src.key, error: f.error });
+      for (const f of checkFailures) failed.push({ key: f.item.src.key, error: f.error });
+      toCopy.sort((a, b) => compareKeys(a.src.key, b.src.key));
+      for (const c of toCopy) plan.push({ action: c.action, key: c.src.key, size: c.src.size });
+      if (opts.delete) for (const d of toDelete) plan.push({ action: 'delete', key: d.key, size: d.size });
 
-      if (opts.delete && toDelete.length > 0) {
-        if (failed.length > 0) {
-          deleteRefused = `${toDelete.length} deletion(s) skipped: this run had ${failed.length} error(s)`;
-        } else if (opts.maxDelete !== undefined && toDelete.length > opts.maxDelete) {
-          deleteRefused = `${toDelete.length} deletion(s) exceed --max-delete ${opts.maxDelete}; nothing deleted`;
-        } else {
-          await dst.deleteMany(toDelete.map((d) => d.key));
-          deleted = toDelete.length;
+      if (opts.dryRun) {
+        for (const p of plan)
+          opts.out.write(`${p.action.padEnd(6)} ${JSON.stringify(p.key)} (${p.size} bytes)\n`);
+        if (!opts.delete && toDelete.length > 0) {
+          opts.out.write(`# ${toDelete.length} object(s) only at the target are kept (no --delete)\n`);
+        }
+      } else {
+        const progress = new Progress({
+          label: `mirror ${opts.bucket} → ${targetName}`,
+          totalObjects: toCopy.length,
+          totalBytes: toCopy.reduce((n, c) => n + c.src.size, 0),
+          stream: opts.progress,
+          quiet: opts.quiet ?? false,
+        });
+        const multipartBytes = opts.multipartBytes ?? 8 * MiB;
+        const copyFailures = await runPool(toCopy, opts.concurrency ?? 32, async ({ src: s }) => {
+          const { body, head } = await reader.read(s.key);
+          const marks: Record<string, string> = {
+            'flotilla-source-etag': normalizeEtag(head.etag),
+            'flotilla-source-mtime': String(head.etag === s.etag ? s.lastModifiedMs : head.lastModifiedMs),
+          };
+          const put = {
+            ...(head.contentType ? { contentType: head.contentType } : {}),
+            ...headersOf(head),
+          };
+          if (head.size < multipartBytes) {
+            const buf = await readAll(body, (n) => progress.addBytes(n));
+            marks['flotilla-sha256'] = createHash('sha256').update(buf).digest('hex');
+            await dst.put(s.key, buf, { ...put, metadata: { ...head.metadata, ...marks } });
+          } else {
+            // Count bytes as they pass, without putting the source stream into flowing mode.
+            const counted = body.pipe(
+              new Transform({
+                transform(chunk: Buffer, _enc, done) {
+                  progress.addBytes(chunk.length);
+                  done(null, chunk);
+                },
+              }),
+            );
+            body.once('error', (e) => counted.destroy(e));
+            await dst.upload(s.key, counted, {
+              ...put,
+              metadata: { ...head.metadata, ...marks },
+              partSizeBytes: multipartBytes,
+            });
+          }
+          copied++;
+          copiedBytes += head.size;
+          progress.objectDone();
+        });
+        progress.finish();
+        for (const f of copyFailures) failed.push({ key: f.item.src.key, error: f.error });
+
+        if (opts.delete && toDelete.length > 0) {
+          if (failed.length > 0) {
+            deleteRefused = `${toDelete.length} deletion(s) skipped: this run had ${failed.length} error(s)`;
+          } else if (opts.maxDelete !== undefined && toDelete.length > opts.maxDelete) {
+            deleteRefused = `${toDelete.length} deletion(s) exceed --max-delete ${opts.maxDelete}; nothing deleted`;
+          } else {
+            await dst.deleteMany(toDelete.map((d) => d.key));
+            deleted = toDelete.length;
+          }
         }
       }
+    } finally {
+      reader.close();
     }
   }
   return {

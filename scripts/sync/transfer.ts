@@ -3,11 +3,12 @@
  * parallel GETs for large objects, and temp file + rename so a finished path is always whole.
  */
 import { createHash } from 'node:crypto';
-import { renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { renameSync, rmSync, utimesSync } from 'node:fs';
+import { open, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import type { ObjectHeaders, S3Store } from '../../workers/core/ports.js';
+import type { ObjectHeaders } from '../../workers/core/ports.js';
 import { hashFile } from './folder.js';
+import type { ObjectReader } from './object-reader.js';
 import type { Listed } from './plan.js';
 import { runPool } from './pool.js';
 
@@ -55,7 +56,7 @@ export async function readAll(body: Readable, onBytes?: (n: number) => void): Pr
  * size come from the GET itself, so an object that changed after listing is recorded as fetched.
  */
 export async function downloadToFile(
-  store: S3Store,
+  store: ObjectReader,
   src: Listed,
   tmp: string,
   opts: DownloadOptions = {},
@@ -69,7 +70,7 @@ export async function downloadToFile(
     const buf = await readAll(body, opts.onBytes);
     h.update(buf);
     size = buf.length;
-    writeFileSync(tmp, buf);
+    await writeFile(tmp, buf);
   } else {
     const fh = await open(tmp, 'w');
     try {
@@ -98,7 +99,7 @@ export async function downloadToFile(
 }
 
 async function downloadRanged(
-  store: S3Store,
+  store: ObjectReader,
   src: Listed,
   tmp: string,
   opts: DownloadOptions,
@@ -106,7 +107,7 @@ async function downloadRanged(
   const partBytes = opts.partBytes ?? 8 * MiB;
   const parts = Math.ceil(src.size / partBytes);
   const fh = await open(tmp, 'w');
-  let first: Awaited<ReturnType<S3Store['read']>>['head'] | undefined;
+  let first: Awaited<ReturnType<ObjectReader['read']>>['head'] | undefined;
   try {
     const failures = await runPool(
       Array.from({ length: parts }, (_, i) => i),
