@@ -1,9 +1,97 @@
 #!/usr/bin/env node
-// The `flotilla` command: runs scripts/cli.ts through tsx, so a clone needs no build step.
-import { register } from 'tsx/esm/api';
+// The `flotilla` command. A clone needs no build step: the first run bundles scripts/cli.ts with
+// esbuild into dist/cli/<fingerprint>/ (about a second), and every run after that starts from the
+// bundle, which loads in about a third of the time the TypeScript sources take through tsx. The
+// fingerprint covers every source file's size and time, so an edit makes a new bundle; a bundle is
+// never rewritten in place. Without esbuild (an install without dev dependencies), or with
+// FLOTILLA_FROM_SOURCE=1, the sources run through tsx as they are.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // Flotilla supports Node 20 and says so in its README; the SDK's Node 22 notice would print on every command.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-register();
-const { run } = await import('../scripts/cli.ts');
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const SOURCES = ['scripts', 'workers', 'infra'];
+const KEEP = 3;
+
+function fingerprint() {
+  const h = createHash('sha256');
+  for (const dir of SOURCES) {
+    const entries = readdirSync(join(root, dir), { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile() && /\.(ts|mts|js|mjs|json)$/.test(e.name))
+      .map((e) => join(e.parentPath, e.name))
+      .sort();
+    for (const file of entries) {
+      const s = statSync(file);
+      h.update(`${file}\0${s.size}\0${s.mtimeMs}\n`);
+    }
+  }
+  for (const file of ['package.json', 'package-lock.json']) {
+    const s = statSync(join(root, file), { throwIfNoEntry: false });
+    if (s) h.update(`${file}\0${s.size}\0${s.mtimeMs}\n`);
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+async function bundle(outdir) {
+  const { build } = await import('esbuild');
+  const tmp = `${outdir}.${process.pid}.tmp`;
+  await build({
+    entryPoints: [join(root, 'scripts', 'cli.ts')],
+    outdir: tmp,
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    outExtension: { '.js': '.mjs' },
+    sourcemap: 'linked',
+    logLevel: 'error',
+    // Loaded only by the commands that need them, from node_modules: the CDK (restore
+    // --deploy-stack), the embedded emulator (local, mirror --to local), esbuild, tsx.
+    external: ['aws-cdk-lib', 'constructs', 'fauxqs', 'esbuild', 'tsx'],
+    banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
+  });
+  try {
+    renameSync(tmp, outdir);
+  } catch {
+    rmSync(tmp, { recursive: true, force: true }); // another run built the same bundle first
+  }
+  const parent = dirname(outdir);
+  const old = readdirSync(parent, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.endsWith('.tmp'))
+    .map((e) => ({ path: join(parent, e.name), mtimeMs: statSync(join(parent, e.name)).mtimeMs }))
+    .sort((a, b) => b.mtimeMs - a.mtimeMs)
+    .slice(KEEP);
+  for (const d of old) rmSync(d.path, { recursive: true, force: true });
+}
+
+async function loadCli() {
+  if (process.env.FLOTILLA_FROM_SOURCE !== '1') {
+    const outdir = join(root, 'dist', 'cli', fingerprint());
+    const entry = join(outdir, 'cli.mjs');
+    let built = existsSync(entry);
+    if (!built) {
+      try {
+        mkdirSync(dirname(outdir), { recursive: true });
+        await bundle(outdir);
+        built = true;
+      } catch {
+        // No esbuild here (an install without dev dependencies): the sources still run, via tsx.
+      }
+    }
+    if (built) {
+      process.setSourceMapsEnabled(true);
+      return import(pathToFileURL(entry).href);
+    }
+  }
+  const { register } = await import('tsx/esm/api');
+  register();
+  return import('../scripts/cli.ts');
+}
+
+const { run } = await loadCli();
 process.exitCode = await run(process.argv.slice(2));

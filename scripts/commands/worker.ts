@@ -73,11 +73,19 @@ export const main: CommandMain = async ({ argv, env, out }) => {
 export async function loadHandlers(file: string, registry: HandlerRegistry): Promise<void> {
   let mod: { default?: unknown };
   try {
+    // A TypeScript handlers file needs tsx's loaders: the ESM one, and the CommonJS one for a
+    // file outside an ESM package (a .ts file there loads as CommonJS).
+    if (/\.[cm]?tsx?$/.test(file)) {
+      (await import('tsx/esm/api')).register();
+      (await import('tsx/cjs/api')).register();
+    }
     mod = await import(pathToFileURL(resolve(file)).href);
   } catch (e) {
     throw new UsageError(`cannot load handlers from ${file}: ${(e as Error).message.split('\n')[0]}`);
   }
-  const exp = mod.default;
+  let exp = mod.default;
+  // A CommonJS module's `export default` arrives one level down.
+  if (exp && typeof exp === 'object' && !Array.isArray(exp) && 'default' in exp) exp = exp.default;
   if (typeof exp === 'function') (exp as (r: HandlerRegistry) => void)(registry);
   else if (Array.isArray(exp)) for (const def of exp as HandlerDefinition[]) registry.register(def);
   else
