@@ -59,6 +59,12 @@ export interface ReceiveOptions {
   readonly maxMessages: number;
   readonly waitTimeSeconds: number;
   readonly visibilityTimeoutSeconds?: number;
+  /**
+   * Ask for the messages' own attributes (`QueueMessage.attributes`). Without them each response
+   * is smaller and cheaper to parse: the worker, which reads only the body and the receive count,
+   * goes without. @default true
+   */
+  readonly messageAttributes?: boolean;
   readonly abortSignal?: AbortSignal;
 }
 
@@ -92,6 +98,8 @@ const failures = (
     senderFault: f.SenderFault ?? false,
   }));
 
+const NO_ATTRIBUTES: Readonly<Record<string, string>> = Object.freeze({});
+
 export class SqsQueue implements QueuePort {
   constructor(
     private readonly client: SQSClient,
@@ -106,20 +114,23 @@ export class SqsQueue implements QueuePort {
         WaitTimeSeconds: opts.waitTimeSeconds,
         VisibilityTimeout: opts.visibilityTimeoutSeconds,
         MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
-        MessageAttributeNames: ['All'],
+        MessageAttributeNames: opts.messageAttributes === false ? undefined : ['All'],
       }),
       // No options object unless needed: the SDK reuses its resolved handler only then.
       opts.abortSignal ? { abortSignal: opts.abortSignal } : undefined,
     );
+    // Some emulators send every attribute whatever was asked: what was not asked for is dropped.
+    const withAttributes = opts.messageAttributes !== false;
     return (out.Messages ?? []).map((m) => ({
       messageId: m.MessageId ?? '',
       receiptHandle: m.ReceiptHandle ?? '',
       body: m.Body ?? '',
       receiveCount: Number(m.Attributes?.ApproximateReceiveCount ?? '1'),
       sentAtMs: Number(m.Attributes?.SentTimestamp ?? Date.now()),
-      attributes: Object.fromEntries(
-        Object.entries(m.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue ?? '']),
-      ),
+      attributes:
+        withAttributes && m.MessageAttributes
+          ? Object.fromEntries(Object.entries(m.MessageAttributes).map(([k, v]) => [k, v.StringValue ?? '']))
+          : NO_ATTRIBUTES,
     }));
   }
 

@@ -33,6 +33,7 @@ import {
 } from '../core/ports.js';
 import {
   DEFAULT_JOB_TIMEOUT_MS,
+  type HandlerContext,
   type HandlerDefinition,
   type HandlerRegistry,
   type Job,
@@ -91,8 +92,57 @@ interface Running {
   readonly msg: QueueMessage;
   readonly receivedAtMs: number;
   visibleAtMs: number;
-  readonly controller: AbortController;
+  /** Why the job was cut short (its timeout, or the drain deadline); unset while it may run. */
+  abortReason?: Error;
+  /** Made the first time the handler reads `ctx.signal` (see JobContext). */
+  controller?: AbortController;
+  /** Ends the handler's run early: set while the handler runs. */
+  interrupt?: (reason: Error) => void;
   job?: Envelope;
+  /** Settles when the job is over and its slot given back. */
+  done?: Promise<void>;
+}
+
+/** Cut a running job short: its signal (if the handler asked for one) and its run, once. */
+function abortJob(entry: Running, reason: Error): void {
+  if (entry.abortReason) return;
+  entry.abortReason = reason;
+  entry.controller?.abort(reason);
+  entry.interrupt?.(reason);
+}
+
+/**
+ * What a handler gets. Its signal and its child logger are made on first use: an AbortSignal
+ * (~4 µs) and a child logger (~4 µs) together cost about as much CPU as everything else the
+ * runtime does for a job, so a handler that uses neither should not pay for them.
+ */
+class JobContext implements HandlerContext {
+  private childLog?: Logger;
+
+  constructor(
+    readonly store: ObjectStore,
+    private readonly entry: Running,
+    private readonly parentLog: Logger,
+    private readonly fields: Record<string, unknown>,
+  ) {}
+
+  get signal(): AbortSignal {
+    const entry = this.entry;
+    if (!entry.controller) {
+      entry.controller = new AbortController();
+      if (entry.abortReason) entry.controller.abort(entry.abortReason);
+    }
+    return entry.controller.signal;
+  }
+
+  get log(): Logger {
+    this.childLog ??= this.parentLog.child(this.fields);
+    return this.childLog;
+  }
+
+  progress(detail: number | Record<string, unknown>): void {
+    this.log.info('job progress', { progress: detail });
+  }
 }
 
 type Resolved = Required<
@@ -158,7 +208,6 @@ export class Worker {
   private readonly running = new Map<string, Running>();
   /** Job keys (batch/id) running in this process, to drop a duplicate delivery of one of them. */
   private readonly runningJobs = new Set<string>();
-  private readonly jobPromises = new Set<Promise<void>>();
   private readonly pollAbort = new AbortController();
   private readonly stopAbort = new AbortController();
   private stopping = false;
@@ -234,15 +283,15 @@ export class Worker {
     const pollsDone = Promise.all(pollers);
     await within(pollsDone, timeLeft());
     if (this.running.size > 0) {
-      await within(Promise.allSettled([...this.jobPromises]), timeLeft());
+      await within(this.jobsDone(), timeLeft());
     }
     if (this.running.size > 0) {
       const left = [...this.running.values()];
       this.log.warn('drain deadline reached; releasing unfinished jobs', { count: left.length });
-      for (const r of left) r.controller.abort(new Error('worker is shutting down'));
+      for (const r of left) abortJob(r, new Error('worker is shutting down'));
       await this.release(left.map((r) => r.msg));
       this.counters.released += left.length;
-      await within(Promise.allSettled([...this.jobPromises]), 2000);
+      await within(this.jobsDone(), 2000);
     }
     this.pollAbort.abort();
     await within(pollsDone, 1000);
@@ -251,6 +300,11 @@ export class Worker {
     await this.deleter.flush();
     await this.setProtection(false);
     this.log.info('worker stopped', { ...this.counters });
+  }
+
+  /** Settles when every job running now is over. */
+  private jobsDone(): Promise<unknown> {
+    return Promise.allSettled([...this.running.values()].map((r) => r.done));
   }
 
   private async poll(index: number): Promise<void> {
@@ -269,6 +323,9 @@ export class Worker {
         msgs = await this.queue.receive({
           maxMessages: want,
           waitTimeSeconds: this.opts.waitTimeSeconds,
+          // The job travels in the body; its message attributes (the submitter's flotilla-job-id)
+          // would only add to the parsing of every response.
+          messageAttributes: false,
           ...(lastWasEmpty ? { abortSignal: this.pollAbort.signal } : {}),
         });
         lastWasEmpty = msgs.length === 0;
@@ -321,19 +378,23 @@ export class Worker {
       msg,
       receivedAtMs: now,
       visibleAtMs: now + this.opts.visibilityTimeoutSeconds * 1000,
-      controller: new AbortController(),
     };
     this.running.set(msg.messageId, entry);
     this.onBusyChange();
-    const p = this.runJob(entry)
-      .catch((err) => this.log.error('unexpected error handling a message', { error: errorText(err) }))
-      .finally(() => {
-        this.running.delete(msg.messageId);
-        this.slots.release(1);
-        this.jobPromises.delete(p);
-        this.onBusyChange();
-      });
-    this.jobPromises.add(p);
+    entry.done = this.track(entry);
+  }
+
+  /** One job from receipt to its slot given back; never rejects. */
+  private async track(entry: Running): Promise<void> {
+    try {
+      await this.runJob(entry);
+    } catch (err) {
+      this.log.error('unexpected error handling a message', { error: errorText(err) });
+    } finally {
+      this.running.delete(entry.msg.messageId);
+      this.slots.release(1);
+      this.onBusyChange();
+    }
   }
 
   private async runJob(entry: Running): Promise<void> {
@@ -370,7 +431,7 @@ export class Worker {
       return;
     }
     this.runningJobs.add(jobKey);
-    const startedAt = new Date();
+    const startedAtMs = Date.now();
     try {
       // Job ids are idempotency keys: a job whose result exists is not run again.
       if (writeResult && (await this.store.head(key))) {
@@ -381,8 +442,16 @@ export class Worker {
       }
       this.log.info('job started', fields);
       const payload = envelope.payloadRef ? await this.loadPayload(envelope) : envelope.payload;
-      const result = await this.invoke(def, entry, { ...envelope, payload, attempt }, fields);
-      const durationMs = Date.now() - startedAt.getTime();
+      const job: Job = {
+        id: envelope.id,
+        type: envelope.type,
+        batch: envelope.batch,
+        payload,
+        submittedAt: envelope.submittedAt,
+        attempt,
+      };
+      const result = await this.invoke(def, entry, job, fields);
+      const durationMs = Date.now() - startedAtMs;
       if (writeResult) {
         const record: ResultRecord = {
           v: 1,
@@ -392,7 +461,7 @@ export class Worker {
           status: 'done',
           result: result ?? null,
           attempt,
-          startedAt: startedAt.toISOString(),
+          startedAt: new Date(startedAtMs).toISOString(),
           finishedAt: new Date().toISOString(),
           durationMs,
           worker: this.id,
@@ -410,7 +479,7 @@ export class Worker {
       this.counters.done++;
       this.log.info('job done', { ...fields, durationMs });
     } catch (err) {
-      await this.onFailure(entry, envelope, err as Error, fields, Date.now() - startedAt.getTime());
+      await this.onFailure(entry, envelope, err as Error, fields, Date.now() - startedAtMs);
     } finally {
       this.runningJobs.delete(jobKey);
     }
@@ -423,28 +492,19 @@ export class Worker {
     fields: Record<string, unknown>,
   ): Promise<unknown> {
     const timeoutMs = def.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
-    const { controller } = entry;
-    const timer = setTimeout(() => controller.abort(new JobTimeoutError(def.type, timeoutMs)), timeoutMs);
-    let onAbort: (() => void) | undefined;
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(controller.signal.reason);
-      controller.signal.addEventListener('abort', onAbort, { once: true });
-    });
-    const log = this.log.child(fields);
+    const timer = setTimeout(() => abortJob(entry, new JobTimeoutError(def.type, timeoutMs)), timeoutMs);
+    const ctx = new JobContext(this.store, entry, this.log, fields);
     try {
-      return await Promise.race([
-        def.handler(job, {
-          store: this.store,
-          signal: controller.signal,
-          log,
-          progress: (detail) => log.info('job progress', { progress: detail }),
-        }),
-        aborted,
-      ]);
+      // The handler's outcome, or the abort's reason as soon as the job is cut short, even when
+      // the handler ignores its signal.
+      return await new Promise<unknown>((resolve, reject) => {
+        if (entry.abortReason) return reject(entry.abortReason);
+        entry.interrupt = reject;
+        Promise.resolve(def.handler(job, ctx)).then(resolve, reject);
+      });
     } finally {
       clearTimeout(timer);
-      if (onAbort) controller.signal.removeEventListener('abort', onAbort);
-      aborted.catch(() => {});
+      entry.interrupt = undefined;
     }
   }
 
@@ -468,7 +528,7 @@ export class Worker {
     durationMs: number,
   ): Promise<void> {
     const { msg } = entry;
-    if (this.stopping && entry.controller.signal.aborted && !(err instanceof JobTimeoutError)) {
+    if (this.stopping && entry.abortReason && !(err instanceof JobTimeoutError)) {
       return; // released by the drain; not a failure of the job
     }
     const attempt = msg.receiveCount;
@@ -575,7 +635,7 @@ export class Worker {
   private async heartbeat(): Promise<void> {
     const now = Date.now();
     const due = [...this.running.values()].filter(
-      (r) => r.visibleAtMs - now < 2 * this.opts.heartbeatIntervalMs && !r.controller.signal.aborted,
+      (r) => r.visibleAtMs - now < 2 * this.opts.heartbeatIntervalMs && !r.abortReason,
     );
     for (let i = 0; i < due.length; i += 10) {
       const chunk = due.slice(i, i + 10).map((r) => {

@@ -147,6 +147,54 @@ describe('leases', () => {
   });
 });
 
+describe('handler context', () => {
+  it('cuts short a handler that never looks at its signal when its timeout passes', async () => {
+    const d = await freshDeployment(emu, { maxReceiveCount: 1 });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const seen: { aborted: boolean; reason: string }[] = [];
+    const handlers = new HandlerRegistry().register({
+      type: 'deaf',
+      timeoutMs: 200,
+      async handler(_job, ctx) {
+        await gate; // ignores the signal; reads it only once the test lets it go on
+        seen.push({ aborted: ctx.signal.aborted, reason: (ctx.signal.reason as Error).name });
+        return 'too late';
+      },
+    });
+    startWorker(d, handlers);
+    const sub = new Submitter({ queue: d.queue, store: d.store });
+    const out = await (await sub.submit('deaf', {}, { id: 'deaf' })).waitForAll({ timeoutMs: 15_000 });
+    // The job failed at its timeout while its handler was still stuck.
+    expect(out.results.size).toBe(0);
+    expect(out.deadLettered[0]?.error.name).toBe('JobTimeoutError');
+    expect(seen).toHaveLength(0);
+    // A signal first read after the timeout is already aborted, with the timeout as its reason.
+    release();
+    await eventually(() => seen.length === 1, 5000);
+    expect(seen[0]).toEqual({ aborted: true, reason: 'JobTimeoutError' });
+  });
+
+  it("gives the handler a logger and progress reports that carry the job's ids", async () => {
+    const d = await freshDeployment(emu);
+    const handlers = new HandlerRegistry().register({
+      type: 'chatty',
+      async handler(_job, ctx) {
+        ctx.log.info('halfway there', { rows: 5 });
+        ctx.progress(0.5);
+        return null;
+      },
+    });
+    const { lines } = startWorker(d, handlers);
+    const sub = new Submitter({ queue: d.queue, store: d.store });
+    const batch = await sub.submit('chatty', {}, { id: 'talker' });
+    expect((await batch.waitForAll({ timeoutMs: 10_000 })).complete).toBe(true);
+    const ids = { jobId: 'talker', type: 'chatty', batch: batch.batch, attempt: 1 };
+    expect(lines.find((l) => l.msg === 'halfway there')).toMatchObject({ ...ids, rows: 5 });
+    expect(lines.find((l) => l.msg === 'job progress')).toMatchObject({ ...ids, progress: 0.5 });
+  });
+});
+
 describe('failures', () => {
   it('retries a failing job with growing delays, then moves it to the DLQ with its reason', async () => {
     const d = await freshDeployment(emu, { maxReceiveCount: 4 });
