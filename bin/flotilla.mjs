@@ -7,7 +7,8 @@
 // FLOTILLA_FROM_SOURCE=1, the sources run through tsx as they are.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // Flotilla supports Node 20 and says so in its README; the SDK's Node 22 notice would print on every command.
@@ -29,18 +30,40 @@ function fingerprint() {
       h.update(`${file}\0${s.size}\0${s.mtimeMs}\n`);
     }
   }
-  for (const file of ['package.json', 'package-lock.json']) {
+  // This file too: it holds the build options.
+  for (const file of ['package.json', 'package-lock.json', join('bin', 'flotilla.mjs')]) {
     const s = statSync(join(root, file), { throwIfNoEntry: false });
     if (s) h.update(`${file}\0${s.size}\0${s.mtimeMs}\n`);
   }
   return h.digest('hex').slice(0, 16);
 }
 
+// Sources find repository files (cdk.json, workers/main.ts) from import.meta.dirname: in the
+// bundle that must still name their own folder, not the bundle's.
+const sourceDirnames = {
+  name: 'source-dirnames',
+  setup(b) {
+    b.onLoad({ filter: /\.ts$/ }, async (args) => {
+      if (args.path.includes(`${sep}node_modules${sep}`)) return undefined;
+      const text = await readFile(args.path, 'utf8');
+      if (!text.includes('import.meta.dirname')) return undefined;
+      return {
+        contents: text.replaceAll('import.meta.dirname', JSON.stringify(dirname(args.path))),
+        loader: 'ts',
+      };
+    });
+  },
+};
+
 async function bundle(outdir) {
   const { build } = await import('esbuild');
   const tmp = `${outdir}.${process.pid}.tmp`;
   await build({
-    entryPoints: [join(root, 'scripts', 'cli.ts')],
+    // The CLI, and the entry of the export's transfer threads (scripts/sync/transfer-threads.ts).
+    entryPoints: {
+      cli: join(root, 'scripts', 'cli.ts'),
+      'transfer-worker': join(root, 'scripts', 'sync', 'transfer-worker.ts'),
+    },
     outdir: tmp,
     bundle: true,
     splitting: true,
@@ -53,6 +76,7 @@ async function bundle(outdir) {
     // Loaded only by the commands that need them, from node_modules: the CDK (restore
     // --deploy-stack), the embedded emulator (local, mirror --to local), esbuild, tsx.
     external: ['aws-cdk-lib', 'constructs', 'fauxqs', 'esbuild', 'tsx'],
+    plugins: [sourceDirnames],
     banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
   });
   try {

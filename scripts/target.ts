@@ -2,7 +2,7 @@
  * Where a command points: endpoint configuration plus the job queue, DLQ and data bucket,
  * from explicit flags, FLOTILLA_* environment variables, or a deployed stack's outputs.
  */
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { STACK_OUTPUTS } from '../infra/definitions.js';
@@ -60,7 +60,15 @@ export interface Target {
   readonly stack?: string;
 }
 
-export function cloudFormationClient(cfg: EndpointConfig): CloudFormationClient {
+/** Loaded on first use: only --stack needs CloudFormation, and its client costs every command start-up. */
+export async function cloudFormation(): Promise<typeof import('@aws-sdk/client-cloudformation')> {
+  const mod = await import('@aws-sdk/client-cloudformation');
+  // A CommonJS package: Node's loader lists its names, the CLI bundle only its `default`.
+  return (mod as unknown as { default?: typeof mod }).default ?? mod;
+}
+
+export async function cloudFormationClient(cfg: EndpointConfig): Promise<CloudFormationClient> {
+  const { CloudFormationClient } = await cloudFormation();
   return new CloudFormationClient(clientConfig(cfg));
 }
 
@@ -69,7 +77,8 @@ export async function stackOutputs(
   cfg: EndpointConfig,
   stackName: string,
 ): Promise<{ queueUrl?: string; dlqUrl?: string; bucket?: string; dashboard?: string }> {
-  const cfn = cloudFormationClient(cfg);
+  const cfn = await cloudFormationClient(cfg);
+  const { DescribeStacksCommand } = await cloudFormation();
   try {
     const out = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
     const stack = out.Stacks?.[0];

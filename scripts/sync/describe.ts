@@ -3,7 +3,6 @@
  * source into a Description, and bring a target to that Description through the SQS and S3 APIs
  * (scripts/provision.ts), which works on endpoints without CloudFormation.
  */
-import { GetTemplateCommand } from '@aws-sdk/client-cloudformation';
 import {
   GetBucketEncryptionCommand,
   GetBucketLifecycleConfigurationCommand,
@@ -20,7 +19,7 @@ import type { EndpointConfig } from '../../workers/core/aws.js';
 import { classifyError, errorText, UsageError } from '../../workers/core/errors.js';
 import { findDeadLetterQueue, parseRedrivePolicy, SqsQueue } from '../../workers/core/ports.js';
 import { ensureBucket, ensureQueue, queueArn } from '../provision.js';
-import { cloudFormationClient } from '../target.js';
+import { cloudFormation, cloudFormationClient } from '../target.js';
 import type { BucketDescription, QueueDescription } from './folder.js';
 import { checkBucketName } from './keys.js';
 
@@ -143,7 +142,8 @@ export async function requireBucketExists(side: LiveSide, bucket: string): Promi
 
 /** The stack's template as deployed (JSON parsed; YAML kept as text). */
 export async function stackTemplate(side: LiveSide, stack: string): Promise<unknown> {
-  const cfn = cloudFormationClient(side.endpoint);
+  const cfn = await cloudFormationClient(side.endpoint);
+  const { GetTemplateCommand } = await cloudFormation();
   try {
     const out = await cfn.send(new GetTemplateCommand({ StackName: stack, TemplateStage: 'Original' }));
     const body = out.TemplateBody ?? '';

@@ -14,9 +14,10 @@
  */
 
 import { createHash, randomBytes } from 'node:crypto';
+import type { Dirent } from 'node:fs';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, sep } from 'node:path';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import { UsageError } from '../../workers/core/errors.js';
 
 export const FORMAT_VERSION = 1;
@@ -193,6 +194,46 @@ export async function tempPath(dir: string): Promise<string> {
     madeTemp.add(tmpDir);
   }
   return join(tmpDir, `${RUN_ID}-${++tempCount}`);
+}
+
+/**
+ * Where an object's bytes are written before they are renamed to `dest`: a hidden file beside it.
+ * A rename within one folder is cheap; across folders the file system serialises it, and creating
+ * every file in one shared temp folder makes all writers queue on that folder's lock.
+ */
+export function partialPath(dest: string): string {
+  return join(dirname(dest), `${PARTIAL_PREFIX}${RUN_ID}-${++tempCount}`);
+}
+
+export const PARTIAL_PREFIX = '.flotilla-partial-';
+const PARTIAL_NAME = /^\.flotilla-partial-\d+-[0-9a-f]{8}-\d+$/;
+
+/**
+ * Remove the partial files an interrupted run left under `roots` (folders relative to `dir`),
+ * sparing any file that is some object's own path (`keep`, relative to `dir`).
+ */
+export async function sweepPartials(
+  dir: string,
+  roots: readonly string[],
+  keep: ReadonlySet<string>,
+): Promise<number> {
+  let removed = 0;
+  for (const root of roots) {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(join(dir, root), { recursive: true, withFileTypes: true });
+    } catch {
+      continue; // not there yet
+    }
+    for (const e of entries) {
+      if (!e.isFile() || !PARTIAL_NAME.test(e.name)) continue;
+      const full = join(e.parentPath, e.name);
+      if (keep.has(relative(dir, full).split(sep).join('/'))) continue;
+      await rm(full, { force: true });
+      removed++;
+    }
+  }
+  return removed;
 }
 
 export async function clearTemp(dir: string): Promise<void> {

@@ -3,8 +3,10 @@
  * emulator (or uses LocalStack / moto / any endpoint given with --at), restores the latest export
  * (--from DIR) or mirrors the live source, then starts workers against it and runs until Ctrl-C.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { EMULATOR_CREDENTIALS, type EndpointConfig, s3Client, sqsClient } from '../../workers/core/aws.js';
 import { UsageError } from '../../workers/core/errors.js';
 import { buildWorker } from '../build-worker.js';
@@ -75,7 +77,6 @@ export async function main(
         bucket = source.bucket;
         if (source.queueUrl) {
           const name = queueNameOf(source.queueUrl);
-          const { GetQueueUrlCommand } = await import('@aws-sdk/client-sqs');
           queueUrl = (await local.sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl;
         }
       } finally {

@@ -78,7 +78,7 @@ export async function deployDataPlane(
   template: unknown,
   progress: NodeJS.WritableStream,
 ): Promise<{ queueUrl: string; dlqUrl: string; bucket: string }> {
-  const cfn = cloudFormationClient(side.endpoint);
+  const cfn = await cloudFormationClient(side.endpoint);
   try {
     const body = JSON.stringify(template);
     let exists = false;

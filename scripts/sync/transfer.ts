@@ -4,13 +4,14 @@
  */
 import { createHash } from 'node:crypto';
 import { renameSync, rmSync, utimesSync } from 'node:fs';
-import { open, writeFile } from 'node:fs/promises';
+import { mkdir, open, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ObjectHeaders } from '../../workers/core/ports.js';
-import { hashFile } from './folder.js';
-import type { ObjectReader } from './object-reader.js';
+import { hashFile, partialPath, resolveInside } from './folder.js';
 import type { Listed } from './plan.js';
 import { runPool } from './pool.js';
+import type { ObjectReader } from './s3-http.js';
 
 export interface Fetched extends ObjectHeaders {
   readonly size: number;
@@ -158,4 +159,34 @@ export function placeFile(tmp: string, dest: string, mtimeMs: number): void {
   }
   const t = new Date(mtimeMs);
   utimesSync(dest, t, t);
+}
+
+/**
+ * One object into the export folder at `path` (relative, from the key layout): fetched into a
+ * partial file beside it, then renamed into place with the object's time. `made` remembers the folders already
+ * created. The same steps run on the main thread and in transfer threads.
+ */
+export async function fetchIntoFolder(
+  reader: ObjectReader,
+  dir: string,
+  path: string,
+  src: Listed,
+  made: Set<string>,
+  opts: DownloadOptions = {},
+): Promise<Fetched> {
+  const dest = resolveInside(dir, path);
+  const parent = dirname(dest);
+  if (!made.has(parent)) {
+    await mkdir(parent, { recursive: true });
+    made.add(parent);
+  }
+  const tmp = partialPath(dest);
+  try {
+    const got = await downloadToFile(reader, src, tmp, opts);
+    placeFile(tmp, dest, got.lastModifiedMs);
+    return got;
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }

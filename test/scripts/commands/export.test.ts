@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, DeleteBucketCommand } from '@aws-sdk/client-s3';
@@ -33,6 +33,17 @@ describe('flotilla export', () => {
     }
   });
 
+  const exportArgs = (dir: string, ...more: string[]) => [
+    'export',
+    '--endpoint',
+    emu.endpoint,
+    '--bucket',
+    bucket,
+    '--to',
+    dir,
+    ...more,
+  ];
+
   afterAll(async () => {
     if (store) {
       const keys: string[] = [];
@@ -46,17 +57,7 @@ describe('flotilla export', () => {
 
   it('resumes an export killed with SIGKILL and fetches little more than what was left', async () => {
     const dir = join(root, 'killed');
-    const args = [
-      'export',
-      '--endpoint',
-      emu.endpoint,
-      '--bucket',
-      bucket,
-      '--to',
-      dir,
-      '--concurrency',
-      '4',
-    ];
+    const args = exportArgs(dir, '--concurrency', '4');
     const child = spawn(process.execPath, [BIN, ...args], {
       env: {
         ...process.env,
@@ -66,33 +67,66 @@ describe('flotilla export', () => {
       },
       stdio: 'ignore',
     });
-    const journal = join(dir, '.flotilla-journal.jsonl');
-    const doneBefore = await eventually(
-      async () => {
-        const n = existsSync(journal) ? (await readFile(journal, 'utf8')).split('\n').length - 1 : 0;
-        return n >= 80 ? n : 0;
-      },
-      30_000,
-      5,
+    // A file named like a partial download but belonging to an object, and a partial that a
+    // killed run left behind: the resumed run keeps the first and removes the second.
+    const lookalike = 'jobs/.flotilla-partial-1-0123abcd-1';
+    await store.put(lookalike, 'an object, not a partial');
+    try {
+      const journal = join(dir, '.flotilla-journal.jsonl');
+      const doneBefore = await eventually(
+        async () => {
+          const n = existsSync(journal) ? (await readFile(journal, 'utf8')).split('\n').length - 1 : 0;
+          return n >= 80 ? n : 0;
+        },
+        30_000,
+        5,
+      );
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+
+      const stray = join(dir, 'objects', bucket, 'jobs', '.flotilla-partial-999-deadbeef-7');
+      await writeFile(stray, 'half a file');
+      const interrupted = JSON.parse(await readFile(join(dir, 'flotilla.json'), 'utf8'));
+      expect(interrupted.state).toBe('in-progress');
+      const refused = await runCli(['restore', '--from', dir, '--endpoint', emu.endpoint]);
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(/did not finish/);
+
+      const resumed = await runCli(args);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const fetched = Number(/fetched (\d+)/.exec(resumed.stderr)?.[1]);
+      expect(fetched).toBeLessThanOrEqual(COUNT + 1 - doneBefore + 4 * 2);
+      expect(resumed.stderr).toMatch(new RegExp(`skipped ${COUNT + 1 - fetched} unchanged`));
+      expect(JSON.parse(await readFile(join(dir, 'flotilla.json'), 'utf8')).state).toBe('complete');
+      const verified = await runCli(['verify', dir]);
+      expect(verified.code, verified.stdout).toBe(0);
+      expect((await readFile(join(dir, 'manifest.jsonl'), 'utf8')).trim().split('\n')).toHaveLength(
+        COUNT + 1,
+      );
+      const left = (await readdir(dir, { recursive: true })).filter((f) => f.includes('.flotilla-partial-'));
+      expect(left).toEqual([`objects/${bucket}/${lookalike}`]);
+    } finally {
+      await store.delete(lookalike);
+    }
+  });
+
+  it('writes the same folder with transfer threads as without', async () => {
+    const folders = await Promise.all(
+      ['0', '3'].map(async (threads) => {
+        const dir = join(root, `threads-${threads}`);
+        const r = await runCli(exportArgs(dir, '--threads', threads));
+        expect(r.code, r.stderr).toBe(0);
+        expect(r.stderr).toMatch(new RegExp(`fetched ${COUNT} `));
+        return dir;
+      }),
     );
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
-
-    const interrupted = JSON.parse(await readFile(join(dir, 'flotilla.json'), 'utf8'));
-    expect(interrupted.state).toBe('in-progress');
-    const refused = await runCli(['restore', '--from', dir, '--endpoint', emu.endpoint]);
-    expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toMatch(/did not finish/);
-
-    const resumed = await runCli(args);
-    expect(resumed.code, resumed.stderr).toBe(0);
-    const fetched = Number(/fetched (\d+)/.exec(resumed.stderr)?.[1]);
-    expect(fetched).toBeLessThanOrEqual(COUNT - doneBefore + 4 * 2);
-    expect(resumed.stderr).toMatch(new RegExp(`skipped ${COUNT - fetched} unchanged`));
-    expect(JSON.parse(await readFile(join(dir, 'flotilla.json'), 'utf8')).state).toBe('complete');
-    const verified = await runCli(['verify', dir]);
+    const [plain, threaded] = await Promise.all(
+      folders.map(async (dir) => (await readFile(join(dir, 'SHA256SUMS'), 'utf8')).split('\n').sort()),
+    );
+    expect(threaded).toEqual(plain);
+    expect(plain).toHaveLength(COUNT + 1);
+    const verified = await runCli(['verify', folders[1] as string]);
     expect(verified.code, verified.stdout).toBe(0);
-    expect((await readFile(join(dir, 'manifest.jsonl'), 'utf8')).trim().split('\n')).toHaveLength(COUNT);
   });
 
   it('says in one line that the bucket does not exist, and writes no description', async () => {

@@ -9,15 +9,15 @@ import type { Readable } from 'node:stream';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { leanReader, objectReader } from '../../../scripts/sync/object-reader.js';
+import { runPool } from '../../../scripts/sync/pool.js';
 import {
   canonicalQuery,
   encodeKeyPath,
-  HttpObjectReader,
-  objectReader,
+  type HttpObjectReader,
   parseListPage,
   signRequest,
-} from '../../../scripts/sync/object-reader.js';
-import { runPool } from '../../../scripts/sync/pool.js';
+} from '../../../scripts/sync/s3-http.js';
 import { describeError } from '../../../workers/core/errors.js';
 import { S3Store } from '../../../workers/core/ports.js';
 import { type Emulator, startEmbedded, startMoto, uniqueName } from '../../support/emulators.js';
@@ -203,7 +203,7 @@ for (const kind of ['fauxqs', 'moto'] as const) {
           await store.put(`many/${String(i).padStart(4, '0')}`, `${i}`);
         },
       );
-      const fast = await HttpObjectReader.for(emu.s3, bucket);
+      const fast = await leanReader(emu.s3, bucket);
       if (!fast) throw new Error('expected the lean reader for a SigV4 endpoint');
       reader = fast;
     }, 60_000);

@@ -1,6 +1,7 @@
 /**
- * Restore into moto_server through the data-plane CloudFormation stack: the stack is built from
- * the exported settings, and the objects and DLQ messages land in the resources it created.
+ * Restore into moto_server through the data-plane CloudFormation stack (`flotilla restore
+ * --deploy-stack`): the stack is built from the exported settings, and the objects and DLQ
+ * messages land in the resources it created.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,12 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LiveSide } from '../../../scripts/sync/describe.js';
 import { exportDeployment } from '../../../scripts/sync/export.js';
 import { readDescription } from '../../../scripts/sync/folder.js';
-import { restoreIntoStack } from '../../../scripts/sync/stack.js';
 import { stackOutputs } from '../../../scripts/target.js';
 import { S3Store, SqsQueue } from '../../../workers/core/ports.js';
 import { freshDeployment } from '../../support/deployment.js';
 import { type Emulator, startEmbedded, startMoto, uniqueName } from '../../support/emulators.js';
-import { type Seeded, seedObjects } from './fixtures.js';
+import { runCli, type Seeded, seedObjects } from './fixtures.js';
 
 const side = (e: Emulator): LiveSide => ({ endpoint: e.config, sqs: e.sqs, s3: e.s3 });
 const sink = { write: () => true } as unknown as NodeJS.WritableStream;
@@ -51,19 +51,23 @@ describe('restore into moto by deploying the data-plane stack', () => {
   });
 
   it('creates the stack with the exported queue settings and fills its bucket and DLQ', async () => {
-    const r = await restoreIntoStack({
-      target: side(moto),
+    // Through the command, as a user runs it: the CLI bundle loads the CDK only for this.
+    const r = await runCli([
+      'restore',
+      '--from',
       dir,
+      '--deploy-stack',
       stackName,
-      includeDlq: true,
-      progress: sink,
-      quiet: true,
-    });
-    expect(r.failed).toEqual([]);
-    expect(r.uploaded).toBe(objects.length);
+      '--include-dlq',
+      '--endpoint',
+      moto.endpoint,
+      '--quiet',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`restored ${objects.length} objects`);
 
     const outputs = await stackOutputs(moto.config, stackName);
-    expect(outputs.bucket).toBe(r.stack.bucket);
+    expect(r.stdout).toContain(`bucket ${outputs.bucket}`);
     const attrs = (
       await moto.sqs.send(
         new GetQueueAttributesCommand({ QueueUrl: outputs.queueUrl, AttributeNames: ['All'] }),
@@ -72,12 +76,12 @@ describe('restore into moto by deploying the data-plane stack', () => {
     expect(attrs?.VisibilityTimeout).toBe('75');
     expect(JSON.parse(attrs?.RedrivePolicy ?? '{}').maxReceiveCount).toBe(7);
 
-    const store = new S3Store(moto.s3, r.stack.bucket);
+    const store = new S3Store(moto.s3, outputs.bucket ?? '');
     for (const o of objects) {
       expect((await store.get(o.key)).equals(o.body), o.key).toBe(true);
       expect((await store.head(o.key))?.metadata).toEqual(o.metadata ?? {});
     }
-    const msgs = await new SqsQueue(moto.sqs, r.stack.dlqUrl).receive({
+    const msgs = await new SqsQueue(moto.sqs, outputs.dlqUrl ?? '').receive({
       maxMessages: 10,
       waitTimeSeconds: 1,
     });
