@@ -292,10 +292,13 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
         fetchFailures = await runPool(toFetch, opts.concurrency ?? 32, async (src) => {
           const path = layout.get(src.key);
           if (!path) throw new Error(`no path for ${src.key}`);
+          // An older copy is kept whole until its replacement is complete.
+          const replaces = known.has(entryId(bucket, src.key));
           const got = threads
-            ? await threads.fetch(src, path)
+            ? await threads.fetch(src, path, replaces)
             : await fetchIntoFolder(store, dir, path, src, made, {
                 ...opts,
+                replaces,
                 onBytes: (n) => progress.addBytes(n),
               });
           const { lastModifiedMs, ...rest } = got;
@@ -354,8 +357,17 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
       a.bucket === b.bucket ? compareKeys(a.key, b.key) : a.bucket < b.bucket ? -1 : 1,
     );
     if (failed.length === 0) {
-      await writeAtomic(dir, MANIFEST_FILE, manifestText(entries));
-      await writeAtomic(dir, SUMS_FILE, sumsText(entries));
+      // Nothing fetched, moved or removed since a complete manifest: it still holds, so an
+      // unchanged re-run writes only the description (as rclone writes nothing).
+      const same =
+        transferred + relocated + deleted === 0 &&
+        !interrupted &&
+        existsSync(join(dir, MANIFEST_FILE)) &&
+        existsSync(join(dir, SUMS_FILE));
+      if (!same) {
+        await writeAtomic(dir, MANIFEST_FILE, manifestText(entries));
+        await writeAtomic(dir, SUMS_FILE, sumsText(entries));
+      }
       const done: Description = {
         ...base,
         state: 'complete',

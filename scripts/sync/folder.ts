@@ -1,6 +1,7 @@
 /**
  * The export folder: its layout, the description (flotilla.json), the manifest, SHA256SUMS, and
- * writing files so that nothing half-written is ever taken for finished (temp file + rename).
+ * writing them so that nothing half-written is ever taken for finished (temp file + rename; the
+ * description says in-progress until every object file is in place).
  *
  *   DIR/flotilla.json                     description: format, source, time, state, stacks,
  *                                         queues, buckets (written last; state "complete")

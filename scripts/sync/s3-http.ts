@@ -80,27 +80,35 @@ export interface SigningInput {
 
 const keyCache = new Map<string, Buffer>();
 
+/** YYYYMMDD'T'HHMMSS'Z', computed once per second (every request of that second shares it). */
+let dateCache = { second: -1, text: '' };
+function amzDateOf(now: Date): string {
+  const second = Math.floor(now.getTime() / 1000);
+  if (second !== dateCache.second) {
+    dateCache = {
+      second,
+      text: now
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d{3}/, ''),
+    };
+  }
+  return dateCache.text;
+}
+
 /** SigV4 (AWS4-HMAC-SHA256) headers for a body-less S3 request; `path` is sent as given. */
 export function signRequest(input: SigningInput): Record<string, string> {
-  const amzDate = input.now
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}/, '');
+  const amzDate = amzDateOf(input.now);
   const day = amzDate.slice(0, 8);
-  const headers: Record<string, string> = {
-    ...input.headers,
-    host: input.host,
-    'x-amz-content-sha256': EMPTY_SHA256,
-    'x-amz-date': amzDate,
-  };
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(input.headers)) headers[k.toLowerCase()] = v;
+  headers.host = input.host;
+  headers['x-amz-content-sha256'] = EMPTY_SHA256;
+  headers['x-amz-date'] = amzDate;
   if (input.credentials.sessionToken) headers['x-amz-security-token'] = input.credentials.sessionToken;
-  const names = Object.keys(headers)
-    .map((n) => n.toLowerCase())
-    .sort();
-  const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
-  const canonicalHeaders = names
-    .map((n) => `${n}:${String(lower[n]).trim().replace(/\s+/g, ' ')}\n`)
-    .join('');
+  const names = Object.keys(headers).sort();
+  let canonicalHeaders = '';
+  for (const n of names) canonicalHeaders += `${n}:${String(headers[n]).trim().replace(/\s+/g, ' ')}\n`;
   const signedHeaders = names.join(';');
   const canonical = [
     input.method,

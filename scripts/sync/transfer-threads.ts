@@ -24,7 +24,7 @@ export interface ThreadInit {
 }
 
 export type ToThread =
-  | { type: 'fetch'; id: number; src: Listed; path: string }
+  | { type: 'fetch'; id: number; src: Listed; path: string; replaces: boolean }
   | { type: 'credentials'; credentials: Credentials };
 
 export interface SerializedError {
@@ -133,12 +133,12 @@ export class TransferThreads {
     return this.threads.length;
   }
 
-  /** Fetch one object into the folder, on the thread with the least in flight. */
-  fetch(src: Listed, path: string): Promise<Fetched> {
+  /** Fetch one object into the folder (see fetchIntoFolder), on the thread with the least in flight. */
+  fetch(src: Listed, path: string, replaces = false): Promise<Fetched> {
     let best = this.threads[0] as Thread;
     for (const t of this.threads) if (t.pending.size < best.pending.size) best = t;
     const id = ++this.next;
-    return best.send({ type: 'fetch', id, src, path }, id) as Promise<Fetched>;
+    return best.send({ type: 'fetch', id, src, path, replaces }, id) as Promise<Fetched>;
   }
 
   /** Hand every thread fresh credentials (temporary ones expire during long exports). */

@@ -31,6 +31,7 @@ port.on('message', (m: ToThread) => {
   }
   fetchIntoFolder(reader, init.dir, m.path, m.src, made, {
     ...init.download,
+    replaces: m.replaces,
     onBytes: (n) => {
       bytes += n;
       if (bytes >= 1024 * 1024) flush();
