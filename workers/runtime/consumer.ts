@@ -420,14 +420,14 @@ export class Worker {
       return;
     }
     const writeResult = def.writeResult !== false;
-    const key = resultKey(envelope.batch, envelope.id);
+    const key = writeResult ? resultKey(envelope.batch, envelope.id) : '';
     const jobKey = `${envelope.batch}/${envelope.id}`;
     if (this.runningJobs.has(jobKey)) {
       // SQS delivered the same job twice and this process is already running it: the first
       // delivery's message stays until that run succeeds, so this copy can go.
       this.counters.duplicates++;
       this.log.info('job already running here; dropping the duplicate delivery', fields);
-      this.deleter.add(msg);
+      this.deleter.add(msg.receiptHandle);
       return;
     }
     this.runningJobs.add(jobKey);
@@ -437,7 +437,7 @@ export class Worker {
       if (writeResult && (await this.store.head(key))) {
         this.counters.duplicates++;
         this.log.info('job already done; dropping the duplicate delivery', fields);
-        this.deleter.add(msg);
+        this.deleter.add(msg.receiptHandle);
         return;
       }
       this.log.info('job started', fields);
@@ -475,9 +475,16 @@ export class Worker {
           this.log.info('result already written by another delivery; kept the first', fields);
         }
       }
-      this.deleter.add(msg);
+      this.deleter.add(msg.receiptHandle);
       this.counters.done++;
-      this.log.info('job done', { ...fields, durationMs });
+      // A literal, not a spread of `fields`: this runs for every job, logged or not.
+      this.log.info('job done', {
+        jobId: envelope.id,
+        type: envelope.type,
+        batch: envelope.batch,
+        attempt,
+        durationMs,
+      });
     } catch (err) {
       await this.onFailure(entry, envelope, err as Error, fields, Date.now() - startedAtMs);
     } finally {
@@ -596,7 +603,7 @@ export class Worker {
       });
       return;
     }
-    this.deleter.add(msg);
+    this.deleter.add(msg.receiptHandle);
     this.counters.deadLettered++;
     this.log.error('job sent to the DLQ', { ...fields, error: errorText(err), errorName: err.name });
   }

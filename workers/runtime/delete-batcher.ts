@@ -2,14 +2,15 @@
  * Deletes finished messages in batches of up to 10 (DeleteMessageBatch), flushing when a batch
  * is full or a few milliseconds after the first entry. Per-entry failures are retried once;
  * a message whose delete still fails comes back after its visibility timeout, and the result
- * check drops that second delivery.
+ * check drops that second delivery. It holds receipt handles only, so a finished job's body is
+ * not kept waiting for its delete.
  */
 import { errorText } from '../core/errors.js';
-import type { QueueMessage, QueuePort } from '../core/ports.js';
+import type { QueuePort } from '../core/ports.js';
 import type { Logger } from './logger.js';
 
 export class DeleteBatcher {
-  private pending: QueueMessage[] = [];
+  private pending: string[] = [];
   private timer?: NodeJS.Timeout;
   private readonly inFlight = new Set<Promise<void>>();
 
@@ -19,8 +20,8 @@ export class DeleteBatcher {
     private readonly lingerMs = 10,
   ) {}
 
-  add(msg: QueueMessage): void {
-    this.pending.push(msg);
+  add(receiptHandle: string): void {
+    this.pending.push(receiptHandle);
     if (this.pending.length >= 10) this.send();
     else if (!this.timer) this.timer = setTimeout(() => this.send(), this.lingerMs);
   }
@@ -40,12 +41,12 @@ export class DeleteBatcher {
     this.inFlight.add(p);
   }
 
-  private async deleteWithRetry(batch: QueueMessage[]): Promise<void> {
+  private async deleteWithRetry(batch: string[]): Promise<void> {
     let todo = batch;
     for (let attempt = 1; attempt <= 2 && todo.length > 0; attempt++) {
       try {
         const failed = await this.queue.deleteBatch(
-          todo.map((m, i) => ({ id: String(i), receiptHandle: m.receiptHandle })),
+          todo.map((receiptHandle, i) => ({ id: String(i), receiptHandle })),
         );
         const failedIdx = new Set(failed.map((f) => Number(f.id)));
         const next = todo.filter((_, i) => failedIdx.has(i));
