@@ -17,7 +17,8 @@ objects are fetched; an interrupted export resumes.
   --checksum          re-hash local files instead of trusting size + time against the manifest
   --delete            remove files of objects no longer at the source (never after an error)
   --concurrency N     objects in flight (default 32)
-  --threads N         transfer threads (default: one per core from 256 objects; 0: none)
+  --threads N         fetch in N worker threads besides this one (default 0: for machines
+                      with cores to spare; see docs/performance.md)
   --quiet             no progress line`;
 
 export const main: CommandMain = async ({ argv, env, err, out }) => {

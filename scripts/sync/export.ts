@@ -4,9 +4,8 @@
  * listing, the manifest and a stat), resumable (a journal line per finished file), and the folder
  * says "complete" only once every file and checksum is in place.
  */
-import { closeSync, constants, existsSync, openSync, writeSync } from 'node:fs';
-import { access, mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { closeSync, constants, existsSync, openSync, statSync, writeSync } from 'node:fs';
+import { access, mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { UsageError } from '../../workers/core/errors.js';
 import { SqsQueue } from '../../workers/core/ports.js';
@@ -59,7 +58,7 @@ export interface ExportOptions extends DownloadOptions {
   readonly delete?: boolean;
   /** Objects in flight at once. @default 32 */
   readonly concurrency?: number;
-  /** Transfer threads (0: fetch on the main thread). @default one per core from 256 objects */
+  /** Transfer threads (0: fetch on the main thread). @default 0 */
   readonly threads?: number;
   readonly progress: NodeJS.WritableStream;
   /** @default false */
@@ -260,9 +259,11 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
         let ok = false;
         try {
           const path = resolveInside(dir, dst.path);
-          const s = await stat(path);
+          // A stat of a file just listed is a few microseconds: cheaper on this thread than a
+          // round trip through the thread pool.
+          const s = statSync(path, { throwIfNoEntry: false });
           ok =
-            s.isFile() &&
+            s?.isFile() === true &&
             s.size === dst.size &&
             Math.abs(s.mtimeMs - Date.parse(dst.lastModified)) < 1 &&
             (!opts.checksum || (await hashFile(path)) === dst.sha256);
@@ -403,13 +404,14 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
   }
 }
 
-/** Objects at which transfer threads pay for their start-up (about 50 ms each from the bundle). */
-const THREADS_FROM_OBJECTS = 256;
 const MAX_THREADS = 8;
 
 /**
- * Transfer threads for this export, or undefined to fetch on the main thread: --threads N asks for
- * N (0: none); by default one per core for a transfer of many objects through the lean reader.
+ * Transfer threads for this export, or undefined to fetch on the main thread (the default):
+ * --threads N asks for N (each costs about 50 ms to start), for objects read through the lean reader. On the
+ * 2-core machine of the benchmarks, with the emulator on the same cores, two threads used more CPU
+ * than the main thread alone and finished no sooner (docs/performance.md); they are for machines
+ * with cores to spare.
  */
 async function startThreads(
   store: ObjectReader,
@@ -419,9 +421,7 @@ async function startThreads(
   onBytes: (n: number) => void,
 ): Promise<TransferThreads | undefined> {
   if (!(store instanceof HttpObjectReader)) return undefined;
-  const count =
-    opts.threads ??
-    (toFetch.length >= THREADS_FROM_OBJECTS ? Math.min(availableParallelism(), MAX_THREADS) : 0);
+  const count = Math.min(opts.threads ?? 0, MAX_THREADS, toFetch.length);
   if (count < 1) return undefined;
   return TransferThreads.start(
     count,
