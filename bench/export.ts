@@ -3,7 +3,8 @@
  * (the AWS CLI on the machine) and `rclone sync` (Debian's package). The bucket lives in the
  * embedded emulator (its own process): 2,000 objects of 10 KiB and 5 of 20 MiB (multipart).
  * Each tool exports into a fresh folder (first run), then runs again with nothing changed.
- * Whole commands are timed, process start included, as a user would time them.
+ * Whole commands are timed, process start included, as a user would time them; the order of the
+ * tools rotates from run to run, and dirty pages are flushed (untimed) before each command.
  *
  *   npx tsx bench/export.ts [--runs 3] [--small 2000] [--large 5]
  */
@@ -133,6 +134,14 @@ export async function seedBucket(store: S3Store, small: number, large: number): 
   return small * 10 * KIB + large * 20 * MIB;
 }
 
+/**
+ * Before each timed command, untimed: flush dirty pages to disk, so no tool pays for writing
+ * back the previous one's 125 MB (or its own first run's) in the middle of its run.
+ */
+function settle(): void {
+  spawnSync('sync', { stdio: 'ignore' });
+}
+
 function run(
   cmd: string,
   args: string[],
@@ -200,9 +209,13 @@ export async function exportBench(
   const root = mkdtempSync(join(tmpdir(), 'flotilla-bench-export-'));
   try {
     for (let r = 1; r <= opts.runs; r++) {
-      for (const tool of tools) {
+      // Each run starts with a different tool, so none always follows the same one (the file
+      // system is still busy with the previous tool's files and their removal).
+      const order = tools.map((_, i) => tools[(i + r - 1) % tools.length] as Tool);
+      for (const tool of order) {
         const dir = join(root, `${tool.name.split(' ')[0]}-${r}`);
         const c = tool.command(emu, bucket, dir);
+        settle();
         const a = await run(c.cmd, c.args, c.env);
         if (a.code !== 0) throw new Error(`${tool.name} failed (exit ${a.code}): ${a.stderr}`);
         const t = tally(dir);
@@ -211,6 +224,7 @@ export async function exportBench(
             `${tool.name} wrote ${t.files} of ${objects} objects (${t.bytes} of ${bytes} bytes) into ${dir}`,
           );
         }
+        settle();
         const b = await run(c.cmd, c.args, c.env);
         if (b.code !== 0) throw new Error(`${tool.name} re-run failed (exit ${b.code}): ${b.stderr}`);
         first.get(tool.name)!.push(a.seconds);
