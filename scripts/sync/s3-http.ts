@@ -12,11 +12,13 @@
  * one from an S3Client, and falls back to the SDK for any auth scheme but plain SigV4 (S3 Express
  * directory buckets, multi-region access points).
  */
-import { createHash, createHmac } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import type { Readable } from 'node:stream';
 import type { ObjectHead, ObjectHeaders, ObjectInfo } from '../../workers/core/ports.js';
+import { HttpServiceError, SignedHttp, withRetries } from '../../workers/core/signed-http.js';
+import type { Credentials } from '../../workers/core/sigv4.js';
+
+export type { Credentials } from '../../workers/core/sigv4.js';
 
 export interface ReadOptions {
   readonly range?: { start: number; end: number };
@@ -31,21 +33,6 @@ export interface ObjectReader {
   close(): void;
 }
 
-/** The error a failed GET throws: shaped like the SDK's, so classifyError and describeError read it. */
-export class S3HttpError extends Error {
-  readonly $metadata: { httpStatusCode: number };
-  constructor(code: string, message: string, status: number) {
-    super(message || code);
-    this.name = code;
-    this.$metadata = { httpStatusCode: status };
-  }
-}
-
-const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
-const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
-const RETRYABLE_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN']);
-const MAX_ATTEMPTS = 3;
-
 /** URI-encode every byte but RFC 3986's unreserved characters (what SigV4 signs). */
 export const uriEncode = (s: string): string =>
   encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
@@ -59,87 +46,6 @@ export const canonicalQuery = (params: Readonly<Record<string, string>>): string
     .sort()
     .map((k) => `${uriEncode(k)}=${uriEncode(params[k] ?? '')}`)
     .join('&');
-
-export interface Credentials {
-  readonly accessKeyId: string;
-  readonly secretAccessKey: string;
-  readonly sessionToken?: string;
-}
-
-export interface SigningInput {
-  readonly method: string;
-  readonly host: string;
-  readonly path: string;
-  /** Canonical already (see canonicalQuery); sent as given. */
-  readonly query?: string;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly region: string;
-  readonly credentials: Credentials;
-  readonly now: Date;
-}
-
-const keyCache = new Map<string, Buffer>();
-
-/** YYYYMMDD'T'HHMMSS'Z', computed once per second (every request of that second shares it). */
-let dateCache = { second: -1, text: '' };
-function amzDateOf(now: Date): string {
-  const second = Math.floor(now.getTime() / 1000);
-  if (second !== dateCache.second) {
-    dateCache = {
-      second,
-      text: now
-        .toISOString()
-        .replace(/[-:]/g, '')
-        .replace(/\.\d{3}/, ''),
-    };
-  }
-  return dateCache.text;
-}
-
-/** SigV4 (AWS4-HMAC-SHA256) headers for a body-less S3 request; `path` is sent as given. */
-export function signRequest(input: SigningInput): Record<string, string> {
-  const amzDate = amzDateOf(input.now);
-  const day = amzDate.slice(0, 8);
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(input.headers)) headers[k.toLowerCase()] = v;
-  headers.host = input.host;
-  headers['x-amz-content-sha256'] = EMPTY_SHA256;
-  headers['x-amz-date'] = amzDate;
-  if (input.credentials.sessionToken) headers['x-amz-security-token'] = input.credentials.sessionToken;
-  const names = Object.keys(headers).sort();
-  let canonicalHeaders = '';
-  for (const n of names) canonicalHeaders += `${n}:${String(headers[n]).trim().replace(/\s+/g, ' ')}\n`;
-  const signedHeaders = names.join(';');
-  const canonical = [
-    input.method,
-    input.path,
-    input.query ?? '',
-    canonicalHeaders,
-    signedHeaders,
-    EMPTY_SHA256,
-  ].join('\n');
-  const scope = `${day}/${input.region}/s3/aws4_request`;
-  const toSign = [
-    'AWS4-HMAC-SHA256',
-    amzDate,
-    scope,
-    createHash('sha256').update(canonical).digest('hex'),
-  ].join('\n');
-  const cacheKey = `${input.credentials.secretAccessKey}\n${scope}`;
-  let signingKey = keyCache.get(cacheKey);
-  if (!signingKey) {
-    const hmac = (k: string | Buffer, d: string) => createHmac('sha256', k).update(d).digest();
-    signingKey = hmac(
-      hmac(hmac(hmac(`AWS4${input.credentials.secretAccessKey}`, day), input.region), 's3'),
-      'aws4_request',
-    );
-    if (keyCache.size > 16) keyCache.clear();
-    keyCache.set(cacheKey, signingKey);
-  }
-  const signature = createHmac('sha256', signingKey).update(toSign).digest('hex');
-  headers.authorization = `AWS4-HMAC-SHA256 Credential=${input.credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
-  return headers;
-}
 
 function headOf(key: string, h: http.IncomingHttpHeaders): ObjectHead & ObjectHeaders {
   const metadata: Record<string, string> = {};
@@ -214,7 +120,7 @@ export function parseListPage(xml: string): { objects: ObjectInfo[]; next?: stri
   return { objects, ...(truncated && token ? { next: xmlText(token) } : {}) };
 }
 
-async function errorFrom(res: http.IncomingMessage): Promise<S3HttpError> {
+async function errorFrom(res: http.IncomingMessage): Promise<HttpServiceError> {
   let text = '';
   for await (const c of res) {
     if (text.length < 8192) text += (c as Buffer).toString();
@@ -230,26 +136,22 @@ async function errorFrom(res: http.IncomingMessage): Promise<S3HttpError> {
         : status === 412
           ? 'PreconditionFailed'
           : `Http${status}`);
-  return new S3HttpError(code, tag('Message') ?? `${code} (HTTP ${status})`, status);
+  return new HttpServiceError(code, tag('Message') ?? `${code} (HTTP ${status})`, status);
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Signed GETs against one bucket, at the endpoint the SDK would use for it. */
 export class HttpObjectReader implements ObjectReader {
-  private readonly agent: http.Agent;
-  private readonly transport: typeof http | typeof https;
+  private readonly http: SignedHttp;
 
   constructor(
     /** The bucket's address: `https://bucket.s3.region.amazonaws.com/` or `http://host:port/bucket`. */
     readonly base: URL,
     /** The region requests are signed for. */
     readonly region: string,
-    private readonly credentials: () => Promise<Credentials>,
+    credentials: () => Promise<Credentials>,
     maxSockets = 64,
   ) {
-    this.transport = base.protocol === 'https:' ? https : http;
-    this.agent = new this.transport.Agent({ keepAlive: true, maxSockets });
+    this.http = new SignedHttp(base, region, 's3', credentials, maxSockets);
   }
 
   async *list(prefix = ''): AsyncIterable<ObjectInfo> {
@@ -281,68 +183,16 @@ export class HttpObjectReader implements ObjectReader {
   }
 
   /** One signed GET, retried on throttling, server errors and dropped connections; 2xx only. */
-  private async send(
-    path: string,
-    query: string,
-    extra: Record<string, string>,
-  ): Promise<http.IncomingMessage> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const res = await this.get(path, query, extra);
-        const status = res.statusCode ?? 0;
-        if (status >= 200 && status < 300) return res;
-        const err = await errorFrom(res);
-        if (!RETRYABLE_STATUS.has(status) || attempt >= MAX_ATTEMPTS) throw err;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        const transient =
-          (code !== undefined && RETRYABLE_CODES.has(code)) ||
-          (err instanceof S3HttpError && RETRYABLE_STATUS.has(err.$metadata.httpStatusCode));
-        if (!transient || attempt >= MAX_ATTEMPTS) throw err;
-      }
-      await sleep(Math.random() * Math.min(5_000, 100 * 2 ** attempt));
-    }
-  }
-
-  private async get(
-    path: string,
-    query: string,
-    extra: Record<string, string>,
-  ): Promise<http.IncomingMessage> {
-    const credentials = await this.credentials();
-    const headers = signRequest({
-      method: 'GET',
-      host: this.base.host,
-      path,
-      query,
-      headers: extra,
-      region: this.region,
-      credentials,
-      now: new Date(),
-    });
-    return new Promise((resolve, reject) => {
-      const req = this.transport.request(
-        {
-          protocol: this.base.protocol,
-          hostname: this.base.hostname,
-          port: this.base.port,
-          path: query ? `${path}?${query}` : path,
-          method: 'GET',
-          headers,
-          agent: this.agent,
-          timeout: 60_000,
-        },
-        resolve,
-      );
-      req.on('timeout', () =>
-        req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })),
-      );
-      req.on('error', reject);
-      req.end();
+  private send(path: string, query: string, headers: Record<string, string>): Promise<http.IncomingMessage> {
+    return withRetries(async () => {
+      const res = await this.http.request('GET', path, { query, headers });
+      const status = res.statusCode ?? 0;
+      if (status >= 200 && status < 300) return res;
+      throw await errorFrom(res);
     });
   }
 
   close(): void {
-    this.agent.destroy();
+    this.http.close();
   }
 }

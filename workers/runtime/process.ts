@@ -13,6 +13,7 @@ import {
   type ScaleInGuard,
   SqsQueue,
 } from '../core/ports.js';
+import { workerQueue } from '../core/sqs-http.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import { Worker, type WorkerOptions } from './consumer.js';
 import type { Logger } from './logger.js';
@@ -41,7 +42,8 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
   const { log } = config;
   const sqs = sqsClient(config.endpoint);
   const s3 = s3Client(config.endpoint);
-  const queue = new SqsQueue(sqs, config.queueUrl);
+  // Receives and deletes, the calls made per message, skip the SDK's middleware (sqs-http.ts).
+  const queue = await workerQueue(sqs, config.queueUrl);
   let attrs: Record<string, string>;
   try {
     attrs = await queue.attributes(['VisibilityTimeout', 'RedrivePolicy']);
