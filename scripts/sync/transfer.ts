@@ -3,10 +3,19 @@
  * parallel GETs for large objects, each file stamped with its object's time.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, futimesSync, openSync, renameSync, rmSync, utimesSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  futimesSync,
+  open as openCallback,
+  renameSync,
+  rmSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import type { ObjectHeaders } from '../../workers/core/ports.js';
 import { hashFile, partialPath, resolveInside } from './folder.js';
 import type { Listed } from './plan.js';
@@ -33,6 +42,8 @@ export interface DownloadOptions {
 }
 
 const MiB = 1024 * 1024;
+/** fs.open as a promise of a plain descriptor (not a FileHandle: the calls after it are synchronous). */
+const openFd = promisify(openCallback);
 
 /** The standard headers an object carries, without the absent ones. */
 export const headersOf = (h: ObjectHeaders): ObjectHeaders => ({
@@ -73,7 +84,7 @@ export async function downloadToFile(
     const buf = await readAll(body, opts.onBytes);
     h.update(buf);
     size = buf.length;
-    writeStamped(tmp, buf, lastModifiedMs);
+    await writeStamped(tmp, buf, lastModifiedMs);
   } else {
     const fh = await open(tmp, 'w');
     try {
@@ -102,12 +113,13 @@ export async function downloadToFile(
 }
 
 /**
- * A small file in four system calls on this thread (open, write, set time, close). Through the
- * thread pool each would be a round trip costing more CPU than the call itself, and an export of
- * small objects is bound by CPU, not by the disk.
+ * A small file in four system calls: the open through the thread pool, because creating a file
+ * can cost the kernel a millisecond or more (ext4 searching for a free inode after many deletes)
+ * and must not stall every transfer on this thread; the write, the time stamp and the close here,
+ * where they cost less than a round trip through the pool.
  */
-function writeStamped(path: string, data: Buffer, mtimeMs: number): void {
-  const fd = openSync(path, 'w');
+async function writeStamped(path: string, data: Buffer, mtimeMs: number): Promise<void> {
+  const fd = await openFd(path, 'w');
   try {
     writeSync(fd, data);
     const t = new Date(mtimeMs);
