@@ -22,6 +22,8 @@ import { ensureBucket, ensureQueue, queueArn } from '../provision.js';
 import { cloudFormation, cloudFormationClient } from '../target.js';
 import type { BucketDescription, QueueDescription } from './folder.js';
 import { checkBucketName } from './keys.js';
+import { leanReader } from './object-reader.js';
+import { xmlField } from './s3-http.js';
 
 /** A live deployment to read from or write to. */
 export interface LiveSide {
@@ -91,27 +93,52 @@ export async function describeBucket(
       return undefined;
     }
   };
+  // The lean reader reads each setting's XML and looks for what the setting is made of; an
+  // endpoint that answers with another document (fauxqs sends the bucket's listing, hundreds of
+  // KB) has no such setting, and the SDK is not made to parse it. Versioning and tags are read
+  // from the XML directly; lifecycle and encryption rules (deep structures, kept as the SDK
+  // shapes them) through the SDK, when there are rules.
+  const lean = await leanReader(side.s3, bucket);
+  const xmlOf = async (name: string): Promise<string | undefined> =>
+    lean ? lean.subresource(name) : undefined;
   // Four independent reads, at once: an unchanged re-export spends most of its time waiting.
-  const [versioning, lifecycleRules, encryption, tags] = await Promise.all([
-    get('versioning', async () => {
-      const r = await side.s3.send(new GetBucketVersioningCommand({ Bucket: bucket }));
-      return r.Status;
-    }),
-    get('lifecycle', async () => {
-      const r = await side.s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
-      return r.Rules && r.Rules.length > 0 ? (r.Rules as unknown[]) : undefined;
-    }),
-    get('encryption', async () => {
-      const r = await side.s3.send(new GetBucketEncryptionCommand({ Bucket: bucket }));
-      const rules = r.ServerSideEncryptionConfiguration?.Rules;
-      return rules && rules.length > 0 ? { Rules: rules } : undefined;
-    }),
-    get('tags', async () => {
-      const r = await side.s3.send(new GetBucketTaggingCommand({ Bucket: bucket }));
-      const set = r.TagSet ?? [];
-      return set.length > 0 ? Object.fromEntries(set.map((t) => [t.Key ?? '', t.Value ?? ''])) : undefined;
-    }),
-  ]);
+  let settings: [string | undefined, unknown[] | undefined, unknown, Record<string, string> | undefined];
+  try {
+    settings = await Promise.all([
+      get('versioning', async () => {
+        const xml = await xmlOf('versioning');
+        if (xml !== undefined) return xmlField(xml, 'Status');
+        return (await side.s3.send(new GetBucketVersioningCommand({ Bucket: bucket }))).Status;
+      }),
+      get('lifecycle', async () => {
+        const xml = await xmlOf('lifecycle');
+        if (xml !== undefined && !xml.includes('<Rule>')) return undefined;
+        const r = await side.s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
+        return r.Rules && r.Rules.length > 0 ? (r.Rules as unknown[]) : undefined;
+      }),
+      get('encryption', async () => {
+        const xml = await xmlOf('encryption');
+        if (xml !== undefined && !xml.includes('<Rule>')) return undefined;
+        const r = await side.s3.send(new GetBucketEncryptionCommand({ Bucket: bucket }));
+        const rules = r.ServerSideEncryptionConfiguration?.Rules;
+        return rules && rules.length > 0 ? { Rules: rules } : undefined;
+      }),
+      get('tags', async () => {
+        const xml = await xmlOf('tagging');
+        const set =
+          xml !== undefined
+            ? [...xml.matchAll(/<Tag>([\s\S]*?)<\/Tag>/g)].map((m) => ({
+                Key: xmlField(m[1] ?? '', 'Key'),
+                Value: xmlField(m[1] ?? '', 'Value'),
+              }))
+            : ((await side.s3.send(new GetBucketTaggingCommand({ Bucket: bucket }))).TagSet ?? []);
+        return set.length > 0 ? Object.fromEntries(set.map((t) => [t.Key ?? '', t.Value ?? ''])) : undefined;
+      }),
+    ]);
+  } finally {
+    lean?.close();
+  }
+  const [versioning, lifecycleRules, encryption, tags] = settings;
   unavailable.sort();
   return {
     name: bucket,

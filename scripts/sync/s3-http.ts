@@ -80,6 +80,12 @@ export function xmlText(s: string): string {
   );
 }
 
+/** The text of the first `<tag>` in `xml` (entities decoded), or undefined. */
+export function xmlField(xml: string, tag: string): string | undefined {
+  const m = xml.match(tagPattern(tag));
+  return m ? xmlText(m[1] ?? '') : undefined;
+}
+
 const tagPattern = (tag: string) => new RegExp(`<${tag}>([^<]*)</${tag}>`);
 const TAG = {
   key: tagPattern('Key'),
@@ -180,6 +186,15 @@ export class HttpObjectReader implements ObjectReader {
     if (opts.ifMatch) extra['if-match'] = opts.ifMatch;
     const res = await this.send(`${basePath}${encodeKeyPath(key)}`, '', extra);
     return { body: res, head: headOf(key, res.headers) };
+  }
+
+  /** A bucket sub-resource's XML (`versioning`, `tagging`...); an S3 error reply throws, by its code. */
+  async subresource(name: string): Promise<string> {
+    const res = await this.send(this.base.pathname || '/', canonicalQuery({ [name]: '' }), {});
+    let xml = '';
+    res.setEncoding('utf8');
+    for await (const c of res) xml += c as string;
+    return xml;
   }
 
   /** One signed GET, retried on throttling, server errors and dropped connections; 2xx only. */
