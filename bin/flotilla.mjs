@@ -108,7 +108,9 @@ async function loadCli() {
       }
     }
     if (built) {
-      process.setSourceMapsEnabled(true);
+      // Stack traces through the bundle's source maps only with --debug (the only time a stack is
+      // shown): loading the maps costs every start tens of milliseconds.
+      if (process.argv.includes('--debug')) process.setSourceMapsEnabled(true);
       return import(pathToFileURL(entry).href);
     }
   }
