@@ -37,7 +37,7 @@ import { type ObjectReader, objectReader } from './object-reader.js';
 import { type Listed, march, needsTransfer, sortByKey } from './plan.js';
 import { collect, type PoolFailure, runPool } from './pool.js';
 import { Progress } from './progress.js';
-import { type Credentials, HttpObjectReader } from './s3-http.js';
+import { HttpObjectReader } from './s3-http.js';
 import { type DownloadOptions, fetchIntoFolder, placeFile } from './transfer.js';
 import { TransferThreads } from './transfer-threads.js';
 
@@ -428,7 +428,7 @@ async function startThreads(
     {
       base: store.base.href,
       region: store.region,
-      credentials: plainCredentials(await opts.source.s3.config.credentials()),
+      credentials: await opts.source.s3.config.credentials(),
       dir,
       maxSockets: 64,
       download: {
@@ -441,16 +441,10 @@ async function startThreads(
   );
 }
 
-const plainCredentials = (c: Credentials): Credentials => ({
-  accessKeyId: c.accessKeyId,
-  secretAccessKey: c.secretAccessKey,
-  ...(c.sessionToken ? { sessionToken: c.sessionToken } : {}),
-});
-
 /** Temporary credentials expire during a long export: hand the threads the client's current ones. */
 async function refreshCredentials(source: LiveSide, threads: TransferThreads): Promise<void> {
   try {
-    threads.setCredentials(plainCredentials(await source.s3.config.credentials()));
+    threads.setCredentials(await source.s3.config.credentials());
   } catch {
     // The threads keep the last ones; a request they sign with expired ones fails and is reported.
   }

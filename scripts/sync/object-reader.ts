@@ -3,7 +3,7 @@
  * bucket's endpoint is plain SigV4 (AWS S3 and every S3-compatible store), else the SDK.
  */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { getEndpointFromInstructions } from '@smithy/core/endpoints';
+import { sigv4Endpoint } from '../../workers/core/aws.js';
 import { S3Store } from '../../workers/core/ports.js';
 import { HttpObjectReader, type ObjectReader } from './s3-http.js';
 
@@ -19,17 +19,9 @@ export async function leanReader(
   bucket: string,
   maxSockets = 64,
 ): Promise<HttpObjectReader | undefined> {
-  const endpoint = await getEndpointFromInstructions(
-    { Bucket: bucket, Key: 'k' },
-    GetObjectCommand,
-    s3.config as unknown as Parameters<typeof getEndpointFromInstructions>[2],
-  );
-  const schemes = (endpoint.properties?.authSchemes ?? []) as { name?: string; signingRegion?: string }[];
-  const scheme = schemes[0];
-  if (scheme && scheme.name !== 'sigv4') return undefined;
-  const region = scheme?.signingRegion ?? (await s3.config.region());
-  if (!region) return undefined;
-  return new HttpObjectReader(new URL(endpoint.url.href), region, () => s3.config.credentials(), maxSockets);
+  const endpoint = await sigv4Endpoint(s3, { Bucket: bucket, Key: 'k' }, GetObjectCommand);
+  if (!endpoint) return undefined;
+  return new HttpObjectReader(endpoint.url, endpoint.region, () => s3.config.credentials(), maxSockets);
 }
 
 /** The fast reader where it applies, else the SDK's GetObject through S3Store. */

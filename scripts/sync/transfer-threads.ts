@@ -63,6 +63,13 @@ export function deserializeError(s: SerializedError): Error {
   return err;
 }
 
+/** Just the three fields: the SDK's identity objects carry more than a thread message can. */
+const plainCredentials = (c: Credentials): Credentials => ({
+  accessKeyId: c.accessKeyId,
+  secretAccessKey: c.secretAccessKey,
+  ...(c.sessionToken ? { sessionToken: c.sessionToken } : {}),
+});
+
 function threadScript(): { script: URL; entry: URL } {
   const here = import.meta.url;
   if (here.endsWith('.ts')) {
@@ -124,7 +131,16 @@ export class TransferThreads {
     const { script, entry } = threadScript();
     const threads = Array.from(
       { length: Math.max(1, count) },
-      () => new Thread(new Worker(script, { workerData: { entry: entry.href, init } }), onBytes),
+      () =>
+        new Thread(
+          new Worker(script, {
+            workerData: {
+              entry: entry.href,
+              init: { ...init, credentials: plainCredentials(init.credentials) },
+            },
+          }),
+          onBytes,
+        ),
     );
     return new TransferThreads(threads);
   }
@@ -143,12 +159,7 @@ export class TransferThreads {
 
   /** Hand every thread fresh credentials (temporary ones expire during long exports). */
   setCredentials(credentials: Credentials): void {
-    const plain = {
-      accessKeyId: credentials.accessKeyId,
-      secretAccessKey: credentials.secretAccessKey,
-      ...(credentials.sessionToken ? { sessionToken: credentials.sessionToken } : {}),
-    };
-    for (const t of this.threads) t.send({ type: 'credentials', credentials: plain });
+    for (const t of this.threads) t.send({ type: 'credentials', credentials: plainCredentials(credentials) });
   }
 
   async close(): Promise<void> {

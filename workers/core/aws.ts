@@ -5,6 +5,7 @@
  */
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
+import { getEndpointFromInstructions } from '@smithy/core/endpoints';
 
 export interface EndpointConfig {
   /** A non-AWS endpoint for both services, e.g. http://127.0.0.1:4566. @default - AWS itself */
@@ -95,4 +96,24 @@ export function validateEndpoint(endpoint: string): void {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new Error(`endpoint '${endpoint}' must start with http:// or https://`);
   }
+}
+
+type EndpointArgs = Parameters<typeof getEndpointFromInstructions>;
+
+/**
+ * Where the SDK client would send `command` with `input` (its own endpoint rules: addressing
+ * style, FIPS, dual-stack...) and the region it would sign for; undefined when that endpoint
+ * asks for more than plain SigV4 (S3 Express, multi-region access points...).
+ */
+export async function sigv4Endpoint(
+  client: { config: unknown },
+  input: EndpointArgs[0],
+  command: EndpointArgs[1],
+): Promise<{ url: URL; region: string } | undefined> {
+  const config = client.config as EndpointArgs[2] & { region: () => Promise<string | undefined> };
+  const resolved = await getEndpointFromInstructions(input, command, config);
+  const scheme = ((resolved.properties?.authSchemes ?? []) as { name?: string; signingRegion?: string }[])[0];
+  if (scheme && scheme.name !== 'sigv4') return undefined;
+  const region = scheme?.signingRegion ?? (await config.region());
+  return region ? { url: new URL(resolved.url.href), region } : undefined;
 }

@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { getEndpointFromInstructions } from '@smithy/core/endpoints';
+import { sigv4Endpoint } from './aws.js';
 import { type EntryFailure, type QueueMessage, type ReceiveOptions, SqsQueue } from './ports.js';
 import { HttpServiceError, SignedHttp, withRetries } from './signed-http.js';
 import type { Credentials } from './sigv4.js';
@@ -147,26 +147,17 @@ export class HttpSqsQueue extends SqsQueue {
  * or the plain SqsQueue when that endpoint needs more than SigV4.
  */
 export async function workerQueue(client: SQSClient, url: string, maxSockets = 64): Promise<SqsQueue> {
-  const config = client.config as unknown as Parameters<typeof getEndpointFromInstructions>[2] & {
-    isCustomEndpoint?: boolean;
-    useQueueUrlAsEndpoint?: boolean;
-  };
-  let resolved: Awaited<ReturnType<typeof getEndpointFromInstructions>>;
-  let region: string | undefined;
+  const config = client.config as unknown as { isCustomEndpoint?: boolean; useQueueUrlAsEndpoint?: boolean };
+  let resolved: { url: URL; region: string } | undefined;
   try {
-    resolved = await getEndpointFromInstructions({ QueueUrl: url }, ReceiveMessageCommand, config);
-    const scheme = (
-      (resolved.properties?.authSchemes ?? []) as { name?: string; signingRegion?: string }[]
-    )[0];
-    if (scheme && scheme.name !== 'sigv4') return new SqsQueue(client, url);
-    region = scheme?.signingRegion ?? (await client.config.region());
+    resolved = await sigv4Endpoint(client, { QueueUrl: url }, ReceiveMessageCommand);
   } catch {
     // No region, a malformed URL...: the SDK's own first call reports it the usual way.
     return new SqsQueue(client, url);
   }
-  if (!region) return new SqsQueue(client, url);
+  if (!resolved) return new SqsQueue(client, url);
   // The SDK's queue-URL rule: without an endpoint of its own, the client talks to the queue's host.
-  let endpoint = new URL(resolved.url.href);
+  let endpoint = resolved.url;
   if (!config.isCustomEndpoint && config.useQueueUrlAsEndpoint !== false) {
     try {
       const queueOrigin = new URL(new URL(url).origin);
@@ -175,5 +166,12 @@ export async function workerQueue(client: SQSClient, url: string, maxSockets = 6
       // A queue URL whose host is not a valid URL host: the SDK keeps its endpoint then too.
     }
   }
-  return new HttpSqsQueue(client, url, endpoint, region, () => client.config.credentials(), maxSockets);
+  return new HttpSqsQueue(
+    client,
+    url,
+    endpoint,
+    resolved.region,
+    () => client.config.credentials(),
+    maxSockets,
+  );
 }
