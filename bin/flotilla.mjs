@@ -59,11 +59,7 @@ async function bundle(outdir) {
   const { build } = await import('esbuild');
   const tmp = `${outdir}.${process.pid}.tmp`;
   await build({
-    // The CLI, and the entry of the export's transfer threads (scripts/sync/transfer-threads.ts).
-    entryPoints: {
-      cli: join(root, 'scripts', 'cli.ts'),
-      'transfer-worker': join(root, 'scripts', 'sync', 'transfer-worker.ts'),
-    },
+    entryPoints: { cli: join(root, 'scripts', 'cli.ts') },
     outdir: tmp,
     bundle: true,
     splitting: true,

@@ -17,8 +17,6 @@ objects are fetched; an interrupted export resumes.
   --checksum          re-hash local files instead of trusting size + time against the manifest
   --delete            remove files of objects no longer at the source (never after an error)
   --concurrency N     objects in flight (default 32)
-  --threads N         fetch in N worker threads besides this one (default 0: for machines
-                      with cores to spare; see docs/performance.md)
   --quiet             no progress line`;
 
 export const main: CommandMain = async ({ argv, env, err, out }) => {
@@ -30,7 +28,6 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
       checksum: { type: 'boolean' },
       delete: { type: 'boolean' },
       concurrency: { type: 'string' },
-      threads: { type: 'string' },
       quiet: { type: 'boolean' },
     },
     USAGE,
@@ -42,7 +39,6 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
     throw new UsageError('export needs --to DIR; see --help');
   }
   const concurrency = intOption(values.concurrency, 'concurrency', { min: 1, max: 256 }) ?? 32;
-  const threads = intOption(values.threads, 'threads', { min: 0, max: 64 });
   const target = await resolveTarget(values, env);
   try {
     const r = await exportDeployment({
@@ -56,7 +52,6 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
       checksum: values.checksum === true,
       delete: values.delete === true,
       concurrency,
-      ...(threads !== undefined ? { threads } : {}),
       progress: err,
       quiet: values.quiet === true,
     });

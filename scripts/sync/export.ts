@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { UsageError } from '../../workers/core/errors.js';
 import { SqsQueue } from '../../workers/core/ports.js';
 import { accountOf, describeBucket, describeQueues, type LiveSide, stackTemplate } from './describe.js';
+import { FileWriter } from './file-writer.js';
 import {
   type BucketDescription,
   clearTemp,
@@ -37,9 +38,7 @@ import { type ObjectReader, objectReader } from './object-reader.js';
 import { type Listed, march, needsTransfer, sortByKey } from './plan.js';
 import { collect, type PoolFailure, runPool } from './pool.js';
 import { Progress } from './progress.js';
-import { HttpObjectReader } from './s3-http.js';
 import { type DownloadOptions, fetchIntoFolder, placeFile } from './transfer.js';
-import { TransferThreads } from './transfer-threads.js';
 
 export const TOOL = 'flotilla 0.1.0';
 
@@ -58,8 +57,6 @@ export interface ExportOptions extends DownloadOptions {
   readonly delete?: boolean;
   /** Objects in flight at once. @default 32 */
   readonly concurrency?: number;
-  /** Transfer threads (0: fetch on the main thread). @default 0 */
-  readonly threads?: number;
   readonly progress: NodeJS.WritableStream;
   /** @default false */
   readonly quiet?: boolean;
@@ -286,8 +283,8 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
         quiet: opts.quiet ?? false,
       });
       const made = new Set<string>();
-      const threads = await startThreads(store, toFetch, dir, opts, (n) => progress.addBytes(n));
-      const refresh = threads && setInterval(() => void refreshCredentials(source, threads), 60_000).unref();
+      // The files are written on a thread of their own; the network stays on this one.
+      const writer = new FileWriter();
       let fetchFailures: PoolFailure<Listed>[];
       try {
         fetchFailures = await runPool(toFetch, opts.concurrency ?? 32, async (src) => {
@@ -295,13 +292,11 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
           if (!path) throw new Error(`no path for ${src.key}`);
           // An older copy is kept whole until its replacement is complete.
           const replaces = known.has(entryId(bucket, src.key));
-          const got = threads
-            ? await threads.fetch(src, path, replaces)
-            : await fetchIntoFolder(store, dir, path, src, made, {
-                ...opts,
-                replaces,
-                onBytes: (n) => progress.addBytes(n),
-              });
+          const got = await fetchIntoFolder(store, writer, dir, path, src, made, {
+            ...opts,
+            replaces,
+            onBytes: (n) => progress.addBytes(n),
+          });
           const { lastModifiedMs, ...rest } = got;
           record({
             bucket,
@@ -315,8 +310,7 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
           progress.objectDone();
         });
       } finally {
-        if (refresh) clearInterval(refresh);
-        await threads?.close();
+        await writer.close();
       }
       progress.finish();
       for (const f of fetchFailures) failed.push({ item: f.item.key, error: f.error });
@@ -401,52 +395,6 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
         (r) => r.close(),
         () => {},
       );
-  }
-}
-
-const MAX_THREADS = 8;
-
-/**
- * Transfer threads for this export, or undefined to fetch on the main thread (the default):
- * --threads N asks for N (each costs about 50 ms to start), for objects read through the lean reader. On the
- * 2-core machine of the benchmarks, with the emulator on the same cores, two threads used more CPU
- * than the main thread alone and finished no sooner (docs/performance.md); they are for machines
- * with cores to spare.
- */
-async function startThreads(
-  store: ObjectReader,
-  toFetch: readonly Listed[],
-  dir: string,
-  opts: ExportOptions,
-  onBytes: (n: number) => void,
-): Promise<TransferThreads | undefined> {
-  if (!(store instanceof HttpObjectReader)) return undefined;
-  const count = Math.min(opts.threads ?? 0, MAX_THREADS, toFetch.length);
-  if (count < 1) return undefined;
-  return TransferThreads.start(
-    count,
-    {
-      base: store.base.href,
-      region: store.region,
-      credentials: await opts.source.s3.config.credentials(),
-      dir,
-      maxSockets: 64,
-      download: {
-        ...(opts.largeObjectBytes ? { largeObjectBytes: opts.largeObjectBytes } : {}),
-        ...(opts.partBytes ? { partBytes: opts.partBytes } : {}),
-        ...(opts.partConcurrency ? { partConcurrency: opts.partConcurrency } : {}),
-      },
-    },
-    onBytes,
-  );
-}
-
-/** Temporary credentials expire during a long export: hand the threads the client's current ones. */
-async function refreshCredentials(source: LiveSide, threads: TransferThreads): Promise<void> {
-  try {
-    threads.setCredentials(await source.s3.config.credentials());
-  } catch {
-    // The threads keep the last ones; a request they sign with expired ones fails and is reported.
   }
 }
 

@@ -8,7 +8,6 @@
  * so a re-run skips unchanged objects without reading them again, whatever the ETag scheme.
  */
 import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
 import { UsageError } from '../../workers/core/errors.js';
 import { S3Store } from '../../workers/core/ports.js';
 import {
@@ -24,7 +23,8 @@ import { objectReader } from './object-reader.js';
 import { type Listed, march, needsTransfer, normalizeEtag, sameByListing, sortByKey } from './plan.js';
 import { collect, runPool } from './pool.js';
 import { Progress } from './progress.js';
-import { headersOf, readAll } from './transfer.js';
+import { bodyStream } from './s3-http.js';
+import { headersOf } from './transfer.js';
 
 export const MIRROR_KEYS = ['flotilla-source-etag', 'flotilla-source-mtime', 'flotilla-sha256'] as const;
 const MiB = 1024 * 1024;
@@ -158,25 +158,20 @@ export async function mirrorDeployment(opts: MirrorOptions): Promise<MirrorResul
             ...headersOf(head),
           };
           if (head.size < multipartBytes) {
-            const buf = await readAll(body, (n) => progress.addBytes(n));
+            const buf = await body.bytes();
+            progress.addBytes(buf.length);
             marks['flotilla-sha256'] = createHash('sha256').update(buf).digest('hex');
             await dst.put(s.key, buf, { ...put, metadata: { ...head.metadata, ...marks } });
           } else {
-            // Count bytes as they pass, without putting the source stream into flowing mode.
-            const counted = body.pipe(
-              new Transform({
-                transform(chunk: Buffer, _enc, done) {
-                  progress.addBytes(chunk.length);
-                  done(null, chunk);
-                },
-              }),
+            await dst.upload(
+              s.key,
+              bodyStream(body, (n) => progress.addBytes(n)),
+              {
+                ...put,
+                metadata: { ...head.metadata, ...marks },
+                partSizeBytes: multipartBytes,
+              },
             );
-            body.once('error', (e) => counted.destroy(e));
-            await dst.upload(s.key, counted, {
-              ...put,
-              metadata: { ...head.metadata, ...marks },
-              partSizeBytes: multipartBytes,
-            });
           }
           copied++;
           copiedBytes += head.size;

@@ -5,7 +5,7 @@
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { sigv4Endpoint } from '../../workers/core/aws.js';
 import { S3Store } from '../../workers/core/ports.js';
-import { HttpObjectReader, type ObjectReader } from './s3-http.js';
+import { HttpObjectReader, type ObjectReader, streamBody } from './s3-http.js';
 
 export type { ObjectReader, ReadOptions } from './s3-http.js';
 
@@ -31,7 +31,10 @@ export async function objectReader(s3: S3Client, bucket: string): Promise<Object
   const store = new S3Store(s3, bucket);
   return {
     list: (prefix) => store.list(prefix),
-    read: (key, opts) => store.read(key, opts),
+    read: async (key, opts) => {
+      const { body, head } = await store.read(key, opts);
+      return { body: streamBody(body), head };
+    },
     close: () => {},
   };
 }

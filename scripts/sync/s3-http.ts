@@ -12,11 +12,11 @@
  * one from an S3Client, and falls back to the SDK for any auth scheme but plain SigV4 (S3 Express
  * directory buckets, multi-region access points).
  */
-import type http from 'node:http';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { ObjectHead, ObjectHeaders, ObjectInfo } from '../../workers/core/ports.js';
-import { HttpServiceError, SignedHttp, withRetries } from '../../workers/core/signed-http.js';
-import type { Credentials } from '../../workers/core/sigv4.js';
+import { HttpServiceError, withRetries } from '../../workers/core/signed-http.js';
+import { type Credentials, signRequest } from '../../workers/core/sigv4.js';
+import { type GetResponse, HttpGetClient, type Sink } from './http-get.js';
 
 export type { Credentials } from '../../workers/core/sigv4.js';
 
@@ -25,12 +25,59 @@ export interface ReadOptions {
   readonly ifMatch?: string;
 }
 
+/** An object's bytes, read once: as they arrive, or whole. */
+export interface Body {
+  /** Every byte to `sink`, in order; a chunk is valid only during its call (copy it to keep it). */
+  consume(sink: Sink): Promise<void>;
+  /** The whole body in a buffer of its own. */
+  bytes(): Promise<Buffer>;
+}
+
 /** What export and mirror need from a bucket: its listing, and one object's bytes and headers. */
 export interface ObjectReader {
   /** Every object under a prefix, in key order, page by page. */
   list(prefix?: string): AsyncIterable<ObjectInfo>;
-  read(key: string, opts?: ReadOptions): Promise<{ body: Readable; head: ObjectHead & ObjectHeaders }>;
+  read(key: string, opts?: ReadOptions): Promise<{ body: Body; head: ObjectHead & ObjectHeaders }>;
   close(): void;
+}
+
+/** A Body as a Node stream (for an upload that takes one), paced by its reader; counts to `onBytes`. */
+export function bodyStream(body: Body, onBytes?: (n: number) => void): Readable {
+  let wake: (() => void) | undefined;
+  const stream = new Readable({
+    read() {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    },
+  });
+  body
+    .consume((chunk) => {
+      onBytes?.(chunk.length);
+      if (stream.push(Buffer.from(chunk))) return undefined;
+      return new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+    })
+    .then(
+      () => stream.push(null),
+      (err: Error) => stream.destroy(err),
+    );
+  return stream;
+}
+
+/** A Node stream (the SDK's response body) as a Body. */
+export function streamBody(stream: Readable): Body {
+  return {
+    async consume(sink) {
+      for await (const c of stream) await sink(c as Buffer);
+    },
+    async bytes() {
+      const chunks: Buffer[] = [];
+      for await (const c of stream) chunks.push(c as Buffer);
+      return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+    },
+  };
 }
 
 /** URI-encode every byte but RFC 3986's unreserved characters (what SigV4 signs). */
@@ -47,24 +94,23 @@ export const canonicalQuery = (params: Readonly<Record<string, string>>): string
     .map((k) => `${uriEncode(k)}=${uriEncode(params[k] ?? '')}`)
     .join('&');
 
-function headOf(key: string, h: http.IncomingHttpHeaders): ObjectHead & ObjectHeaders {
+function headOf(key: string, h: Readonly<Record<string, string>>): ObjectHead & ObjectHeaders {
   const metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(h)) {
-    if (name.startsWith('x-amz-meta-') && typeof value === 'string') metadata[name.slice(11)] = value;
+    if (name.startsWith('x-amz-meta-')) metadata[name.slice(11)] = value;
   }
-  const str = (v: string | string[] | undefined) => (typeof v === 'string' ? v : undefined);
-  const modified = str(h['last-modified']);
+  const modified = h['last-modified'];
   return {
     key,
     size: Number(h['content-length'] ?? 0),
-    etag: str(h.etag) ?? '',
+    etag: h.etag ?? '',
     lastModifiedMs: modified ? Date.parse(modified) : 0,
-    contentType: str(h['content-type']),
+    contentType: h['content-type'],
     metadata,
-    cacheControl: str(h['cache-control']),
-    contentDisposition: str(h['content-disposition']),
-    contentEncoding: str(h['content-encoding']),
-    contentLanguage: str(h['content-language']),
+    cacheControl: h['cache-control'],
+    contentDisposition: h['content-disposition'],
+    contentEncoding: h['content-encoding'],
+    contentLanguage: h['content-language'],
   };
 }
 
@@ -126,13 +172,10 @@ export function parseListPage(xml: string): { objects: ObjectInfo[]; next?: stri
   return { objects, ...(truncated && token ? { next: xmlText(token) } : {}) };
 }
 
-async function errorFrom(res: http.IncomingMessage): Promise<HttpServiceError> {
-  let text = '';
-  for await (const c of res) {
-    if (text.length < 8192) text += (c as Buffer).toString();
-  }
+async function errorFrom(res: GetResponse): Promise<HttpServiceError> {
+  const text = (await res.text()).slice(0, 8192);
   const tag = (t: string) => text.match(new RegExp(`<${t}>([^<]*)</${t}>`))?.[1];
-  const status = res.statusCode ?? 0;
+  const status = res.status;
   const code =
     tag('Code') ??
     (status === 404
@@ -147,17 +190,17 @@ async function errorFrom(res: http.IncomingMessage): Promise<HttpServiceError> {
 
 /** Signed GETs against one bucket, at the endpoint the SDK would use for it. */
 export class HttpObjectReader implements ObjectReader {
-  private readonly http: SignedHttp;
+  private readonly http: HttpGetClient;
 
   constructor(
     /** The bucket's address: `https://bucket.s3.region.amazonaws.com/` or `http://host:port/bucket`. */
     readonly base: URL,
     /** The region requests are signed for. */
     readonly region: string,
-    credentials: () => Promise<Credentials>,
+    private readonly credentials: () => Promise<Credentials>,
     maxSockets = 64,
   ) {
-    this.http = new SignedHttp(base, region, 's3', credentials, maxSockets);
+    this.http = new HttpGetClient(base, maxSockets);
   }
 
   async *list(prefix = ''): AsyncIterable<ObjectInfo> {
@@ -167,19 +210,13 @@ export class HttpObjectReader implements ObjectReader {
       if (prefix) params.prefix = prefix;
       if (token) params['continuation-token'] = token;
       const res = await this.send(this.base.pathname || '/', canonicalQuery(params), {});
-      let xml = '';
-      res.setEncoding('utf8');
-      for await (const c of res) xml += c as string;
-      const page = parseListPage(xml);
+      const page = parseListPage(await res.text());
       yield* page.objects;
       token = page.next;
     } while (token);
   }
 
-  async read(
-    key: string,
-    opts: ReadOptions = {},
-  ): Promise<{ body: Readable; head: ObjectHead & ObjectHeaders }> {
+  async read(key: string, opts: ReadOptions = {}): Promise<{ body: Body; head: ObjectHead & ObjectHeaders }> {
     const basePath = this.base.pathname.endsWith('/') ? this.base.pathname : `${this.base.pathname}/`;
     const extra: Record<string, string> = {};
     if (opts.range) extra.range = `bytes=${opts.range.start}-${opts.range.end}`;
@@ -191,18 +228,25 @@ export class HttpObjectReader implements ObjectReader {
   /** A bucket sub-resource's XML (`versioning`, `tagging`...); an S3 error reply throws, by its code. */
   async subresource(name: string): Promise<string> {
     const res = await this.send(this.base.pathname || '/', canonicalQuery({ [name]: '' }), {});
-    let xml = '';
-    res.setEncoding('utf8');
-    for await (const c of res) xml += c as string;
-    return xml;
+    return res.text();
   }
 
   /** One signed GET, retried on throttling, server errors and dropped connections; 2xx only. */
-  private send(path: string, query: string, headers: Record<string, string>): Promise<http.IncomingMessage> {
+  private send(path: string, query: string, headers: Record<string, string>): Promise<GetResponse> {
     return withRetries(async () => {
-      const res = await this.http.request('GET', path, { query, headers });
-      const status = res.statusCode ?? 0;
-      if (status >= 200 && status < 300) return res;
+      const signed = signRequest({
+        service: 's3',
+        method: 'GET',
+        host: this.base.host,
+        path,
+        query,
+        headers,
+        region: this.region,
+        credentials: await this.credentials(),
+        now: new Date(),
+      });
+      const res = await this.http.get(query ? `${path}?${query}` : path, signed);
+      if (res.status >= 200 && res.status < 300) return res;
       throw await errorFrom(res);
     });
   }

@@ -1,26 +1,17 @@
 /**
- * Moving one object's bytes: bucket → file (export) with a SHA-256 computed on the way, ranged
- * parallel GETs for large objects, each file stamped with its object's time.
+ * Moving one object's bytes: bucket → file (export). The network side runs here; the file side
+ * (create, write, SHA-256, time stamp) runs on the file-writer thread. Large objects come as
+ * parallel ranged GETs.
  */
-import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  futimesSync,
-  open as openCallback,
-  renameSync,
-  rmSync,
-  utimesSync,
-  writeSync,
-} from 'node:fs';
-import { mkdir, open } from 'node:fs/promises';
+import { renameSync, rmSync, utimesSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import type { ObjectHeaders } from '../../workers/core/ports.js';
-import { hashFile, partialPath, resolveInside } from './folder.js';
+import type { FileInProgress, FileWriter } from './file-writer.js';
+import { partialPath, resolveInside } from './folder.js';
 import type { Listed } from './plan.js';
 import { runPool } from './pool.js';
-import type { ObjectReader } from './s3-http.js';
+import type { Body, ObjectReader } from './s3-http.js';
 
 export interface Fetched extends ObjectHeaders {
   readonly size: number;
@@ -42,8 +33,8 @@ export interface DownloadOptions {
 }
 
 const MiB = 1024 * 1024;
-/** fs.open as a promise of a plain descriptor (not a FileHandle: the calls after it are synchronous). */
-const openFd = promisify(openCallback);
+
+type Head = Awaited<ReturnType<ObjectReader['read']>>['head'];
 
 /** The standard headers an object carries, without the absent ones. */
 export const headersOf = (h: ObjectHeaders): ObjectHeaders => ({
@@ -53,58 +44,11 @@ export const headersOf = (h: ObjectHeaders): ObjectHeaders => ({
   ...(h.contentLanguage ? { contentLanguage: h.contentLanguage } : {}),
 });
 
-/** Read a whole body into memory (small objects: one write beats a stream). */
-export async function readAll(body: Readable, onBytes?: (n: number) => void): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of body) {
-    chunks.push(c as Buffer);
-    onBytes?.((c as Buffer).length);
-  }
-  // A small object usually arrives in one chunk: no copy then.
-  return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-}
-
-/**
- * Fetch `src` into the file `tmp`, stamped with the object's time. The recorded ETag and size come
- * from the GET itself, so an object that changed after listing is recorded as fetched.
- */
-export async function downloadToFile(
-  store: ObjectReader,
-  src: Listed,
-  tmp: string,
-  opts: DownloadOptions = {},
-): Promise<Fetched> {
-  const large = opts.largeObjectBytes ?? 16 * MiB;
-  if (src.size >= large) return downloadRanged(store, src, tmp, opts);
-  const { body, head } = await store.read(src.key);
-  const lastModifiedMs = head.etag === src.etag ? src.lastModifiedMs : head.lastModifiedMs;
-  const h = createHash('sha256');
-  let size = 0;
-  if (src.size <= MiB) {
-    const buf = await readAll(body, opts.onBytes);
-    h.update(buf);
-    size = buf.length;
-    await writeStamped(tmp, buf, lastModifiedMs);
-  } else {
-    const fh = await open(tmp, 'w');
-    try {
-      for await (const c of body) {
-        const chunk = c as Buffer;
-        h.update(chunk);
-        await fh.write(chunk);
-        size += chunk.length;
-        opts.onBytes?.(chunk.length);
-      }
-      await fh.utimes(new Date(lastModifiedMs), new Date(lastModifiedMs));
-    } finally {
-      await fh.close();
-    }
-  }
-  if (head.size !== size) throw new Error(`short read of ${src.key}: ${size} of ${head.size} bytes`);
+function fetched(head: Head, size: number, sha256: string, etag: string, lastModifiedMs: number): Fetched {
   return {
     size,
-    sha256: h.digest('hex'),
-    etag: head.etag,
+    sha256,
+    etag,
     lastModifiedMs,
     ...(head.contentType ? { contentType: head.contentType } : {}),
     metadata: { ...head.metadata },
@@ -112,69 +56,82 @@ export async function downloadToFile(
   };
 }
 
-/**
- * A small file in four system calls: the open through the thread pool, because creating a file
- * can cost the kernel a millisecond or more (ext4 searching for a free inode after many deletes)
- * and must not stall every transfer on this thread; the write, the time stamp and the close here,
- * where they cost less than a round trip through the pool.
- */
-async function writeStamped(path: string, data: Buffer, mtimeMs: number): Promise<void> {
-  const fd = await openFd(path, 'w');
-  try {
-    writeSync(fd, data);
-    const t = new Date(mtimeMs);
-    futimesSync(fd, t, t);
-  } finally {
-    closeSync(fd);
-  }
+/** Every chunk of `body` to the file at `offset` onwards; returns the bytes written. */
+async function streamInto(file: FileInProgress, body: Body, offset: number, onBytes?: (n: number) => void) {
+  let pos = offset;
+  await body.consume((chunk) => {
+    const wait = file.chunk(pos, chunk);
+    pos += chunk.length;
+    onBytes?.(chunk.length);
+    return wait;
+  });
+  return pos - offset;
 }
 
+/**
+ * Fetch `src` into the file `path` through `writer`, stamped with the object's time. The recorded
+ * ETag and size come from the GET itself, so an object that changed after listing is recorded as
+ * fetched.
+ */
+export async function downloadToFile(
+  store: ObjectReader,
+  writer: FileWriter,
+  src: Listed,
+  path: string,
+  opts: DownloadOptions = {},
+): Promise<Fetched> {
+  if (src.size >= (opts.largeObjectBytes ?? 16 * MiB)) return downloadRanged(store, writer, src, path, opts);
+  const { body, head } = await store.read(src.key);
+  const lastModifiedMs = head.etag === src.etag ? src.lastModifiedMs : head.lastModifiedMs;
+  const short = (n: number) => new Error(`short read of ${src.key}: ${n} of ${head.size} bytes`);
+  if (head.size <= MiB) {
+    // A small body whole, in one message to the thread.
+    const buf = await body.bytes();
+    opts.onBytes?.(buf.length);
+    if (buf.length !== head.size) throw short(buf.length);
+    return fetched(head, head.size, await writer.write(path, buf, lastModifiedMs), head.etag, lastModifiedMs);
+  }
+  const file = writer.open(path);
+  try {
+    const n = await streamInto(file, body, 0, opts.onBytes);
+    if (n !== head.size) throw short(n);
+  } catch (err) {
+    await file.abort();
+    throw err;
+  }
+  return fetched(head, head.size, await file.finish(head.size, lastModifiedMs), head.etag, lastModifiedMs);
+}
+
+/** A large object as ranged GETs in parallel, each pinned to the listed version by If-Match. */
 async function downloadRanged(
   store: ObjectReader,
+  writer: FileWriter,
   src: Listed,
-  tmp: string,
+  path: string,
   opts: DownloadOptions,
 ): Promise<Fetched> {
   const partBytes = opts.partBytes ?? 8 * MiB;
   const parts = Math.ceil(src.size / partBytes);
-  const fh = await open(tmp, 'w');
-  let first: Awaited<ReturnType<ObjectReader['read']>>['head'] | undefined;
-  try {
-    const failures = await runPool(
-      Array.from({ length: parts }, (_, i) => i),
-      opts.partConcurrency ?? 4,
-      async (i) => {
-        const start = i * partBytes;
-        const end = Math.min(src.size, start + partBytes) - 1;
-        // If-Match pins every range to the listed version; a change mid-way fails cleanly.
-        const { body, head } = await store.read(src.key, { range: { start, end }, ifMatch: src.etag });
-        if (i === 0) first = head;
-        let pos = start;
-        for await (const c of body) {
-          const chunk = c as Buffer;
-          await fh.write(chunk, 0, chunk.length, pos);
-          pos += chunk.length;
-          opts.onBytes?.(chunk.length);
-        }
-        if (pos !== end + 1) throw new Error(`short read of ${src.key} bytes ${start}-${end}`);
-      },
-    );
-    if (failures[0]) throw failures[0].error;
-    await fh.utimes(new Date(src.lastModifiedMs), new Date(src.lastModifiedMs));
-  } finally {
-    await fh.close();
+  const file = writer.open(path);
+  let first: Head | undefined;
+  const failures = await runPool(
+    Array.from({ length: parts }, (_, i) => i),
+    opts.partConcurrency ?? 4,
+    async (i) => {
+      const start = i * partBytes;
+      const end = Math.min(src.size, start + partBytes) - 1;
+      const { body, head } = await store.read(src.key, { range: { start, end }, ifMatch: src.etag });
+      if (i === 0) first = head;
+      const n = await streamInto(file, body, start, opts.onBytes);
+      if (n !== end - start + 1) throw new Error(`short read of ${src.key} bytes ${start}-${end}`);
+    },
+  );
+  if (failures[0] || !first) {
+    await file.abort();
+    throw failures[0]?.error ?? new Error(`no response for ${src.key}`);
   }
-  const head = first;
-  if (!head) throw new Error(`no response for ${src.key}`);
-  return {
-    size: src.size,
-    sha256: await hashFile(tmp),
-    etag: src.etag,
-    lastModifiedMs: src.lastModifiedMs,
-    ...(head.contentType ? { contentType: head.contentType } : {}),
-    metadata: { ...head.metadata },
-    ...headersOf(head),
-  };
+  const sha256 = await file.finish(src.size, src.lastModifiedMs);
+  return fetched(first, src.size, sha256, src.etag, src.lastModifiedMs);
 }
 
 /**
@@ -197,11 +154,11 @@ export function placeFile(tmp: string, dest: string, mtimeMs: number): void {
  * written in place: until the run completes the folder says it is in progress, and an unfinished
  * file is not in the journal, so a resumed run fetches it again. A file that `replaces` an older
  * copy is written beside it and renamed over it, so the old copy stays whole until then. `made`
- * remembers the folders already created. The same steps run on the main thread and in transfer
- * threads.
+ * remembers the folders already created.
  */
 export async function fetchIntoFolder(
   reader: ObjectReader,
+  writer: FileWriter,
   dir: string,
   path: string,
   src: Listed,
@@ -216,7 +173,7 @@ export async function fetchIntoFolder(
   }
   const target = opts.replaces ? partialPath(dest) : dest;
   try {
-    const got = await downloadToFile(reader, src, target, opts);
+    const got = await downloadToFile(reader, writer, src, target, opts);
     if (target !== dest) renameSync(target, dest);
     return got;
   } catch (err) {

@@ -110,25 +110,6 @@ describe('flotilla export', () => {
     }
   });
 
-  it('writes the same folder with transfer threads as without', async () => {
-    const folders = await Promise.all(
-      ['0', '3'].map(async (threads) => {
-        const dir = join(root, `threads-${threads}`);
-        const r = await runCli(exportArgs(dir, '--threads', threads));
-        expect(r.code, r.stderr).toBe(0);
-        expect(r.stderr).toMatch(new RegExp(`fetched ${COUNT} `));
-        return dir;
-      }),
-    );
-    const [plain, threaded] = await Promise.all(
-      folders.map(async (dir) => (await readFile(join(dir, 'SHA256SUMS'), 'utf8')).split('\n').sort()),
-    );
-    expect(threaded).toEqual(plain);
-    expect(plain).toHaveLength(COUNT + 1);
-    const verified = await runCli(['verify', folders[1] as string]);
-    expect(verified.code, verified.stdout).toBe(0);
-  });
-
   it('says in one line that the bucket does not exist, and writes no description', async () => {
     const dir = join(root, 'nobucket');
     const r = await runCli([

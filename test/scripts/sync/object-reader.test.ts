@@ -10,13 +10,14 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leanReader, objectReader } from '../../../scripts/sync/object-reader.js';
 import { runPool } from '../../../scripts/sync/pool.js';
-import { type HttpObjectReader, parseListPage } from '../../../scripts/sync/s3-http.js';
+import { type Body, type HttpObjectReader, parseListPage } from '../../../scripts/sync/s3-http.js';
 import { describeError } from '../../../workers/core/errors.js';
 import { S3Store } from '../../../workers/core/ports.js';
 import { type Emulator, startEmbedded, startMoto, uniqueName } from '../../support/emulators.js';
 import { HOSTILE_KEYS } from './fixtures.js';
 
-async function bytesOf(body: Readable): Promise<Buffer> {
+async function bytesOf(body: Readable | Body): Promise<Buffer> {
+  if ('bytes' in body) return body.bytes();
   const chunks: Buffer[] = [];
   for await (const c of body) chunks.push(c as Buffer);
   return Buffer.concat(chunks);
