@@ -65,6 +65,7 @@ async function bundle(outdir) {
     splitting: true,
     format: 'esm',
     platform: 'node',
+    mainFields: ['module', 'main'],
     target: 'node20',
     outExtension: { '.js': '.mjs' },
     sourcemap: 'linked',

@@ -169,7 +169,7 @@ function transferable(data: Uint8Array): Uint8Array {
 export interface FileWriterOptions {
   /** Out-of-order bytes held per file for hashing in order. @default 32 MiB */
   readonly holdBytes?: number;
-  /** Chunk bytes sent but not yet written before `chunk` makes the sender wait. @default 64 MiB */
+  /** Chunk bytes sent but not yet written before `chunk` makes the sender wait. @default 16 MiB */
   readonly maxUnwrittenBytes?: number;
 }
 
@@ -187,15 +187,15 @@ export interface FileInProgress {
 }
 
 const SLAB = 1024 * 1024;
-/** Slabs kept for reuse. */
-const SPARE_SLABS = 16;
 
 export class FileWriter {
   private readonly worker: Worker;
   /** Slabs of this batch (the last one is being filled), and returned ones for reuse. */
   private slabs: ArrayBuffer[] = [];
   private slabUsed = SLAB;
+  /** Slabs back from the thread, for reuse: memory the kernel has already faulted in. */
   private readonly spare: ArrayBuffer[] = [];
+  private readonly maxSpare: number;
   private readonly waiting = new Map<
     number,
     { resolve: (sha: string) => void; reject: (e: Error) => void }
@@ -210,7 +210,8 @@ export class FileWriter {
   private drained: (() => void)[] = [];
 
   constructor(opts: FileWriterOptions = {}) {
-    this.maxUnwritten = opts.maxUnwrittenBytes ?? 64 * 1024 * 1024;
+    this.maxUnwritten = opts.maxUnwrittenBytes ?? 16 * 1024 * 1024;
+    this.maxSpare = Math.ceil(this.maxUnwritten / SLAB) + 2;
     this.worker = new Worker(THREAD_SOURCE, {
       eval: true,
       workerData: { holdBytes: opts.holdBytes ?? 32 * 1024 * 1024 },
@@ -308,7 +309,7 @@ export class FileWriter {
       if (d.error) w.reject(threadError(d.error));
       else w.resolve(d.sha256 ?? '');
     }
-    for (const slab of r.slabs) if (this.spare.length < SPARE_SLABS) this.spare.push(slab);
+    for (const slab of r.slabs) if (this.spare.length < this.maxSpare) this.spare.push(slab);
     this.unwritten -= r.written;
     if (this.unwritten <= this.maxUnwritten / 2) this.release();
     if (this.waiting.size === 0 && this.unwritten === 0 && this.queue.length === 0) this.worker.unref();
