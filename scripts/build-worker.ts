@@ -19,6 +19,8 @@ export async function buildWorker(
     outfile,
     bundle: true,
     platform: 'node',
+    // The SDK's ES modules, not its CommonJS: esbuild then leaves out what the worker never calls.
+    mainFields: ['module', 'main'],
     target: 'node20',
     format: 'esm',
     minify: true,
