@@ -140,15 +140,31 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
   await prepareDir(dir);
   await readDescription(dir); // refuses a folder from a newer format before anything is touched
 
-  // The listing is read-only: start it now, beside the description (its error, if any, is the
-  // description's to report: a missing bucket reads better from there).
+  // The listing and the folder's manifest are read-only: start them now.
   const reader = opts.bucket ? objectReader(source.s3, opts.bucket) : undefined;
   const listing = reader ? reader.then((r) => collect(r.list())) : Promise.resolve([]);
   listing.catch(() => {});
+  const manifests = Promise.all([readManifest(dir), readManifest(dir, JOURNAL_FILE)]);
+  manifests.catch(() => {});
 
   // Describe the source first: a wrong endpoint or a missing bucket stops here, folder untouched.
   const queues = await describeQueues(source, opts.queueUrl, opts.dlqUrl);
-  const bucketSettings = opts.bucket ? await describeBucket(source, opts.bucket) : undefined;
+  let bucketSettings: ReturnType<typeof describeBucket> | undefined;
+  if (opts.bucket) {
+    const bucket = opts.bucket;
+    try {
+      await listing;
+    } catch (err) {
+      await describeBucket(source, bucket); // says more of a missing bucket than the listing
+      throw err;
+    }
+    // The bucket's settings (four small requests on S3) are read while the folder is brought up
+    // to date, not beside the listing: an endpoint that answers each with the bucket's whole
+    // listing, as fauxqs does, would slow the listing down. An unreadable setting is recorded as
+    // such, not fatal; an endpoint or credentials failure would have failed the listing.
+    bucketSettings = describeBucket(source, bucket);
+    bucketSettings.catch(() => {});
+  }
   const stacks = opts.stack
     ? [
         {
@@ -177,10 +193,11 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
 
   // What the folder already holds: the last manifest, then whatever an interrupted run finished.
   const known = new Map<string, ManifestEntry>();
-  for (const e of await readManifest(dir)) known.set(entryId(e.bucket, e.key), e);
+  const [manifest, journaled] = await manifests;
+  for (const e of manifest) known.set(entryId(e.bucket, e.key), e);
   // A journal left behind means a run was interrupted: it may have left partial files too.
   const interrupted = existsSync(join(dir, JOURNAL_FILE));
-  for (const e of await readManifest(dir, JOURNAL_FILE)) known.set(entryId(e.bucket, e.key), e);
+  for (const e of journaled) known.set(entryId(e.bucket, e.key), e);
 
   const warnings: string[] = [];
   const failed: PoolFailure<string>[] = [];
@@ -283,34 +300,36 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
         quiet: opts.quiet ?? false,
       });
       const made = new Set<string>();
-      // The files are written on a thread of their own; the network stays on this one.
-      const writer = new FileWriter();
-      let fetchFailures: PoolFailure<Listed>[];
+      // The files are written on a thread of their own (none when there is nothing to fetch);
+      // the network stays on this one.
+      const writer = toFetch.length > 0 ? new FileWriter() : undefined;
+      let fetchFailures: PoolFailure<Listed>[] = [];
       try {
-        fetchFailures = await runPool(toFetch, opts.concurrency ?? 32, async (src) => {
-          const path = layout.get(src.key);
-          if (!path) throw new Error(`no path for ${src.key}`);
-          // An older copy is kept whole until its replacement is complete.
-          const replaces = known.has(entryId(bucket, src.key));
-          const got = await fetchIntoFolder(store, writer, dir, path, src, made, {
-            ...opts,
-            replaces,
-            onBytes: (n) => progress.addBytes(n),
+        if (writer)
+          fetchFailures = await runPool(toFetch, opts.concurrency ?? 32, async (src) => {
+            const path = layout.get(src.key);
+            if (!path) throw new Error(`no path for ${src.key}`);
+            // An older copy is kept whole until its replacement is complete.
+            const replaces = known.has(entryId(bucket, src.key));
+            const got = await fetchIntoFolder(store, writer, dir, path, src, made, {
+              ...opts,
+              replaces,
+              onBytes: (n) => progress.addBytes(n),
+            });
+            const { lastModifiedMs, ...rest } = got;
+            record({
+              bucket,
+              key: src.key,
+              path,
+              ...rest,
+              lastModified: new Date(lastModifiedMs).toISOString(),
+            });
+            transferred++;
+            transferredBytes += got.size;
+            progress.objectDone();
           });
-          const { lastModifiedMs, ...rest } = got;
-          record({
-            bucket,
-            key: src.key,
-            path,
-            ...rest,
-            lastModified: new Date(lastModifiedMs).toISOString(),
-          });
-          transferred++;
-          transferredBytes += got.size;
-          progress.objectDone();
-        });
       } finally {
-        await writer.close();
+        await writer?.close();
       }
       progress.finish();
       for (const f of fetchFailures) failed.push({ item: f.item.key, error: f.error });
@@ -328,7 +347,7 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
       }
       const mine = [...known.values()].filter((e) => e.bucket === bucket);
       bucketDesc = {
-        ...bucketSettings,
+        ...(await bucketSettings),
         objects: mine.length,
         bytes: mine.reduce((n, e) => n + e.size, 0),
       };

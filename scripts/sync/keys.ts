@@ -85,9 +85,17 @@ export function layoutKeys(bucket: string, keys: Iterable<string>): Map<string, 
 /** S3's listing order: by the UTF-8 bytes of the key. Both sides of a diff sort with this. */
 export function compareKeys(a: string, b: string): number {
   if (a === b) return 0;
-  // Code-unit order equals UTF-8 byte order except around surrogates; compare bytes only then.
-  if (/[\ud800-\udfff]/.test(a) || /[\ud800-\udfff]/.test(b)) {
-    return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-  }
-  return a < b ? -1 : 1;
+  // UTF-16 code-unit order is UTF-8 byte (code point) order, except that a surrogate (half of a
+  // code point above U+FFFF) sorts below U+E000-U+FFFF in UTF-16 and above it in UTF-8. So look
+  // at the first code unit that differs: only a surrogate against a non-surrogate needs care.
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  if (i === n) return a.length < b.length ? -1 : 1;
+  const x = a.charCodeAt(i);
+  const y = b.charCodeAt(i);
+  const sx = x >= 0xd800 && x <= 0xdfff;
+  const sy = y >= 0xd800 && y <= 0xdfff;
+  if (sx !== sy) return sx ? 1 : -1;
+  return x < y ? -1 : 1;
 }

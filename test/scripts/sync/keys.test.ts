@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapedPath, isPlainKey, layoutKeys } from '../../../scripts/sync/keys.js';
+import { compareKeys, escapedPath, isPlainKey, layoutKeys } from '../../../scripts/sync/keys.js';
 
 describe('export layout of keys', () => {
   it('stores ordinary keys as plain paths under objects/<bucket>/', () => {
@@ -57,5 +57,25 @@ describe('export layout of keys', () => {
 
   it('refuses a bucket name that is not one', () => {
     expect(() => layoutKeys('../etc', ['k'])).toThrow(/not a valid bucket name/);
+  });
+});
+
+describe('compareKeys', () => {
+  it('sorts keys as S3 lists them, by their UTF-8 bytes, surrogate pairs included', () => {
+    // Characters where UTF-16 and UTF-8 orders disagree: U+E000-U+FFFF against emoji (U+1F600).
+    const alphabet = ['a', 'b', '/', '-', 'é', '名', '\ue000', '\uff5e', '\ufffd', '😀', '𝄞', '\u0000'];
+    let seed = 7;
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed;
+    };
+    const keys = Array.from({ length: 400 }, () =>
+      Array.from({ length: 1 + (next() % 5) }, () => alphabet[next() % alphabet.length]).join(''),
+    );
+    const byBytes = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    expect([...keys].sort(compareKeys)).toEqual(byBytes);
+    expect(compareKeys('\uffff', '😀')).toBe(-1);
+    expect(compareKeys('ab', 'abc')).toBe(-1);
+    expect(compareKeys('x', 'x')).toBe(0);
   });
 });
