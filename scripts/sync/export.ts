@@ -299,7 +299,6 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
         stream: opts.progress,
         quiet: opts.quiet ?? false,
       });
-      const made = new Set<string>();
       // The files are written on a thread of their own (none when there is nothing to fetch);
       // the network stays on this one.
       const writer = toFetch.length > 0 ? new FileWriter() : undefined;
@@ -311,7 +310,7 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
             if (!path) throw new Error(`no path for ${src.key}`);
             // An older copy is kept whole until its replacement is complete.
             const replaces = known.has(entryId(bucket, src.key));
-            const got = await fetchIntoFolder(store, writer, dir, path, src, made, {
+            const got = await fetchIntoFolder(store, writer, dir, path, src, {
               ...opts,
               replaces,
               onBytes: (n) => progress.addBytes(n),

@@ -12,6 +12,8 @@
  * reads the finished file back instead. Bytes sent but not yet written are capped too: past that,
  * the sender waits (backpressure).
  *
+ * It also makes the folders the files go in, as it first needs them.
+ *
  * The thread runs a few lines of plain JavaScript (below, as source): it starts in milliseconds,
  * needs no bundle and no loader, and runs the same from the bundle and from TypeScript.
  */
@@ -69,12 +71,22 @@ function drop(f) {
   try { fs.closeSync(f.fd); } catch {}
   try { fs.rmSync(f.path, { force: true }); } catch {}
 }
+// A file's folder is made the first time a file in it cannot be created for want of it.
+function create(path, flags) {
+  try {
+    return fs.openSync(path, flags);
+  } catch (e) {
+    if (e.code !== 'ENOENT') throw e;
+    fs.mkdirSync(require('node:path').dirname(path), { recursive: true });
+    return fs.openSync(path, flags);
+  }
+}
 function run(j, done, slabs) {
   if (j.op === 'whole') {
     let fd;
     try {
       const sha256 = createHash('sha256').update(j.data).digest('hex');
-      fd = fs.openSync(j.path, 'w');
+      fd = create(j.path, 'w');
       writeAll(fd, j.data);
       const t = new Date(j.mtimeMs);
       fs.futimesSync(fd, t, t);
@@ -91,7 +103,7 @@ function run(j, done, slabs) {
     const f = { path: j.path, fd: -1, hash: createHash('sha256'), next: 0, held: new Map(), heldBytes: 0, error: undefined };
     files.set(j.file, f);
     // Read and write: a file whose chunks came too far out of order is hashed by reading it back.
-    try { f.fd = fs.openSync(j.path, 'w+'); } catch (e) { f.error = plain(e); }
+    try { f.fd = create(j.path, 'w+'); } catch (e) { f.error = plain(e); }
     return 0;
   }
   const f = files.get(j.file);

@@ -4,8 +4,6 @@
  * parallel ranged GETs.
  */
 import { renameSync, rmSync, utimesSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { ObjectHeaders } from '../../workers/core/ports.js';
 import type { FileInProgress, FileWriter } from './file-writer.js';
 import { partialPath, resolveInside } from './folder.js';
@@ -153,8 +151,8 @@ export function placeFile(tmp: string, dest: string, mtimeMs: number): void {
  * One object into the export folder at `path` (relative, from the key layout). A new file is
  * written in place: until the run completes the folder says it is in progress, and an unfinished
  * file is not in the journal, so a resumed run fetches it again. A file that `replaces` an older
- * copy is written beside it and renamed over it, so the old copy stays whole until then. `made`
- * remembers the folders already created.
+ * copy is written beside it and renamed over it, so the old copy stays whole until then. The
+ * writer makes the file's folder if need be.
  */
 export async function fetchIntoFolder(
   reader: ObjectReader,
@@ -162,15 +160,9 @@ export async function fetchIntoFolder(
   dir: string,
   path: string,
   src: Listed,
-  made: Set<string>,
   opts: DownloadOptions & { replaces?: boolean } = {},
 ): Promise<Fetched> {
   const dest = resolveInside(dir, path);
-  const parent = dirname(dest);
-  if (!made.has(parent)) {
-    await mkdir(parent, { recursive: true });
-    made.add(parent);
-  }
   const target = opts.replaces ? partialPath(dest) : dest;
   try {
     const got = await downloadToFile(reader, writer, src, target, opts);

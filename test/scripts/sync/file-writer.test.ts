@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,14 +88,21 @@ describe('FileWriter', () => {
     }
   });
 
-  it('fails a write into a missing folder with its errno code, and leaves no file', async () => {
+  it('makes a missing folder, and fails a file under a file with its errno code, leaving nothing', async () => {
     const w = new FileWriter();
     try {
-      const path = join(dir, 'no', 'such', 'folder', 'x.bin');
-      await expect(w.write(path, randomBytes(10), MTIME)).rejects.toMatchObject({ code: 'ENOENT' });
+      const deep = join(dir, 'made', 'on', 'demand', 'x.bin');
+      const data = randomBytes(10);
+      const expected = sha(data);
+      expect(await w.write(deep, data, MTIME)).toBe(expected);
+      expect(existsSync(deep)).toBe(true);
+
+      await writeFile(join(dir, 'blocker'), 'a file, not a folder');
+      const path = join(dir, 'blocker', 'x.bin');
+      await expect(w.write(path, randomBytes(10), MTIME)).rejects.toMatchObject({ code: 'ENOTDIR' });
       const f = w.open(path);
       f.chunk(0, randomBytes(10));
-      await expect(f.finish(10, MTIME)).rejects.toMatchObject({ code: 'ENOENT' });
+      await expect(f.finish(10, MTIME)).rejects.toMatchObject({ code: 'ENOTDIR' });
       expect(existsSync(path)).toBe(false);
     } finally {
       await w.close();
