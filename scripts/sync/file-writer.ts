@@ -324,7 +324,10 @@ export class FileWriter {
     for (const slab of r.slabs) if (this.spare.length < this.maxSpare) this.spare.push(slab);
     this.unwritten -= r.written;
     if (this.unwritten <= this.maxUnwritten / 2) this.release();
-    if (this.waiting.size === 0 && this.unwritten === 0 && this.queue.length === 0) this.worker.unref();
+    // Idle, the thread does not keep the process alive; closing, it must until it has exited.
+    if (!this.failed && this.waiting.size === 0 && this.unwritten === 0 && this.queue.length === 0) {
+      this.worker.unref();
+    }
   }
 
   private release(): void {
@@ -342,6 +345,8 @@ export class FileWriter {
 
   async close(): Promise<void> {
     this.fail(new Error('file writer closed'));
+    // Referenced until it has exited: an unreferenced thread's exit may come after the process's.
+    this.worker.ref();
     await this.worker.terminate();
   }
 }
