@@ -5,9 +5,10 @@
  * main thread receives and does the rest: create, write, SHA-256, time stamp, close. The network
  * keeps one core and the files get another.
  *
- * A small object goes over whole, in one job, its buffer moved rather than copied. A large one goes
- * over chunk by chunk, each at its offset, copied into 1 MiB slabs that travel to the thread and
- * back, so the same memory carries every chunk. Ranged GETs arrive out of order: the thread hashes
+ * A small object goes over whole, in one job; a large one chunk by chunk, each at its offset. The
+ * bytes are copied into 1 MiB slabs that travel to the thread and back, so the same memory (already
+ * faulted in) carries every file, and the caller's buffers are free again at once. Ranged GETs
+ * arrive out of order: the thread hashes
  * each chunk once the bytes before it are in, holding early ones up to a budget, past which it
  * reads the finished file back instead. Bytes sent but not yet written are capped too: past that,
  * the sender waits (backpressure).
@@ -20,7 +21,7 @@
 import { Worker } from 'node:worker_threads';
 
 type Job =
-  | { op: 'whole'; id: number; path: string; data: Uint8Array; mtimeMs: number }
+  | { op: 'whole'; id: number; path: string; slab: number; off: number; len: number; mtimeMs: number }
   | { op: 'open'; file: number; path: string }
   | { op: 'chunk'; file: number; pos: number; slab: number; off: number; len: number }
   | { op: 'finish'; id: number; file: number; size: number; mtimeMs: number }
@@ -83,11 +84,12 @@ function create(path, flags) {
 }
 function run(j, done, slabs) {
   if (j.op === 'whole') {
+    const data = new Uint8Array(slabs[j.slab], j.off, j.len);
     let fd;
     try {
-      const sha256 = createHash('sha256').update(j.data).digest('hex');
+      const sha256 = createHash('sha256').update(data).digest('hex');
       fd = create(j.path, 'w');
-      writeAll(fd, j.data);
+      writeAll(fd, data);
       const t = new Date(j.mtimeMs);
       fs.futimesSync(fd, t, t);
       fs.closeSync(fd);
@@ -168,16 +170,6 @@ function threadError(e: ThreadError): Error {
   return err;
 }
 
-/**
- * Bytes in an ArrayBuffer that can be transferred to the thread. A body chunk from node:http has
- * one of its own (the parser copies every chunk out of the socket's buffer): it moves as it is.
- * Anything else (a view into a bigger or pooled buffer) is copied first.
- */
-function transferable(data: Uint8Array): Uint8Array {
-  const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
-  return whole && data.buffer instanceof ArrayBuffer ? data : new Uint8Array(data);
-}
-
 export interface FileWriterOptions {
   /** Out-of-order bytes held per file for hashing in order. @default 32 MiB */
   readonly holdBytes?: number;
@@ -202,9 +194,10 @@ const SLAB = 1024 * 1024;
 
 export class FileWriter {
   private readonly worker: Worker;
-  /** Slabs of this batch (the last one is being filled), and returned ones for reuse. */
+  /** This batch's slabs, the one being filled (-1: none) and how far. */
   private slabs: ArrayBuffer[] = [];
-  private slabUsed = SLAB;
+  private filling = -1;
+  private slabUsed = 0;
   /** Slabs back from the thread, for reuse: memory the kernel has already faulted in. */
   private readonly spare: ArrayBuffer[] = [];
   private readonly maxSpare: number;
@@ -213,7 +206,6 @@ export class FileWriter {
     { resolve: (sha: string) => void; reject: (e: Error) => void }
   >();
   private queue: Job[] = [];
-  private transfer: ArrayBuffer[] = [];
   private nextId = 1;
   private flushing = false;
   private failed: Error | undefined;
@@ -234,12 +226,15 @@ export class FileWriter {
     this.worker.on('exit', (code) => this.fail(new Error(`file-writer thread exited (code ${code})`)));
   }
 
-  /** Write a whole small file stamped with `mtimeMs`; resolves to its SHA-256 once it is closed. */
+  /**
+   * Write a whole small file stamped with `mtimeMs` (`data` is copied now); resolves to its
+   * SHA-256 once the file is closed.
+   */
   write(path: string, data: Uint8Array, mtimeMs: number): Promise<string> {
     const id = this.nextId++;
     const done = this.expect(id);
-    const copy = transferable(data);
-    this.send({ op: 'whole', id, path, data: copy, mtimeMs }, copy.buffer as ArrayBuffer);
+    const { slab, off } = this.place(data);
+    this.send({ op: 'whole', id, path, slab, off, len: data.length, mtimeMs });
     return done;
   }
 
@@ -250,17 +245,8 @@ export class FileWriter {
     return {
       chunk: (pos, data) => {
         if (this.failed) return Promise.reject(this.failed);
-        for (let at = 0; at < data.length; ) {
-          if (this.slabUsed === SLAB) this.newSlab();
-          const len = Math.min(data.length - at, SLAB - this.slabUsed);
-          const slab = this.slabs.length - 1;
-          new Uint8Array(this.slabs[slab] as ArrayBuffer, this.slabUsed, len).set(
-            data.subarray(at, at + len),
-          );
-          this.send({ op: 'chunk', file, pos: pos + at, slab, off: this.slabUsed, len });
-          this.slabUsed += len;
-          at += len;
-        }
+        const { slab, off } = this.place(data);
+        this.send({ op: 'chunk', file, pos, slab, off, len: data.length });
         this.unwritten += data.length;
         if (this.unwritten <= this.maxUnwritten) return undefined;
         return new Promise<void>((resolve) => this.drained.push(resolve));
@@ -280,9 +266,24 @@ export class FileWriter {
     };
   }
 
-  private newSlab(): void {
-    this.slabs.push(this.spare.pop() ?? new ArrayBuffer(SLAB));
-    this.slabUsed = 0;
+  /**
+   * Copy `data` into this batch's slab (a fresh one if it does not fit, a buffer of its own if it
+   * is bigger than a slab): the caller's buffer may be reused as soon as this returns.
+   */
+  private place(data: Uint8Array): { slab: number; off: number } {
+    if (data.length > SLAB) {
+      this.slabs.push(new Uint8Array(data).buffer);
+      return { slab: this.slabs.length - 1, off: 0 };
+    }
+    if (this.filling === -1 || this.slabUsed + data.length > SLAB) {
+      this.slabs.push(this.spare.pop() ?? new ArrayBuffer(SLAB));
+      this.filling = this.slabs.length - 1;
+      this.slabUsed = 0;
+    }
+    const off = this.slabUsed;
+    new Uint8Array(this.slabs[this.filling] as ArrayBuffer, off, data.length).set(data);
+    this.slabUsed += data.length;
+    return { slab: this.filling, off };
   }
 
   private expect(id: number): Promise<string> {
@@ -290,10 +291,9 @@ export class FileWriter {
     return new Promise<string>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
   }
 
-  private send(job: Job, transfer?: ArrayBuffer): void {
+  private send(job: Job): void {
     if (this.failed) return;
     this.queue.push(job);
-    if (transfer) this.transfer.push(transfer);
     // What is queued in one turn of the event loop goes over in one message.
     if (!this.flushing) {
       this.flushing = true;
@@ -306,11 +306,10 @@ export class FileWriter {
     if (this.failed || this.queue.length === 0) return;
     this.worker.ref();
     const slabs = this.slabs;
-    this.worker.postMessage({ jobs: this.queue, slabs }, [...this.transfer, ...slabs]);
+    this.worker.postMessage({ jobs: this.queue, slabs }, slabs);
     this.queue = [];
-    this.transfer = [];
     this.slabs = [];
-    this.slabUsed = SLAB;
+    this.filling = -1;
   }
 
   private receive(r: Replies): void {
@@ -321,7 +320,9 @@ export class FileWriter {
       if (d.error) w.reject(threadError(d.error));
       else w.resolve(d.sha256 ?? '');
     }
-    for (const slab of r.slabs) if (this.spare.length < this.maxSpare) this.spare.push(slab);
+    for (const slab of r.slabs) {
+      if (slab.byteLength === SLAB && this.spare.length < this.maxSpare) this.spare.push(slab);
+    }
     this.unwritten -= r.written;
     if (this.unwritten <= this.maxUnwritten / 2) this.release();
     // Idle, the thread does not keep the process alive; closing, it must until it has exited.

@@ -3,8 +3,8 @@
  * per small GET here and copies every body chunk out of the socket's buffer into a new one (on
  * 100 MB that is 100 MB of fresh memory to fault in); this client reads each plain-HTTP socket
  * into one buffer it reuses, and hands a body's bytes to the caller from there: a small body as
- * one buffer of its own (it can be moved to another thread as it is), a large one chunk by chunk,
- * each chunk valid only for the call that receives it.
+ * one buffer of its own, a large one chunk by chunk, each chunk valid only for the call that
+ * receives it.
  *
  * What it speaks: a GET with the caller's headers; a response with a status line, headers, and a
  * body framed by Content-Length, chunked transfer coding, or the end of the connection; interim

@@ -32,11 +32,21 @@ describe('FileWriter', () => {
       expect(await w.write(path, data, MTIME)).toBe(expected);
       expect(await readFile(path)).toEqual(copy);
       expect((await stat(path)).mtimeMs).toBe(MTIME);
-      // A view into a bigger buffer is copied, not moved: the caller's buffer stays intact.
-      const big = randomBytes(4096);
-      const view = big.subarray(100, 200);
-      expect(await w.write(join(dir, 'view.bin'), view, MTIME)).toBe(sha(big.subarray(100, 200)));
-      expect(big.length).toBe(4096);
+      // Bigger than a slab, beside small ones in the same batch.
+      const big = randomBytes(2_500_000);
+      const [a, b, c] = await Promise.all([
+        w.write(join(dir, 'a.bin'), data.subarray(0, 100), MTIME),
+        w.write(join(dir, 'big.bin'), big, MTIME),
+        w.write(join(dir, 'c.bin'), data.subarray(100, 300), MTIME),
+      ]);
+      expect([a, b, c]).toEqual([sha(data.subarray(0, 100)), sha(big), sha(data.subarray(100, 300))]);
+      expect(sha(await readFile(join(dir, 'big.bin')))).toBe(sha(big));
+      // The caller's buffer is copied, not moved: it stays intact and can be reused at once.
+      const whole = randomBytes(4096);
+      const view = whole.subarray(100, 200);
+      expect(await w.write(join(dir, 'view.bin'), view, MTIME)).toBe(sha(whole.subarray(100, 200)));
+      expect(whole.length).toBe(4096);
+      expect(data.length).toBe(10_240);
     } finally {
       await w.close();
     }
