@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import module from 'node:module';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -108,6 +109,9 @@ async function loadCli() {
       // Stack traces through the bundle's source maps only with --debug (the only time a stack is
       // shown): loading the maps costs every start tens of milliseconds.
       if (process.argv.includes('--debug')) process.setSourceMapsEnabled(true);
+      // Node 22 and later keep V8's compiled code for the bundle from run to run, beside it (about
+      // a third of the start-up here is compiling the bundle); Node 20 has no such cache.
+      module.enableCompileCache?.(join(outdir, '.v8-cache'));
       return import(pathToFileURL(entry).href);
     }
   }
