@@ -4,8 +4,13 @@
  * awkward places, interim responses, `Connection: close`, and drops mid-body. A user would notice
  * any of these as a corrupt or hung export.
  */
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpGetClient } from '../../../scripts/sync/http-get.js';
 
@@ -188,5 +193,71 @@ describe('HttpGetClient', () => {
     expect(texts).toEqual(Array(12).fill('y'));
     expect(most).toBe(3);
     expect(srv.connections()).toBe(3);
+  });
+});
+
+describe('HttpGetClient over TLS', () => {
+  // A throwaway self-signed certificate for localhost and 127.0.0.1 (test-only.key is its key).
+  const TLS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'tls');
+  const ROOT = join(TLS_DIR, '..', '..', '..', '..');
+
+  /** GETs from a child process, as the CLI would make them, with the given extra CA (or none). */
+  async function getFromChild(base: string, extraCa: string | undefined) {
+    const script = `
+      import { createHash } from 'node:crypto';
+      import { HttpGetClient } from ${JSON.stringify(join(ROOT, 'scripts/sync/http-get.ts'))};
+      const c = new HttpGetClient(new URL(${JSON.stringify(base)}), 4);
+      try {
+        const out = [];
+        for (const p of ['/small', '/big']) {
+          const r = await c.get(p, { host: new URL(${JSON.stringify(base)}).host });
+          out.push(createHash('sha256').update(await r.bytes()).digest('hex'));
+        }
+        console.log(JSON.stringify({ ok: out }));
+      } catch (e) {
+        console.log(JSON.stringify({ error: e.code ?? e.message }));
+      } finally {
+        c.close();
+      }`;
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS;
+    if (extraCa) env.NODE_EXTRA_CA_CERTS = extraCa;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      env,
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    await new Promise((r) => child.once('exit', r));
+    return JSON.parse(stdout.trim().split('\n').pop() || '{}') as { ok?: string[]; error?: string };
+  }
+
+  it('reads bodies over HTTPS, and refuses a certificate it cannot verify', async () => {
+    const small = randomBytes(10_000);
+    const big = randomBytes(3_000_000);
+    const server = https.createServer(
+      {
+        key: readFileSync(join(TLS_DIR, 'test-only.key')),
+        cert: readFileSync(join(TLS_DIR, 'test-only.crt')),
+      },
+      (req, res) => {
+        const body = req.url === '/big' ? big : small;
+        res.writeHead(200, { 'content-length': body.length });
+        res.end(body);
+      },
+    );
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const base = `https://localhost:${(server.address() as net.AddressInfo).port}/`;
+      const trusted = await getFromChild(base, join(TLS_DIR, 'test-only.crt'));
+      expect(trusted).toEqual({ ok: [digest(small), digest(big)] });
+      const untrusted = await getFromChild(base, undefined);
+      expect(untrusted.error).toMatch(/SELF_SIGNED|UNABLE_TO_VERIFY|CERT/);
+    } finally {
+      server.close();
+    }
   });
 });
