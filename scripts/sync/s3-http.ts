@@ -15,10 +15,11 @@
 import { Readable } from 'node:stream';
 import type { ObjectHead, ObjectHeaders, ObjectInfo } from '../../workers/core/ports.js';
 import { HttpServiceError, withRetries } from '../../workers/core/signed-http.js';
-import { type Credentials, signRequest } from '../../workers/core/sigv4.js';
+import { type Credentials, encodeKeyPath, signRequest, uriEncode } from '../../workers/core/sigv4.js';
 import { type GetResponse, HttpGetClient, type Sink } from './http-get.js';
 
 export type { Credentials } from '../../workers/core/sigv4.js';
+export { encodeKeyPath, uriEncode } from '../../workers/core/sigv4.js';
 
 export interface ReadOptions {
   readonly range?: { start: number; end: number };
@@ -79,13 +80,6 @@ export function streamBody(stream: Readable): Body {
     },
   };
 }
-
-/** URI-encode every byte but RFC 3986's unreserved characters (what SigV4 signs). */
-export const uriEncode = (s: string): string =>
-  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-
-/** S3's encoding of a key in a path: every segment URI-encoded, slashes kept. */
-export const encodeKeyPath = (key: string): string => key.split('/').map(uriEncode).join('/');
 
 /** A canonical query string: names sorted, names and values URI-encoded. */
 export const canonicalQuery = (params: Readonly<Record<string, string>>): string =>

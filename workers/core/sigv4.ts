@@ -28,6 +28,13 @@ export interface SigningInput {
   readonly now: Date;
 }
 
+/** URI-encode every byte but RFC 3986's unreserved characters (what SigV4 signs). */
+export const uriEncode = (s: string): string =>
+  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+
+/** S3's encoding of a key in a path: every segment URI-encoded, slashes kept. */
+export const encodeKeyPath = (key: string): string => key.split('/').map(uriEncode).join('/');
+
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 const keyCache = new Map<string, Buffer>();

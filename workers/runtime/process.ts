@@ -6,13 +6,8 @@
  */
 import { type EndpointConfig, s3Client, sqsClient } from '../core/aws.js';
 import { describeError } from '../core/errors.js';
-import {
-  deadLetterQueueOf,
-  parseRedrivePolicy,
-  S3Store,
-  type ScaleInGuard,
-  SqsQueue,
-} from '../core/ports.js';
+import { deadLetterQueueOf, parseRedrivePolicy, type ScaleInGuard, SqsQueue } from '../core/ports.js';
+import { workerStore } from '../core/s3-lean.js';
 import { workerQueue } from '../core/sqs-http.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import { Worker, type WorkerOptions } from './consumer.js';
@@ -62,7 +57,8 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
       ? await deadLetterQueueOf(sqs, redrive)
       : undefined;
   if (!dlq) log.warn('the job queue has no DLQ; failed jobs stay on the queue until it expires them');
-  const store = new S3Store(s3, config.bucket);
+  // The result checks and writes, two calls per job, skip the SDK's middleware too (s3-lean.ts).
+  const store = await workerStore(s3, config.bucket);
   try {
     // A missing or unreadable bucket would fail every job, one retry at a time: say so now, once.
     for await (const _ of store.list('results/')) break;
