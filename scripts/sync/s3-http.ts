@@ -14,7 +14,8 @@
  */
 import { Readable } from 'node:stream';
 import type { ObjectHead, ObjectHeaders, ObjectInfo } from '../../workers/core/ports.js';
-import { HttpServiceError, withRetries } from '../../workers/core/signed-http.js';
+import { objectHeadOf, s3ErrorOf } from '../../workers/core/s3-wire.js';
+import { type HttpServiceError, withRetries } from '../../workers/core/signed-http.js';
 import { type Credentials, encodeKeyPath, signRequest, uriEncode } from '../../workers/core/sigv4.js';
 import { type GetResponse, HttpGetClient, type Sink } from './http-get.js';
 
@@ -88,26 +89,6 @@ export const canonicalQuery = (params: Readonly<Record<string, string>>): string
     .map((k) => `${uriEncode(k)}=${uriEncode(params[k] ?? '')}`)
     .join('&');
 
-function headOf(key: string, h: Readonly<Record<string, string>>): ObjectHead & ObjectHeaders {
-  const metadata: Record<string, string> = {};
-  for (const [name, value] of Object.entries(h)) {
-    if (name.startsWith('x-amz-meta-')) metadata[name.slice(11)] = value;
-  }
-  const modified = h['last-modified'];
-  return {
-    key,
-    size: Number(h['content-length'] ?? 0),
-    etag: h.etag ?? '',
-    lastModifiedMs: modified ? Date.parse(modified) : 0,
-    contentType: h['content-type'],
-    metadata,
-    cacheControl: h['cache-control'],
-    contentDisposition: h['content-disposition'],
-    contentEncoding: h['content-encoding'],
-    contentLanguage: h['content-language'],
-  };
-}
-
 const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
 
 /** XML character data to text: the five named entities and numeric references. */
@@ -167,19 +148,7 @@ export function parseListPage(xml: string): { objects: ObjectInfo[]; next?: stri
 }
 
 async function errorFrom(res: GetResponse): Promise<HttpServiceError> {
-  const text = (await res.text()).slice(0, 8192);
-  const tag = (t: string) => text.match(new RegExp(`<${t}>([^<]*)</${t}>`))?.[1];
-  const status = res.status;
-  const code =
-    tag('Code') ??
-    (status === 404
-      ? 'NotFound'
-      : status === 403
-        ? 'AccessDenied'
-        : status === 412
-          ? 'PreconditionFailed'
-          : `Http${status}`);
-  return new HttpServiceError(code, tag('Message') ?? `${code} (HTTP ${status})`, status);
+  return s3ErrorOf(res.status, (await res.text()).slice(0, 8192));
 }
 
 /** Signed GETs against one bucket, at the endpoint the SDK would use for it. */
@@ -216,7 +185,7 @@ export class HttpObjectReader implements ObjectReader {
     if (opts.range) extra.range = `bytes=${opts.range.start}-${opts.range.end}`;
     if (opts.ifMatch) extra['if-match'] = opts.ifMatch;
     const res = await this.send(`${basePath}${encodeKeyPath(key)}`, '', extra);
-    return { body: res, head: headOf(key, res.headers) };
+    return { body: res, head: objectHeadOf(key, res.headers) };
   }
 
   /** A bucket sub-resource's XML (`versioning`, `tagging`...); an S3 error reply throws, by its code. */

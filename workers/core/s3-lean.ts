@@ -13,7 +13,8 @@ import type http from 'node:http';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { sigv4Endpoint } from './aws.js';
 import { type ObjectHead, type PutOptions, S3Store } from './ports.js';
-import { HttpServiceError, SignedHttp, withRetries } from './signed-http.js';
+import { objectHeadOf, s3ErrorOf } from './s3-wire.js';
+import { type HttpServiceError, SignedHttp, withRetries } from './signed-http.js';
 import { encodeKeyPath } from './sigv4.js';
 
 /** Bodies up to this size are PUT lean; bigger ones through the SDK. */
@@ -25,23 +26,8 @@ async function textOf(res: http.IncomingMessage): Promise<string> {
   return text;
 }
 
-/** An S3 error reply as the SDK would name it: the XML's Code, else one from the status. */
 async function s3Error(res: http.IncomingMessage): Promise<HttpServiceError> {
-  const status = res.statusCode ?? 0;
-  const text = await textOf(res);
-  const tag = (t: string) => text.match(new RegExp(`<${t}>([^<]*)</${t}>`))?.[1];
-  const code =
-    tag('Code') ??
-    (
-      {
-        403: 'AccessDenied',
-        404: 'NotFound',
-        409: 'ConditionalRequestConflict',
-        412: 'PreconditionFailed',
-      } as const
-    )[status as 403] ??
-    `Http${status}`;
-  return new HttpServiceError(code, tag('Message') ?? `${code} (HTTP ${status})`, status);
+  return s3ErrorOf(res.statusCode ?? 0, await textOf(res));
 }
 
 /** S3Store with head() and small put()s sent as signed requests. */
@@ -66,24 +52,11 @@ export class HttpS3Store extends S3Store {
   override async head(key: string): Promise<ObjectHead | undefined> {
     return withRetries(async () => {
       const res = await this.http.request('HEAD', this.basePath + encodeKeyPath(key));
-      res.resume();
+      res.resume(); // a HEAD reply has no body, an error's included
       const status = res.statusCode ?? 0;
       if (status === 404) return undefined;
-      if (status < 200 || status >= 300) throw await s3Error(res);
-      const h = res.headers;
-      const metadata: Record<string, string> = {};
-      for (const [name, value] of Object.entries(h)) {
-        if (name.startsWith('x-amz-meta-') && typeof value === 'string') metadata[name.slice(11)] = value;
-      }
-      const modified = h['last-modified'];
-      return {
-        key,
-        size: Number(h['content-length'] ?? 0),
-        etag: typeof h.etag === 'string' ? h.etag : '',
-        lastModifiedMs: modified ? Date.parse(modified) : 0,
-        contentType: h['content-type'],
-        metadata,
-      };
+      if (status < 200 || status >= 300) throw s3ErrorOf(status, '');
+      return objectHeadOf(key, res.headers);
     });
   }
 
