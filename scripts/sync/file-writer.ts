@@ -8,10 +8,9 @@
  * A small object goes over whole, in one job; a large one chunk by chunk, each at its offset. The
  * bytes are copied into 1 MiB slabs that travel to the thread and back, so the same memory (already
  * faulted in) carries every file, and the caller's buffers are free again at once. Ranged GETs
- * arrive out of order: the thread hashes
- * each chunk once the bytes before it are in, holding early ones up to a budget, past which it
- * reads the finished file back instead. Bytes sent but not yet written are capped too: past that,
- * the sender waits (backpressure).
+ * arrive out of order: the thread hashes each chunk once the bytes before it are in, holding early
+ * ones up to a budget, past which it reads the finished file back instead. Bytes sent but not yet
+ * written are capped too: past that, the sender waits (backpressure).
  *
  * It also makes the folders the files go in, as it first needs them.
  *

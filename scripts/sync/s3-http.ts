@@ -20,7 +20,6 @@ import { type Credentials, encodeKeyPath, signRequest, uriEncode } from '../../w
 import { type GetResponse, HttpGetClient, type Sink } from './http-get.js';
 
 export type { Credentials } from '../../workers/core/sigv4.js';
-export { encodeKeyPath, uriEncode } from '../../workers/core/sigv4.js';
 
 export interface ReadOptions {
   readonly range?: { start: number; end: number };
