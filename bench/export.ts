@@ -15,8 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { pool } from '../scripts/submit.js';
-import { S3Store } from '../workers/core/ports.js';
+import { pool } from '../client/submit.js';
+import { S3Store } from '../core/ports.js';
 import {
   type BenchEmulator,
   childEnv,

@@ -11,10 +11,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DeleteBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DeleteQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { Submitter } from '../client/submit.js';
+import { EMULATOR_CREDENTIALS, type EndpointConfig, s3Client, sqsClient } from '../core/aws.js';
+import { S3Store, SqsQueue } from '../core/ports.js';
 import { type Provisioned, provisionDeployment } from '../scripts/provision.js';
-import { Submitter } from '../scripts/submit.js';
-import { EMULATOR_CREDENTIALS, type EndpointConfig, s3Client, sqsClient } from '../workers/core/aws.js';
-import { S3Store, SqsQueue } from '../workers/core/ports.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 

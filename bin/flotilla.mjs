@@ -16,7 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const SOURCES = ['scripts', 'workers', 'infra'];
+const SOURCES = ['scripts', 'client', 'core', 'workers', 'infra'];
 const KEEP = 3;
 
 function fingerprint() {

@@ -2,7 +2,7 @@
  * The `flotilla` command. Parses the command name, hands the rest to scripts/commands/NAME.ts,
  * and turns any error into one line and a non-zero exit (a stack trace only with --debug).
  */
-import { describeError, UsageError } from '../workers/core/errors.js';
+import { describeError, UsageError } from '../core/errors.js';
 
 export interface CommandContext {
   readonly argv: string[];

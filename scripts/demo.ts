@@ -9,22 +9,22 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { resourceNames } from '../infra/definitions.js';
+import { pool, Submitter } from '../client/submit.js';
 import {
   EMULATOR_CREDENTIALS,
   type EndpointConfig,
   endpointFromEnv,
   s3Client,
   sqsClient,
-} from '../workers/core/aws.js';
-import { describeError, formatBytes } from '../workers/core/errors.js';
-import { S3Store, SqsQueue } from '../workers/core/ports.js';
+} from '../core/aws.js';
+import { describeError, formatBytes } from '../core/errors.js';
+import { S3Store, SqsQueue } from '../core/ports.js';
+import { resourceNames } from '../infra/definitions.js';
 import { countWords, type MergeResult } from '../workers/handlers/wordcount.js';
 import { buildWorker } from './build-worker.js';
 import { type EmbeddedEmulator, startEmbeddedEmulator } from './emulator.js';
 import { provisionDeployment } from './provision.js';
 import { bar, StatusLine } from './status-line.js';
-import { pool, Submitter } from './submit.js';
 
 const USAGE = `usage: npm run demo [-- --workers N] [--documents N] [--endpoint URL]
 

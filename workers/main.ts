@@ -16,7 +16,7 @@
  *   ECS_AGENT_URI           set by ECS in every task, for 'ecs'
  *   AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID...
  */
-import { endpointFromEnv } from './core/aws.js';
+import { endpointFromEnv } from '../core/aws.js';
 import { builtinHandlers } from './handlers/index.js';
 import { jsonLogger, type LogLevel } from './runtime/logger.js';
 import { runWorkerProcess } from './runtime/process.js';

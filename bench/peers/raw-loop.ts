@@ -5,7 +5,7 @@
  *   node --import tsx bench/peers/raw-loop.ts QUEUE_URL LOOPS   (endpoint from AWS_ENDPOINT_URL)
  */
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { endpointFromEnv, sqsClient } from '../../workers/core/aws.js';
+import { endpointFromEnv, sqsClient } from '../../core/aws.js';
 
 const [queueUrl, count = '8'] = process.argv.slice(2);
 if (!queueUrl) {

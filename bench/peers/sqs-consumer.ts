@@ -6,7 +6,7 @@
  *   node --import tsx bench/peers/sqs-consumer.ts QUEUE_URL CONSUMERS   (endpoint from AWS_ENDPOINT_URL)
  */
 import { Consumer } from 'sqs-consumer';
-import { endpointFromEnv, sqsClient } from '../../workers/core/aws.js';
+import { endpointFromEnv, sqsClient } from '../../core/aws.js';
 
 const [queueUrl, count = '1', mode = 'message'] = process.argv.slice(2);
 if (!queueUrl) {

@@ -1,6 +1,6 @@
 /** Argument parsing shared by every command: common flags, --help, one-line usage errors. */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { UsageError } from '../../workers/core/errors.js';
+import { UsageError } from '../../core/errors.js';
 import { COMMON_HELP, COMMON_OPTIONS, type CommonFlags } from '../target.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;

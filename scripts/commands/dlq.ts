@@ -1,9 +1,10 @@
 /** flotilla dlq list | redrive: look at failed jobs, and send them back once the cause is fixed. */
-import { peekIds } from '../../workers/core/envelope.js';
-import { UsageError } from '../../workers/core/errors.js';
-import type { QueueMessage } from '../../workers/core/ports.js';
+
+import { peekMessages, redrive } from '../../client/dlq.js';
+import { peekIds } from '../../core/envelope.js';
+import { UsageError } from '../../core/errors.js';
+import type { QueueMessage } from '../../core/ports.js';
 import type { CommandMain } from '../cli.js';
-import { peekMessages, redrive } from '../dlq.js';
 import { StatusLine } from '../status-line.js';
 import { closeTarget, openDlq, openQueue, openStore, resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';

@@ -1,6 +1,6 @@
 /** `flotilla export --to DIR`: back up a deployment's definitions and data to a folder. */
 import { resolve } from 'node:path';
-import { describeError, formatBytes, UsageError } from '../../workers/core/errors.js';
+import { describeError, formatBytes, UsageError } from '../../core/errors.js';
 import type { CommandMain } from '../cli.js';
 import { exportDeployment } from '../sync/export.js';
 import { resolveTarget } from '../target.js';

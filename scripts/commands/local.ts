@@ -1,7 +1,8 @@
 /** flotilla local: create a deployment's queues and bucket on any endpoint, or serve one here. */
+
+import { EMULATOR_CREDENTIALS, s3Client, sqsClient } from '../../core/aws.js';
+import { UsageError } from '../../core/errors.js';
 import { resourceNames } from '../../infra/definitions.js';
-import { EMULATOR_CREDENTIALS, s3Client, sqsClient } from '../../workers/core/aws.js';
-import { UsageError } from '../../workers/core/errors.js';
 import type { CommandMain } from '../cli.js';
 import { startEmbeddedEmulator } from '../emulator.js';
 import { provisionDeployment } from '../provision.js';

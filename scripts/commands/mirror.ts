@@ -1,5 +1,5 @@
 /** `flotilla mirror --to TARGET`: copy a live deployment to another live endpoint, incrementally. */
-import { describeError, formatBytes, UsageError } from '../../workers/core/errors.js';
+import { describeError, formatBytes, UsageError } from '../../core/errors.js';
 import type { CommandMain } from '../cli.js';
 import { mirrorDeployment } from '../sync/mirror.js';
 import { closeSide, liveSide } from '../sync/side.js';

@@ -1,6 +1,6 @@
 /** `flotilla restore --from DIR`: recreate a deployment from an export folder on any endpoint. */
 import { resolve } from 'node:path';
-import { describeError, formatBytes, UsageError } from '../../workers/core/errors.js';
+import { describeError, formatBytes, UsageError } from '../../core/errors.js';
 import type { CommandMain } from '../cli.js';
 import { restoreDeployment } from '../sync/restore.js';
 import { resolveTarget } from '../target.js';

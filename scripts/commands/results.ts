@@ -1,7 +1,8 @@
 /** flotilla results BATCH: what a batch has produced so far. */
-import { UsageError } from '../../workers/core/errors.js';
+
+import { BatchHandle } from '../../client/submit.js';
+import { UsageError } from '../../core/errors.js';
 import type { CommandMain } from '../cli.js';
-import { BatchHandle } from '../submit.js';
 import { closeTarget, openStore, resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
 

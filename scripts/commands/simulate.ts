@@ -5,8 +5,8 @@
  */
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
+import { UsageError } from '../../core/errors.js';
 import { resolveScaling, type ScalingPolicy } from '../../infra/scaling.js';
-import { UsageError } from '../../workers/core/errors.js';
 import type { CommandMain } from '../cli.js';
 import { renderSvg } from '../simulate/plot.js';
 import { compare, formatTable, toJson } from '../simulate/report.js';

@@ -1,9 +1,9 @@
 /** flotilla submit TYPE (--payload JSON | --file jobs.ndjson) [--batch ID] [--wait] */
 import { readFileSync } from 'node:fs';
-import { UsageError } from '../../workers/core/errors.js';
+import { type BatchHandle, type BatchOutcome, type JobSpec, Submitter } from '../../client/submit.js';
+import { UsageError } from '../../core/errors.js';
 import type { CommandMain } from '../cli.js';
 import { bar, StatusLine } from '../status-line.js';
-import { type BatchHandle, type BatchOutcome, type JobSpec, Submitter } from '../submit.js';
 import { closeTarget, openQueue, openStore, resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
 

@@ -1,6 +1,6 @@
 /** `flotilla verify DIR [--against URL|aws]`: recompute checksums and list what is missing or changed. */
 import { resolve } from 'node:path';
-import { UsageError } from '../../workers/core/errors.js';
+import { UsageError } from '../../core/errors.js';
 import type { CommandMain } from '../cli.js';
 import { closeSide, liveSide } from '../sync/side.js';
 import { type VerifyResult, verifyAgainst, verifyFolder } from '../sync/verify.js';

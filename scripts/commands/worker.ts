@@ -1,7 +1,7 @@
 /** flotilla worker: run a worker here, against any queue, with the built-in and your handlers. */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { UsageError } from '../../workers/core/errors.js';
+import { UsageError } from '../../core/errors.js';
 import {
   builtinHandlers,
   type HandlerDefinition,

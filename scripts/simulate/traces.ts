@@ -3,7 +3,7 @@
  * and user traces from CSV (`time_s,jobs`). Arrival times are generated once per seed, so both
  * policies in a comparison see exactly the same jobs.
  */
-import { UsageError } from '../../workers/core/errors.js';
+import { UsageError } from '../../core/errors.js';
 import { poisson, seededRandom } from './random.js';
 
 export interface Trace {

@@ -15,15 +15,15 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { EndpointConfig } from '../../workers/core/aws.js';
-import { classifyError, errorText, UsageError } from '../../workers/core/errors.js';
-import { findDeadLetterQueue, parseRedrivePolicy, SqsQueue } from '../../workers/core/ports.js';
+import type { EndpointConfig } from '../../core/aws.js';
+import { classifyError, errorText, UsageError } from '../../core/errors.js';
+import { findDeadLetterQueue, parseRedrivePolicy, SqsQueue } from '../../core/ports.js';
+import { xmlField } from '../../core/transport/s3-http.js';
 import { ensureBucket, ensureQueue, queueArn } from '../provision.js';
 import { cloudFormation, cloudFormationClient } from '../target.js';
 import type { BucketDescription, QueueDescription } from './folder.js';
 import { checkBucketName } from './keys.js';
 import { leanReader } from './object-reader.js';
-import { xmlField } from './s3-http.js';
 
 /** A live deployment to read from or write to. */
 export interface LiveSide {

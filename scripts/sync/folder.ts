@@ -19,7 +19,7 @@ import type { Dirent } from 'node:fs';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import { UsageError } from '../../workers/core/errors.js';
+import { UsageError } from '../../core/errors.js';
 
 export const FORMAT_VERSION = 1;
 export const DESCRIPTION_FILE = 'flotilla.json';

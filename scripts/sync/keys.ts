@@ -16,7 +16,7 @@
  *    nothing is lost and no name can reach outside the folder.
  */
 import { createHash } from 'node:crypto';
-import { UsageError } from '../../workers/core/errors.js';
+import { UsageError } from '../../core/errors.js';
 
 export const OBJECTS_DIR = 'objects';
 export const ESCAPED_DIR = 'escaped';

@@ -7,8 +7,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
-import { EMULATOR_CREDENTIALS, type EndpointConfig, s3Client, sqsClient } from '../../workers/core/aws.js';
-import { UsageError } from '../../workers/core/errors.js';
+import { EMULATOR_CREDENTIALS, type EndpointConfig, s3Client, sqsClient } from '../../core/aws.js';
+import { UsageError } from '../../core/errors.js';
 import { buildWorker } from '../build-worker.js';
 import type { CommandContext } from '../cli.js';
 import { intOption } from '../commands/args.js';

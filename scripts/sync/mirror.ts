@@ -8,8 +8,9 @@
  * so a re-run skips unchanged objects without reading them again, whatever the ETag scheme.
  */
 import { createHash } from 'node:crypto';
-import { UsageError } from '../../workers/core/errors.js';
-import { S3Store } from '../../workers/core/ports.js';
+import { UsageError } from '../../core/errors.js';
+import { S3Store } from '../../core/ports.js';
+import { bodyStream } from '../../core/transport/s3-http.js';
 import {
   applyBucket,
   applyQueues,
@@ -23,7 +24,6 @@ import { objectReader } from './object-reader.js';
 import { type Listed, march, needsTransfer, normalizeEtag, sameByListing, sortByKey } from './plan.js';
 import { collect, runPool } from './pool.js';
 import { Progress } from './progress.js';
-import { bodyStream } from './s3-http.js';
 import { headersOf } from './transfer.js';
 
 export const MIRROR_KEYS = ['flotilla-source-etag', 'flotilla-source-mtime', 'flotilla-sha256'] as const;

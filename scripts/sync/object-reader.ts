@@ -3,11 +3,11 @@
  * bucket's endpoint is plain SigV4 (AWS S3 and every S3-compatible store), else the SDK.
  */
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { sigv4Endpoint } from '../../workers/core/aws.js';
-import { S3Store } from '../../workers/core/ports.js';
-import { HttpObjectReader, type ObjectReader, streamBody } from './s3-http.js';
+import { sigv4Endpoint } from '../../core/aws.js';
+import { S3Store } from '../../core/ports.js';
+import { HttpObjectReader, type ObjectReader, streamBody } from '../../core/transport/s3-http.js';
 
-export type { ObjectReader, ReadOptions } from './s3-http.js';
+export type { ObjectReader, ReadOptions } from '../../core/transport/s3-http.js';
 
 /**
  * The lean reader for `bucket`, at the endpoint the SDK would use for it (its own endpoint rules,

@@ -2,7 +2,7 @@
  * Progress on stderr: objects, bytes, throughput and ETA. Redrawn in place on a terminal (at most
  * five times a second); one line every few seconds otherwise, so logs stay readable.
  */
-import { formatBytes } from '../../workers/core/errors.js';
+import { formatBytes } from '../../core/errors.js';
 
 export interface ProgressOptions {
   readonly label: string;

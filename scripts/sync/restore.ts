@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { UsageError } from '../../workers/core/errors.js';
-import { S3Store, SqsQueue } from '../../workers/core/ports.js';
+import { UsageError } from '../../core/errors.js';
+import { S3Store, SqsQueue } from '../../core/ports.js';
 import { applyBucket, applyQueues, type LiveSide } from './describe.js';
 import {
   type Description,

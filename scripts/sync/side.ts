@@ -1,6 +1,6 @@
 /** The second side of mirror and verify --against: `--to URL|aws` plus its own region/profile. */
-import { type EndpointConfig, s3Client, sqsClient, validateEndpoint } from '../../workers/core/aws.js';
-import { UsageError } from '../../workers/core/errors.js';
+import { type EndpointConfig, s3Client, sqsClient, validateEndpoint } from '../../core/aws.js';
+import { UsageError } from '../../core/errors.js';
 import type { LiveSide } from './describe.js';
 
 export function liveSide(

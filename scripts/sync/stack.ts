@@ -13,6 +13,8 @@ import {
   UpdateStackCommand,
 } from '@aws-sdk/client-cloudformation';
 import { App, BootstraplessSynthesizer } from 'aws-cdk-lib';
+import { UsageError } from '../../core/errors.js';
+import { parseRedrivePolicy } from '../../core/ports.js';
 import {
   type BucketDefinition,
   type DeploymentDefinition,
@@ -20,8 +22,6 @@ import {
   resolveDeployment,
 } from '../../infra/definitions.js';
 import { DataPlaneStack } from '../../infra/stacks/data-plane-stack.js';
-import { UsageError } from '../../workers/core/errors.js';
-import { parseRedrivePolicy } from '../../workers/core/ports.js';
 import { cloudFormationClient, stackOutputs } from '../target.js';
 import type { LiveSide } from './describe.js';
 import { type Description, requireCompleteExport } from './folder.js';

@@ -4,12 +4,12 @@
  * parallel ranged GETs.
  */
 import { renameSync, rmSync, utimesSync } from 'node:fs';
-import type { ObjectHeaders } from '../../workers/core/ports.js';
+import type { ObjectHeaders } from '../../core/ports.js';
+import type { Body, ObjectReader } from '../../core/transport/s3-http.js';
 import type { FileInProgress, FileWriter } from './file-writer.js';
 import { partialPath, resolveInside } from './folder.js';
 import type { Listed } from './plan.js';
 import { runPool } from './pool.js';
-import type { Body, ObjectReader } from './s3-http.js';
 
 export interface Fetched extends ObjectHeaders {
   readonly size: number;

@@ -5,9 +5,9 @@
  */
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Submitter } from '../../scripts/submit.js';
-import { ENVELOPE_VERSION, type ErrorRecord, errorKey } from '../../workers/core/envelope.js';
-import { PayloadTooLargeError } from '../../workers/core/errors.js';
+import { Submitter } from '../../client/submit.js';
+import { ENVELOPE_VERSION, type ErrorRecord, errorKey } from '../../core/envelope.js';
+import { PayloadTooLargeError } from '../../core/errors.js';
 import { eventually, freshDeployment, queueDepth } from '../support/deployment.js';
 import { freePort, uniqueName } from '../support/emulators.js';
 import {

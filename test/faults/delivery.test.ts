@@ -6,16 +6,16 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { redrive } from '../../scripts/dlq.js';
-import { Submitter } from '../../scripts/submit.js';
+import { redrive } from '../../client/dlq.js';
+import { Submitter } from '../../client/submit.js';
 import {
   ENVELOPE_VERSION,
   type ErrorRecord,
   errorKey,
   type ResultRecord,
   resultKey,
-} from '../../workers/core/envelope.js';
-import type { QueuePort, SendEntry } from '../../workers/core/ports.js';
+} from '../../core/envelope.js';
+import type { QueuePort, SendEntry } from '../../core/ports.js';
 import { eventually, freshDeployment, queueDepth } from '../support/deployment.js';
 import { uniqueName } from '../support/emulators.js';
 import {

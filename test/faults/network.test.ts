@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Submitter } from '../../scripts/submit.js';
+import { Submitter } from '../../client/submit.js';
 import { eventually, freshDeployment, queueDepth } from '../support/deployment.js';
 import {
   countOutcome,

@@ -3,8 +3,8 @@
  * while long polls are under way. The bundled worker (dist/worker.js) as a process.
  */
 import { describe, expect, it } from 'vitest';
-import { Submitter } from '../../scripts/submit.js';
-import { ENVELOPE_VERSION } from '../../workers/core/envelope.js';
+import { Submitter } from '../../client/submit.js';
+import { ENVELOPE_VERSION } from '../../core/envelope.js';
 import { eventually, freshDeployment } from '../support/deployment.js';
 import { uniqueName } from '../support/emulators.js';
 import {

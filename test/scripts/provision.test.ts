@@ -4,9 +4,9 @@
  */
 import { GetBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SqsQueue } from '../../core/ports.js';
 import { DEFAULT_QUEUE, resolveDeployment, resourceNames } from '../../infra/definitions.js';
 import { provisionDeployment } from '../../scripts/provision.js';
-import { SqsQueue } from '../../workers/core/ports.js';
 import { type Emulator, startEmbedded, startMoto, uniqueName } from '../support/emulators.js';
 
 describe.each([

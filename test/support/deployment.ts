@@ -1,7 +1,8 @@
 /** A fresh queue, DLQ and bucket on an emulator, from the shared definitions, per test. */
+
+import { S3Store, SqsQueue } from '../../core/ports.js';
 import { resolveDeployment } from '../../infra/definitions.js';
 import { provisionDeployment } from '../../scripts/provision.js';
-import { S3Store, SqsQueue } from '../../workers/core/ports.js';
 import { type Emulator, uniqueName } from './emulators.js';
 
 export async function freshDeployment(

@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
-import { EMULATOR_CREDENTIALS, type EndpointConfig, s3Client, sqsClient } from '../../workers/core/aws.js';
+import { EMULATOR_CREDENTIALS, type EndpointConfig, s3Client, sqsClient } from '../../core/aws.js';
 
 export interface Emulator {
   readonly endpoint: string;

@@ -1,6 +1,6 @@
 /** Small built-in job types for smoke tests and benchmarks. */
 import { setTimeout as sleepMs } from 'node:timers/promises';
-import { UnrecoverableError } from '../core/errors.js';
+import { UnrecoverableError } from '../../core/errors.js';
 import type { HandlerDefinition } from './registry.js';
 
 /** Returns its payload. */

@@ -1,7 +1,7 @@
 /** A CPU-bound example: estimate pi by Monte Carlo. Yields to the event loop between chunks so
  * heartbeats and the abort signal keep working while it computes. */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { UnrecoverableError } from '../core/errors.js';
+import { UnrecoverableError } from '../../core/errors.js';
 import type { HandlerDefinition } from './registry.js';
 
 export interface PiPayload {

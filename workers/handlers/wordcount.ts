@@ -3,8 +3,8 @@
  * words. `wordcount-merge` is the fan-in: it reads every map result of a batch and sums them.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { resultKey } from '../core/envelope.js';
-import { UnrecoverableError } from '../core/errors.js';
+import { resultKey } from '../../core/envelope.js';
+import { UnrecoverableError } from '../../core/errors.js';
 import type { HandlerDefinition, Job } from './registry.js';
 
 export interface WordcountPayload {

@@ -15,7 +15,7 @@ import {
   peekIds,
   type ResultRecord,
   resultKey,
-} from '../core/envelope.js';
+} from '../../core/envelope.js';
 import {
   classifyError,
   describeError,
@@ -23,14 +23,14 @@ import {
   JobTimeoutError,
   UnknownJobTypeError,
   UnrecoverableError,
-} from '../core/errors.js';
+} from '../../core/errors.js';
 import {
   NO_SCALE_IN_GUARD,
   type ObjectStore,
   type QueueMessage,
   type QueuePort,
   type ScaleInGuard,
-} from '../core/ports.js';
+} from '../../core/ports.js';
 import {
   DEFAULT_JOB_TIMEOUT_MS,
   type HandlerContext,

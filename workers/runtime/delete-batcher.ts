@@ -5,8 +5,8 @@
  * check drops that second delivery. It holds receipt handles only, so a finished job's body is
  * not kept waiting for its delete.
  */
-import { errorText } from '../core/errors.js';
-import type { QueuePort } from '../core/ports.js';
+import { errorText } from '../../core/errors.js';
+import type { QueuePort } from '../../core/ports.js';
 import type { Logger } from './logger.js';
 
 export class DeleteBatcher {

@@ -4,11 +4,11 @@
  * (first: drain; second: exit at once), and reports counters. Called by workers/main.ts (the
  * bundle) and by `flotilla worker`; neither this module nor anything below it reads process.env.
  */
-import { type EndpointConfig, s3Client, sqsClient } from '../core/aws.js';
-import { describeError } from '../core/errors.js';
-import { deadLetterQueueOf, parseRedrivePolicy, type ScaleInGuard, SqsQueue } from '../core/ports.js';
-import { workerStore } from '../core/s3-lean.js';
-import { workerQueue } from '../core/sqs-http.js';
+import { type EndpointConfig, s3Client, sqsClient } from '../../core/aws.js';
+import { describeError } from '../../core/errors.js';
+import { deadLetterQueueOf, parseRedrivePolicy, type ScaleInGuard, SqsQueue } from '../../core/ports.js';
+import { workerStore } from '../../core/transport/s3-lean.js';
+import { workerQueue } from '../../core/transport/sqs-http.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import { Worker, type WorkerOptions } from './consumer.js';
 import type { Logger } from './logger.js';

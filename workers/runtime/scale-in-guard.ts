@@ -16,8 +16,8 @@ import {
   DescribeAutoScalingInstancesCommand,
   SetInstanceProtectionCommand,
 } from '@aws-sdk/client-auto-scaling';
-import { clientConfig, type EndpointConfig } from '../core/aws.js';
-import { NO_SCALE_IN_GUARD, type ScaleInGuard } from '../core/ports.js';
+import { clientConfig, type EndpointConfig } from '../../core/aws.js';
+import { NO_SCALE_IN_GUARD, type ScaleInGuard } from '../../core/ports.js';
 
 export type ScaleInGuardKind = 'none' | 'ecs' | 'asg';
 

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { S3Store } from '../../../core/ports.js';
 import { exportDeployment } from '../../../scripts/sync/export.js';
-import { S3Store } from '../../../workers/core/ports.js';
 import { type Emulator, startEmbedded, uniqueName } from '../../support/emulators.js';
 import { runCli } from '../sync/fixtures.js';
 

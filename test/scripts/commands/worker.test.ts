@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Submitter } from '../../../scripts/submit.js';
+import { Submitter } from '../../../client/submit.js';
 import { eventually, freshDeployment, queueDepth } from '../../support/deployment.js';
 import { type Emulator, startEmbedded } from '../../support/emulators.js';
 

@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UsageError } from '../../../core/errors.js';
 import { DEFAULT_SCALING, resolveScaling } from '../../../infra/scaling.js';
 import { main } from '../../../scripts/commands/simulate.js';
 import { simulate } from '../../../scripts/simulate/engine.js';
 import { ecsPatternsController, flotillaController } from '../../../scripts/simulate/policies.js';
 import { type Comparison, compare, p95Verdict } from '../../../scripts/simulate/report.js';
 import { builtInTrace, burstTrace, parseTraceCsv } from '../../../scripts/simulate/traces.js';
-import { UsageError } from '../../../workers/core/errors.js';
 
 const tasksAt = (r: { samples: readonly { t: number; tasks: number }[] }, t: number) =>
   r.samples.find((s) => s.t >= t)?.tasks;

@@ -11,8 +11,8 @@ import {
   PutBucketVersioningCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { S3Store } from '../../../core/ports.js';
 import { describeBucket, type LiveSide } from '../../../scripts/sync/describe.js';
-import { S3Store } from '../../../workers/core/ports.js';
 import { type Emulator, startEmbedded, startMoto, uniqueName } from '../../support/emulators.js';
 
 const side = (e: Emulator): LiveSide => ({ endpoint: e.config, sqs: e.sqs, s3: e.s3 });

@@ -5,9 +5,9 @@
  */
 import { GetQueueAttributesCommand, GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { S3Store } from '../../../core/ports.js';
 import type { LiveSide } from '../../../scripts/sync/describe.js';
 import { mirrorDeployment } from '../../../scripts/sync/mirror.js';
-import { S3Store } from '../../../workers/core/ports.js';
 import { freshDeployment } from '../../support/deployment.js';
 import { type Emulator, startEmbedded, startMoto } from '../../support/emulators.js';
 import { type Seeded, seedObjects } from './fixtures.js';

@@ -8,11 +8,11 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeError } from '../../../core/errors.js';
+import { S3Store } from '../../../core/ports.js';
+import { type Body, type HttpObjectReader, parseListPage } from '../../../core/transport/s3-http.js';
 import { leanReader, objectReader } from '../../../scripts/sync/object-reader.js';
 import { runPool } from '../../../scripts/sync/pool.js';
-import { type Body, type HttpObjectReader, parseListPage } from '../../../scripts/sync/s3-http.js';
-import { describeError } from '../../../workers/core/errors.js';
-import { S3Store } from '../../../workers/core/ports.js';
 import { type Emulator, startEmbedded, startMoto, uniqueName } from '../../support/emulators.js';
 import { HOSTILE_KEYS } from './fixtures.js';
 

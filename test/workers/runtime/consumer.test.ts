@@ -4,9 +4,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Submitter } from '../../../scripts/submit.js';
-import { errorKey, resultKey } from '../../../workers/core/envelope.js';
-import { UnrecoverableError } from '../../../workers/core/errors.js';
+import { Submitter } from '../../../client/submit.js';
+import { errorKey, resultKey } from '../../../core/envelope.js';
+import { UnrecoverableError } from '../../../core/errors.js';
 import { builtinHandlers } from '../../../workers/handlers/index.js';
 import { HandlerRegistry } from '../../../workers/handlers/registry.js';
 import { Worker, type WorkerOptions } from '../../../workers/runtime/consumer.js';

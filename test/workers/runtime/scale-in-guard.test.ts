@@ -7,7 +7,7 @@ import {
   DescribeAutoScalingInstancesCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clientConfig } from '../../../workers/core/aws.js';
+import { clientConfig } from '../../../core/aws.js';
 import { createScaleInGuard, parseScaleInGuardKind } from '../../../workers/runtime/scale-in-guard.js';
 import { startMoto, uniqueName } from '../../support/emulators.js';
 

@@ -7,9 +7,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classifyError } from '../../../workers/core/errors.js';
-import type { SqsQueue } from '../../../workers/core/ports.js';
-import { HttpSqsQueue, workerQueue } from '../../../workers/core/sqs-http.js';
+import { classifyError } from '../../../core/errors.js';
+import type { SqsQueue } from '../../../core/ports.js';
+import { HttpSqsQueue, workerQueue } from '../../../core/transport/sqs-http.js';
 import { freshDeployment, queueDepth } from '../../support/deployment.js';
 import { type Emulator, startEmbedded, startMoto } from '../../support/emulators.js';
 

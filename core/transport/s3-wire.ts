@@ -1,9 +1,9 @@
 /**
  * What an S3 reply says, read off the wire for the calls Flotilla sends without the SDK (the
- * export's reads in scripts/sync/s3-http.ts, the worker's result calls in s3-lean.ts): an object's
+ * export's reads in core/transport/s3-http.ts, the worker's result calls in s3-lean.ts): an object's
  * head from the response headers, and an error reply as the SDK would name it.
  */
-import type { ObjectHead, ObjectHeaders } from './ports.js';
+import type { ObjectHead, ObjectHeaders } from '../ports.js';
 import { HttpServiceError } from './signed-http.js';
 
 /** Lower-case header names, as node:http and the export's client give them. */

@@ -18,9 +18,9 @@ import {
   payloadKey,
   type ResultRecord,
   resultKey,
-} from '../workers/core/envelope.js';
-import { FlotillaError, PayloadTooLargeError } from '../workers/core/errors.js';
-import type { ObjectStore, QueuePort, SendEntry } from '../workers/core/ports.js';
+} from '../core/envelope.js';
+import { FlotillaError, PayloadTooLargeError } from '../core/errors.js';
+import type { ObjectStore, QueuePort, SendEntry } from '../core/ports.js';
 
 export interface SubmitterOptions {
   readonly queue: QueuePort;

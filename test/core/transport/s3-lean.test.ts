@@ -5,8 +5,8 @@
  * S3; fauxqs ignores it), and a missing bucket fails as a missing bucket.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { classifyError } from '../../../workers/core/errors.js';
-import { HttpS3Store, workerStore } from '../../../workers/core/s3-lean.js';
+import { classifyError } from '../../../core/errors.js';
+import { HttpS3Store, workerStore } from '../../../core/transport/s3-lean.js';
 import { HOSTILE_KEYS } from '../../scripts/sync/fixtures.js';
 import { freshDeployment } from '../../support/deployment.js';
 import { type Emulator, startEmbedded, startMoto } from '../../support/emulators.js';

@@ -11,8 +11,8 @@
  */
 import type http from 'node:http';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { sigv4Endpoint } from './aws.js';
-import { type ObjectHead, type PutOptions, S3Store } from './ports.js';
+import { sigv4Endpoint } from '../aws.js';
+import { type ObjectHead, type PutOptions, S3Store } from '../ports.js';
 import { objectHeadOf, s3ErrorOf } from './s3-wire.js';
 import { type HttpServiceError, SignedHttp, withRetries } from './signed-http.js';
 import { encodeKeyPath } from './sigv4.js';

@@ -1,7 +1,7 @@
 /**
  * One SigV4-signed HTTP request on a keep-alive socket, and the retry rule around it: what the
  * worker's lean SQS and S3 calls (sqs-http.ts, s3-lean.ts) share. The export's reads
- * (scripts/sync/s3-http.ts, over its own GET client) share the retry rule and the error type.
+ * (core/transport/s3-http.ts, over its own GET client) share the retry rule and the error type.
  */
 import http from 'node:http';
 import https from 'node:https';

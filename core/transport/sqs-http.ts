@@ -11,8 +11,8 @@
  */
 import { createHash } from 'node:crypto';
 import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { sigv4Endpoint } from './aws.js';
-import { type EntryFailure, type QueueMessage, type ReceiveOptions, SqsQueue } from './ports.js';
+import { sigv4Endpoint } from '../aws.js';
+import { type EntryFailure, type QueueMessage, type ReceiveOptions, SqsQueue } from '../ports.js';
 import { HttpServiceError, SignedHttp, withRetries } from './signed-http.js';
 import type { Credentials } from './sigv4.js';
 

@@ -5,8 +5,8 @@
 import { createHash, createHmac } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
-import { canonicalQuery } from '../../../scripts/sync/s3-http.js';
-import { encodeKeyPath, signRequest } from '../../../workers/core/sigv4.js';
+import { canonicalQuery } from '../../../core/transport/s3-http.js';
+import { encodeKeyPath, signRequest } from '../../../core/transport/sigv4.js';
 
 class NodeSha256 {
   private readonly h;

@@ -13,13 +13,13 @@
  * directory buckets, multi-region access points).
  */
 import { Readable } from 'node:stream';
-import type { ObjectHead, ObjectHeaders, ObjectInfo } from '../../workers/core/ports.js';
-import { objectHeadOf, s3ErrorOf } from '../../workers/core/s3-wire.js';
-import { type HttpServiceError, withRetries } from '../../workers/core/signed-http.js';
-import { type Credentials, encodeKeyPath, signRequest, uriEncode } from '../../workers/core/sigv4.js';
+import type { ObjectHead, ObjectHeaders, ObjectInfo } from '../ports.js';
 import { type GetResponse, HttpGetClient, type Sink } from './http-get.js';
+import { objectHeadOf, s3ErrorOf } from './s3-wire.js';
+import { type HttpServiceError, withRetries } from './signed-http.js';
+import { type Credentials, encodeKeyPath, signRequest, uriEncode } from './sigv4.js';
 
-export type { Credentials } from '../../workers/core/sigv4.js';
+export type { Credentials } from './sigv4.js';
 
 export interface ReadOptions {
   readonly range?: { start: number; end: number };

@@ -1,6 +1,6 @@
 /** Reading and redriving a dead-letter queue, as library functions the CLI calls. */
-import { errorKey, peekIds } from '../workers/core/envelope.js';
-import type { ObjectStore, QueueMessage, QueuePort } from '../workers/core/ports.js';
+import { errorKey, peekIds } from '../core/envelope.js';
+import type { ObjectStore, QueueMessage, QueuePort } from '../core/ports.js';
 
 /**
  * Read up to `max` messages without removing them: each is received (hidden for a while so the

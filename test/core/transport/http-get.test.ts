@@ -12,7 +12,7 @@ import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HttpGetClient } from '../../../scripts/sync/http-get.js';
+import { HttpGetClient } from '../../../core/transport/http-get.js';
 
 /** Large buffers compared by digest: vitest's deep equality takes seconds on megabytes. */
 const digest = (b: Uint8Array | undefined) =>
@@ -205,7 +205,7 @@ describe('HttpGetClient over TLS', () => {
   async function getFromChild(base: string, extraCa: string | undefined) {
     const script = `
       import { createHash } from 'node:crypto';
-      import { HttpGetClient } from ${JSON.stringify(join(ROOT, 'scripts/sync/http-get.ts'))};
+      import { HttpGetClient } from ${JSON.stringify(join(ROOT, 'core/transport/http-get.ts'))};
       const c = new HttpGetClient(new URL(${JSON.stringify(base)}), 4);
       try {
         const out = [];
