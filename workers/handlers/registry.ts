@@ -21,7 +21,7 @@ export interface HandlerContext {
   /** Aborted when the job times out or the worker is forced to stop: stop work and throw. */
   readonly signal: AbortSignal;
   readonly log: Logger;
-  /** Report progress (a fraction 0..1 or any JSON-able detail); logged, and keeps the job's lease. */
+  /** Report progress (a fraction 0..1 or any JSON-able detail); logged with the job's ids. */
   progress(detail: number | Record<string, unknown>): void;
 }
 

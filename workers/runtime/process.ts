@@ -10,8 +10,9 @@ import { deadLetterQueueOf, parseRedrivePolicy, type ScaleInGuard, SqsQueue } fr
 import { workerStore } from '../../core/transport/s3-lean.js';
 import { workerQueue } from '../../core/transport/sqs-http.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
-import { Worker, type WorkerOptions } from './consumer.js';
 import type { Logger } from './logger.js';
+import { Worker } from './worker.js';
+import type { WorkerOptions } from './worker-options.js';
 
 export interface WorkerProcessConfig {
   readonly endpoint: EndpointConfig;

@@ -7,10 +7,6 @@ export class Slots {
     this.free = size;
   }
 
-  get available(): number {
-    return this.free;
-  }
-
   /**
    * Wait until a slot is free, then take up to `max` at once (checked and taken in one step, so
    * two pollers woken together never both take the same slot). Resolves 0 if `cancelled()`.

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { builtinHandlers } from '../../../workers/handlers/index.js';
-import { Worker } from '../../../workers/runtime/consumer.js';
+import { Worker } from '../../../workers/runtime/worker.js';
 import { flotilla } from '../../support/cli.js';
 import { eventually, freshDeployment, queueDepth } from '../../support/deployment.js';
 import { type Emulator, startEmbedded, uniqueName } from '../../support/emulators.js';

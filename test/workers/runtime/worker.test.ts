@@ -9,8 +9,9 @@ import { errorKey, resultKey } from '../../../core/envelope.js';
 import { UnrecoverableError } from '../../../core/errors.js';
 import { builtinHandlers } from '../../../workers/handlers/index.js';
 import { HandlerRegistry } from '../../../workers/handlers/registry.js';
-import { Worker, type WorkerOptions } from '../../../workers/runtime/consumer.js';
 import { jsonLogger } from '../../../workers/runtime/logger.js';
+import { Worker } from '../../../workers/runtime/worker.js';
+import type { WorkerOptions } from '../../../workers/runtime/worker-options.js';
 import { eventually, freshDeployment, queueDepth } from '../../support/deployment.js';
 import { type Emulator, startEmbedded } from '../../support/emulators.js';
 

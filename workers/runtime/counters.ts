@@ -1,0 +1,35 @@
+/**
+ * What a worker counts: one object, shared by its parts (each adds what it sees), read by
+ * `runWorkerProcess`'s stats line and by tests.
+ */
+export interface WorkerCounters {
+  /** Messages received. */
+  received: number;
+  /** Jobs that finished (their result written, if they write one). */
+  done: number;
+  /** Handler runs that failed (each retry counts). */
+  failed: number;
+  /** Failed runs given back to the queue with a delay. */
+  retried: number;
+  /** Messages moved to the DLQ. */
+  deadLettered: number;
+  /** Deliveries of a job already running here or already done, dropped. */
+  duplicates: number;
+  /** Messages handed back to the queue by a stopping worker. */
+  released: number;
+  /** Lease extensions that SQS accepted. */
+  heartbeats: number;
+}
+
+export function newCounters(): WorkerCounters {
+  return {
+    received: 0,
+    done: 0,
+    failed: 0,
+    retried: 0,
+    deadLettered: 0,
+    duplicates: 0,
+    released: 0,
+    heartbeats: 0,
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * What a handler gets besides its job: the data bucket, an abort signal, a logger carrying the
+ * job's ids, and progress reports. The signal and the child logger are made on first use: an
+ * AbortSignal and a child logger together cost about as much CPU as everything else the
+ * runtime does for a job, so a handler that uses neither should not pay for them.
+ */
+import type { ObjectStore } from '../../core/ports.js';
+import type { HandlerContext } from '../handlers/registry.js';
+import type { Logger } from './logger.js';
+import type { RunningJob } from './running-job.js';
+
+export type ProgressDetail = number | Record<string, unknown>;
+
+/**
+ * Where every progress report goes, whoever makes it (the handler here, or one running
+ * elsewhere on this job's behalf): the one place to store progress or to answer with a
+ * cancellation later. Today it logs.
+ */
+export function reportProgress(_entry: RunningJob, log: Logger, detail: ProgressDetail): void {
+  log.info('job progress', { progress: detail });
+}
+
+export class JobContext implements HandlerContext {
+  private childLog?: Logger;
+
+  constructor(
+    readonly store: ObjectStore,
+    private readonly entry: RunningJob,
+    private readonly parentLog: Logger,
+    private readonly fields: Record<string, unknown>,
+  ) {}
+
+  get signal(): AbortSignal {
+    const entry = this.entry;
+    if (!entry.controller) {
+      entry.controller = new AbortController();
+      if (entry.abortReason) entry.controller.abort(entry.abortReason);
+    }
+    return entry.controller.signal;
+  }
+
+  get log(): Logger {
+    this.childLog ??= this.parentLog.child(this.fields);
+    return this.childLog;
+  }
+
+  progress(detail: ProgressDetail): void {
+    reportProgress(this.entry, this.log, detail);
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * The worker's options in one place: what each one means, its default, and the checks a value
+ * must pass. `resolveWorkerOptions` merges the defaults once and reports every problem in one
+ * error, so a misconfigured worker says all that is wrong before it receives anything.
+ */
+import { hostname } from 'node:os';
+import { NO_SCALE_IN_GUARD, type ObjectStore, type QueuePort, type ScaleInGuard } from '../../core/ports.js';
+import type { HandlerRegistry } from '../handlers/registry.js';
+import { type Logger, silentLogger } from './logger.js';
+
+export interface WorkerOptions {
+  /** The job queue. */
+  readonly queue: QueuePort;
+  /** Where poison messages go with their reason. @default - none: they stay for the queue's redrive policy */
+  readonly dlq?: QueuePort;
+  /** The data bucket: claim-checked payloads, results and error records. */
+  readonly store: ObjectStore;
+  readonly handlers: HandlerRegistry;
+  /** Jobs run at once in this process. @default 16 */
+  readonly concurrency?: number;
+  /** Long-poll wait per receive, 0..20. @default 20 */
+  readonly waitTimeSeconds?: number;
+  /** The queue's visibility timeout: each heartbeat extends a running job by this much. @default 60 */
+  readonly visibilityTimeoutSeconds?: number;
+  /** How often running jobs are checked for a lease extension. @default - a third of the visibility timeout, at least 1000 */
+  readonly heartbeatIntervalMs?: number;
+  /** Receives after which a failing job goes to the DLQ (the queue's maxReceiveCount). @default 5 */
+  readonly maxReceiveCount?: number;
+  /** First retry delay; doubles each attempt, with jitter. @default 5000 */
+  readonly retryBaseDelayMs?: number;
+  /** The longest retry delay. @default 900000 (15 minutes) */
+  readonly retryMaxDelayMs?: number;
+  /** How long stop() lets running jobs finish before releasing them. @default 90000 */
+  readonly drainTimeoutMs?: number;
+  /** Concurrent receive calls. @default - one per 10 jobs of concurrency */
+  readonly pollers?: number;
+  /** Back-off bounds while the queue cannot be reached. @default { baseMs: 500, maxMs: 20000 } */
+  readonly outageBackoff?: { readonly baseMs: number; readonly maxMs: number };
+  /** Takes scale-in protection while jobs run. @default - none (NO_SCALE_IN_GUARD) */
+  readonly scaleInGuard?: ScaleInGuard;
+  /** @default - silent */
+  readonly log?: Logger;
+  /** Names this worker in logs and records. @default - hostname and pid */
+  readonly workerId?: string;
+}
+
+export const WORKER_DEFAULTS = Object.freeze({
+  concurrency: 16,
+  waitTimeSeconds: 20,
+  visibilityTimeoutSeconds: 60,
+  maxReceiveCount: 5,
+  retryBaseDelayMs: 5000,
+  retryMaxDelayMs: 15 * 60 * 1000,
+  drainTimeoutMs: 90_000,
+  outageBackoff: Object.freeze({ baseMs: 500, maxMs: 20_000 }),
+  scaleInGuard: NO_SCALE_IN_GUARD,
+  log: silentLogger,
+});
+
+/** Every option with its value: only `dlq` may be absent. */
+export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'dlq'>> & Pick<WorkerOptions, 'dlq'>;
+
+const whole = (n: number, min: number) => Number.isInteger(n) && n >= min;
+
+/** Merge the defaults, then check every value; throws once with every problem found. */
+export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
+  const o = { ...WORKER_DEFAULTS, ...options };
+  const r: ResolvedWorkerOptions = {
+    ...o,
+    heartbeatIntervalMs: o.heartbeatIntervalMs ?? Math.max(1000, (o.visibilityTimeoutSeconds * 1000) / 3),
+    pollers: o.pollers ?? Math.max(1, Math.ceil(o.concurrency / 10)),
+    workerId: o.workerId ?? `${hostname()}:${process.pid}`,
+  };
+  const problems: string[] = [];
+  if (!whole(r.concurrency, 1)) problems.push('concurrency must be a whole number >= 1');
+  if (!whole(r.pollers, 1)) problems.push('pollers must be a whole number >= 1');
+  if (!(r.waitTimeSeconds >= 0 && r.waitTimeSeconds <= 20)) problems.push('waitTimeSeconds must be 0..20');
+  if (!(r.visibilityTimeoutSeconds >= 1)) problems.push('visibilityTimeoutSeconds must be >= 1');
+  if (!(r.heartbeatIntervalMs >= 1)) problems.push('heartbeatIntervalMs must be >= 1');
+  if (!(r.maxReceiveCount >= 1)) problems.push('maxReceiveCount must be >= 1');
+  if (!(r.retryBaseDelayMs >= 0)) problems.push('retryBaseDelayMs must be >= 0');
+  if (!(r.retryMaxDelayMs >= 0)) problems.push('retryMaxDelayMs must be >= 0');
+  if (!(r.drainTimeoutMs >= 0)) problems.push('drainTimeoutMs must be >= 0');
+  if (!(r.outageBackoff.baseMs >= 1 && r.outageBackoff.maxMs >= r.outageBackoff.baseMs))
+    problems.push('outageBackoff needs baseMs >= 1 and maxMs >= baseMs');
+  if (problems.length > 0) throw new Error(`invalid worker options: ${problems.join('; ')}`);
+  return r;
+}
