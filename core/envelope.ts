@@ -7,9 +7,17 @@ import { InvalidEnvelopeError } from './errors.js';
 
 export const ENVELOPE_VERSION = 1;
 
+/*
+ * Patterns end in (?![\s\S]), "nothing follows", rather than $: they are published as JSON
+ * Schema, and in Python's re (which validators there use) $ also matches before a final newline.
+ */
+
 /** Job ids and batch ids become S3 key segments: keep them to a safe alphabet. */
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-export const TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(?![\s\S])/;
+export const TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}(?![\s\S])/;
+
+/** An ISO 8601 UTC time; the second pattern keeps zod's own (which ends in $) exact in Python too. */
+const isoTime = () => z.iso.datetime().regex(/^\S*(?![\s\S])/, 'must not contain white space');
 
 /** Ids must not contain '..' (ID_PATTERN already rules out '.' and '..' alone). */
 const NO_DOUBLE_DOT = /^(?!.*\.\.)/;
@@ -37,7 +45,7 @@ export const PayloadRefSchema = z
     size: z.number().int().nonnegative().describe('size of the payload object in bytes'),
     sha256: z
       .string()
-      .regex(/^[0-9a-f]{64}$/)
+      .regex(/^[0-9a-f]{64}(?![\s\S])/)
       .describe('SHA-256 of the payload object, lowercase hex'),
   })
   .describe('a claim check: the payload is the JSON object at `key` in the data bucket');
@@ -48,7 +56,7 @@ export const EnvelopeSchema = z
     id: id('job id').describe('the job id, unique in its batch: the idempotency key'),
     type: jobType.describe('the job type, which names the handler'),
     batch: id('batch id'),
-    submittedAt: z.iso.datetime(),
+    submittedAt: isoTime(),
     payload: z.unknown().optional().describe('any JSON value; null when there is none'),
     payloadRef: PayloadRefSchema.optional(),
   })
@@ -129,8 +137,8 @@ export const ResultRecordSchema = z
     status: z.literal('done'),
     result: z.unknown().describe("the handler's return value (null when it returned nothing)"),
     attempt: z.number().int().positive().describe('which delivery of the message ran it, from 1'),
-    startedAt: z.iso.datetime(),
-    finishedAt: z.iso.datetime(),
+    startedAt: isoTime(),
+    finishedAt: isoTime(),
     durationMs: z.number().nonnegative(),
     worker: z.string().describe('the id of the worker that ran it'),
   })
@@ -164,7 +172,7 @@ export const ErrorRecordSchema = z
     final: z.boolean().describe('true once the job went to the dead-letter queue: it will not run again'),
     error: z.object({ name: z.string(), message: z.string() }),
     attempt: z.number().int().nonnegative(),
-    at: z.iso.datetime(),
+    at: isoTime(),
     worker: z.string(),
     messageId: z.string().optional(),
   })

@@ -7,10 +7,12 @@ Both are the repository's own commands, run as a user runs them.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import signal
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,6 +71,22 @@ def _read_exports(proc: subprocess.Popen[str]) -> dict[str, str]:
     return values
 
 
+def _follow_until(proc: subprocess.Popen[str], marker: str) -> collections.deque[str]:
+    """Read a child's output until `marker` (it is up, its signal handlers set), then keep
+    draining it in the background so it never blocks on a full pipe; returns its last lines."""
+    assert proc.stdout is not None
+    out = proc.stdout
+    tail: collections.deque[str] = collections.deque(maxlen=50)
+    for line in out:
+        tail.append(line)
+        if marker in line:
+            break
+    else:
+        raise RuntimeError(f"exited {proc.wait()} before printing {marker}: {''.join(tail)}")
+    threading.Thread(target=lambda: tail.extend(out), daemon=True).start()
+    return tail
+
+
 def _stop(proc: subprocess.Popen[str], what: str) -> int:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -92,12 +110,13 @@ def deployment() -> Iterator[Deployment]:
         exports = _read_exports(emulator)
         env = {**_base_env(), **exports}
         worker = subprocess.Popen(
-            [*FLOTILLA, "worker", "--wait-seconds", "1", "--log-level", "warn"],
+            [*FLOTILLA, "worker", "--wait-seconds", "1"],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
         )
+        log = _follow_until(worker, '"worker started"')
         try:
             session = boto3.session.Session(
                 aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
@@ -107,7 +126,7 @@ def deployment() -> Iterator[Deployment]:
             yield Deployment(env, exports["FLOTILLA_QUEUE_URL"], exports["FLOTILLA_BUCKET"], session)
         finally:
             code = _stop(worker, "the worker")
-            assert code == 0, f"the worker exited {code}: {worker.stderr.read() if worker.stderr else ''}"
+            assert code == 0, f"the worker exited {code}: {''.join(log)}"
     finally:
         _stop(emulator, "the emulator")
 
