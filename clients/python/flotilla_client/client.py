@@ -184,7 +184,7 @@ class Client:
 
     def submit(self, job_type: str, payload: Any, *, id: str | None = None, batch: str | None = None) -> Batch:
         """Submit one job (its id a new UUID unless given). Returns its batch, to wait() on."""
-        return self.submit_many(job_type, [Job(payload, id or str(uuid.uuid4()))], batch=batch)
+        return self.submit_many(job_type, [Job(payload, str(uuid.uuid4()) if id is None else id)], batch=batch)
 
     def submit_many(
         self,

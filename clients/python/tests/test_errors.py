@@ -14,7 +14,6 @@ from flotilla_client import (
     InvalidJobError,
     Job,
     PayloadTooLargeError,
-    StackNotFoundError,
 )
 
 KEYS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
@@ -40,6 +39,12 @@ def test_a_bad_job_fails_the_whole_submit_before_anything_is_sent(
 ) -> None:
     with pytest.raises(error, match=message):
         quiet.client().submit_many("echo", [Job("fine", id="first"), *jobs], **options)  # type: ignore[arg-type]
+    assert received(quiet) == []
+
+
+def test_an_empty_job_id_is_refused_not_replaced(quiet: Deployment) -> None:
+    with pytest.raises(InvalidIdError, match="job id '' is invalid"):
+        quiet.client().submit("echo", {}, id="")
     assert received(quiet) == []
 
 
