@@ -77,7 +77,7 @@ it('sends jobs with aws sqs send-message and reads results with aws s3 cp, as do
     );
     expect(bad).toMatchObject({ jobId: 'bad-1', final: true, error: { name: 'InvalidEnvelopeError' } });
     expect(stdout).toContain(bad.error.message);
-    expect(DOC, 'the error record shown in docs/protocol.md').toContain(JSON.stringify(bad.error));
+    expect(DOC, 'the error record shown in docs/protocol.md').toContain(JSON.stringify(bad.error.message));
   } finally {
     worker.kill('SIGTERM');
     await new Promise((r) => (worker.exitCode !== null ? r(null) : worker.once('exit', r)));
