@@ -7,10 +7,25 @@ import { InvalidEnvelopeError } from './errors.js';
 
 export const ENVELOPE_VERSION = 1;
 
-/** Job ids and batch ids become S3 key segments: keep them to a safe alphabet. */
-export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-export const TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
+/*
+ * Patterns end in (?![\s\S]), "nothing follows", rather than $: they are published as JSON
+ * Schema, and in Python's re (which validators there use) $ also matches before a final newline.
+ */
 
+/** Job ids and batch ids become S3 key segments: keep them to a safe alphabet. */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(?![\s\S])/;
+export const TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}(?![\s\S])/;
+
+/** An ISO 8601 UTC time; the second pattern keeps zod's own (which ends in $) exact in Python too. */
+const isoTime = () => z.iso.datetime().regex(/^\S*(?![\s\S])/, 'must not contain white space');
+
+/** Ids must not contain '..' (ID_PATTERN already rules out '.' and '..' alone). */
+const NO_DOUBLE_DOT = /^(?!.*\.\.)/;
+
+/**
+ * Every rule below is a check JSON Schema can express (patterns, `.meta()` for the envelope's
+ * one-of), so the published schemas (docs/schema/, `npm run schema`) say what the worker accepts.
+ */
 const id = (what: string) =>
   z
     .string()
@@ -18,30 +33,42 @@ const id = (what: string) =>
       ID_PATTERN,
       `${what} must be 1-128 characters of letters, digits, '_', '.', '-', starting with a letter or digit`,
     )
-    .refine((s) => s !== '.' && s !== '..' && !s.includes('..'), `${what} must not contain '..'`);
+    .regex(NO_DOUBLE_DOT, `${what} must not contain '..'`);
 
-export const PayloadRefSchema = z.object({
-  /** Key of the payload object in the data bucket. */
-  key: z.string().min(1).max(1024),
-  size: z.number().int().nonnegative(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-});
+const jobType = z
+  .string()
+  .regex(TYPE_PATTERN, 'job type must be a letter followed by up to 63 letters, digits or _.:-');
+
+export const PayloadRefSchema = z
+  .object({
+    key: z.string().min(1).max(1024).describe('key of the payload object in the data bucket'),
+    size: z.number().int().nonnegative().describe('size of the payload object in bytes'),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}(?![\s\S])/)
+      .describe('SHA-256 of the payload object, lowercase hex'),
+  })
+  .describe('a claim check: the payload is the JSON object at `key` in the data bucket');
 
 export const EnvelopeSchema = z
   .object({
     v: z.literal(ENVELOPE_VERSION),
-    id: id('job id'),
-    type: z
-      .string()
-      .regex(TYPE_PATTERN, 'job type must be a letter followed by up to 63 letters, digits or _.:-'),
+    id: id('job id').describe('the job id, unique in its batch: the idempotency key'),
+    type: jobType.describe('the job type, which names the handler'),
     batch: id('batch id'),
-    submittedAt: z.iso.datetime(),
-    payload: z.unknown().optional(),
+    submittedAt: isoTime(),
+    payload: z.unknown().optional().describe('any JSON value; null when there is none'),
     payloadRef: PayloadRefSchema.optional(),
   })
   .strict()
   .refine((e) => (e.payload === undefined) !== (e.payloadRef === undefined), {
     message: 'an envelope carries exactly one of payload and payloadRef',
+  })
+  .meta({
+    title: `Flotilla job envelope v${ENVELOPE_VERSION}`,
+    description: 'The body of a job message on the job queue.',
+    // The refine above, for JSON Schema (which has no refinements).
+    oneOf: [{ required: ['payload'] }, { required: ['payloadRef'] }],
   });
 
 export type Envelope = z.infer<typeof EnvelopeSchema>;
@@ -101,31 +128,58 @@ export const errorKey = (batch: string, jobId: string) => `errors/${batch}/${job
 export const payloadKey = (batch: string, jobId: string) => `payloads/${batch}/${jobId}.json`;
 
 /** What a worker writes to resultKey when a job succeeds. */
-export interface ResultRecord<T = unknown> {
-  v: 1;
-  jobId: string;
-  batch: string;
-  type: string;
-  status: 'done';
-  result: T;
-  attempt: number;
-  startedAt: string;
-  finishedAt: string;
-  durationMs: number;
-  worker: string;
-}
+export const ResultRecordSchema = z
+  .object({
+    v: z.literal(1),
+    jobId: id('job id'),
+    batch: id('batch id'),
+    type: jobType,
+    status: z.literal('done'),
+    result: z.unknown().describe("the handler's return value (null when it returned nothing)"),
+    attempt: z.number().int().positive().describe('which delivery of the message ran it, from 1'),
+    startedAt: isoTime(),
+    finishedAt: isoTime(),
+    durationMs: z.number().nonnegative(),
+    worker: z.string().describe('the id of the worker that ran it'),
+  })
+  .meta({
+    title: 'Flotilla result record v1',
+    description: 'results/<batch>/<job>.json in the data bucket: written once, when the job succeeds.',
+    // `result` may hold null, but the key is always there.
+    required: [
+      'v',
+      'jobId',
+      'batch',
+      'type',
+      'status',
+      'result',
+      'attempt',
+      'startedAt',
+      'finishedAt',
+      'durationMs',
+      'worker',
+    ],
+  });
 
 /** What a worker writes to errorKey when a job fails; `final` means it went to the DLQ. */
-export interface ErrorRecord {
-  v: 1;
-  jobId: string;
-  batch: string;
-  type?: string;
-  status: 'failed';
-  final: boolean;
-  error: { name: string; message: string };
-  attempt: number;
-  at: string;
-  worker: string;
-  messageId?: string;
-}
+export const ErrorRecordSchema = z
+  .object({
+    v: z.literal(1),
+    jobId: id('job id'),
+    batch: id('batch id'),
+    type: jobType.optional().describe('absent when the message was not a valid envelope'),
+    status: z.literal('failed'),
+    final: z.boolean().describe('true once the job went to the dead-letter queue: it will not run again'),
+    error: z.object({ name: z.string(), message: z.string() }),
+    attempt: z.number().int().nonnegative(),
+    at: isoTime(),
+    worker: z.string(),
+    messageId: z.string().optional(),
+  })
+  .meta({
+    title: 'Flotilla error record v1',
+    description: 'errors/<batch>/<job>.json in the data bucket: the last failure of a job.',
+  });
+
+export type ResultRecord<T = unknown> = Omit<z.infer<typeof ResultRecordSchema>, 'result'> & { result: T };
+export type ErrorRecord = z.infer<typeof ErrorRecordSchema>;

@@ -1,0 +1,394 @@
+"""Submit jobs to a Flotilla deployment and collect their results, as client/submit.ts does.
+
+    client = Client()                                   # FLOTILLA_* and AWS_* from the environment
+    batch = client.submit_many("pi", [{"samples": n} for n in sizes])
+    outcome = client.wait(batch)                         # results and dead-lettered jobs
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypedDict, TypeVar, Union
+
+import boto3
+from botocore.exceptions import ClientError
+
+from . import envelope as env_
+from .config import make_client, make_session, resolve_endpoints, stack_outputs
+from .errors import ConfigurationError, InvalidJobError, PayloadTooLargeError, QueueRefusedError
+
+#: SQS caps one SendMessageBatch request at 256 KiB in total, and at 10 messages.
+BATCH_BYTES = 256 * 1024
+BATCH_MESSAGES = 10
+#: Payloads whose message would be larger than this go to the data bucket (a claim check).
+DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES = 200 * 1024
+#: Payloads larger than this are refused at submit.
+DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+_SEND_ATTEMPTS = 5
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True)
+class Job(Generic[P]):
+    """A job of a batch; `id` is its idempotency key (default: its position, j000000, j000001...)."""
+
+    payload: P
+    id: str | None = None
+
+
+class ErrorDetail(TypedDict):
+    name: str
+    message: str
+
+
+class ResultRecord(TypedDict):
+    """results/<batch>/<job>.json, as docs/schema/result.v1.json describes it."""
+
+    v: int
+    jobId: str
+    batch: str
+    type: str
+    status: str
+    result: Any
+    attempt: int
+    startedAt: str
+    finishedAt: str
+    durationMs: float
+    worker: str
+
+
+class _ErrorRecordBase(TypedDict):
+    v: int
+    jobId: str
+    batch: str
+    status: str
+    final: bool
+    error: ErrorDetail
+    attempt: int
+    at: str
+    worker: str
+
+
+class ErrorRecord(_ErrorRecordBase, total=False):
+    """errors/<batch>/<job>.json, as docs/schema/error.v1.json describes it; `final` = in the DLQ."""
+
+    type: str
+    messageId: str
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A submitted batch: its id, its job ids, and how many jobs were sent or skipped as done."""
+
+    id: str
+    job_ids: tuple[str, ...] | None = None
+    sent: int = 0
+    skipped: int = 0
+    type: str | None = None
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the bucket says about a batch now."""
+
+    batch: str
+    done: frozenset[str]
+    dead_lettered: Mapping[str, ErrorRecord]
+    retrying: Mapping[str, ErrorRecord]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    batch: str
+    #: True when every job is done or dead-lettered.
+    complete: bool
+    results: dict[str, ResultRecord]
+    dead_lettered: list[ErrorRecord]
+    #: Job ids neither done nor dead-lettered when waiting stopped.
+    pending: list[str] = field(default_factory=list)
+    elapsed_seconds: float = 0.0
+
+
+BatchLike = Union[Batch, str]
+
+
+class Client:
+    """A Flotilla deployment's job queue and data bucket, seen from the submitting side.
+
+    Every argument is optional: the queue and bucket come from `queue_url` / `bucket`,
+    FLOTILLA_QUEUE_URL / FLOTILLA_BUCKET, or the outputs of `stack` / FLOTILLA_STACK; the
+    endpoint, region and profile from the arguments or the standard AWS_* variables. `env`
+    replaces os.environ as the source of those variables; `session` reuses a boto3 session
+    (its credentials, profile and region) instead of making one.
+    """
+
+    def __init__(
+        self,
+        *,
+        queue_url: str | None = None,
+        bucket: str | None = None,
+        stack: str | None = None,
+        endpoint_url: str | None = None,
+        s3_endpoint_url: str | None = None,
+        region: str | None = None,
+        profile: str | None = None,
+        claim_check_threshold_bytes: int = DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        parallel_sends: int = 8,
+        session: boto3.session.Session | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        environ = os.environ if env is None else env
+        endpoints = resolve_endpoints(
+            environ, endpoint_url=endpoint_url, s3_endpoint_url=s3_endpoint_url, region=region, profile=profile
+        )
+        session = session or make_session(endpoints)
+        stack = stack or environ.get("FLOTILLA_STACK") or None
+        queue_url = queue_url or environ.get("FLOTILLA_QUEUE_URL") or None
+        bucket = bucket or environ.get("FLOTILLA_BUCKET") or None
+        if stack and not (queue_url and bucket):
+            cloudformation = make_client(session, "cloudformation", endpoints.cloudformation)
+            outputs = stack_outputs(cloudformation, stack)
+            queue_url = queue_url or outputs.get("queue_url")
+            bucket = bucket or outputs.get("bucket")
+        if not queue_url:
+            raise ConfigurationError(
+                "no job queue given: pass queue_url=... or stack=... (or set FLOTILLA_QUEUE_URL or FLOTILLA_STACK)"
+            )
+        if not bucket:
+            raise ConfigurationError(
+                "no data bucket given: pass bucket=... or stack=... (or set FLOTILLA_BUCKET or FLOTILLA_STACK)"
+            )
+        if claim_check_threshold_bytes < 1 or max_payload_bytes < 1 or parallel_sends < 1:
+            raise ConfigurationError(
+                "claim_check_threshold_bytes, max_payload_bytes and parallel_sends must be positive"
+            )
+        self.queue_url = queue_url
+        self.bucket = bucket
+        self.claim_check_threshold_bytes = claim_check_threshold_bytes
+        self.max_payload_bytes = max_payload_bytes
+        self.parallel_sends = parallel_sends
+        self.sqs = make_client(session, "sqs", endpoints.sqs)
+        self.s3 = make_client(session, "s3", endpoints.s3)
+
+    # -- submitting ---------------------------------------------------------------------------
+
+    def submit(self, job_type: str, payload: Any, *, id: str | None = None, batch: str | None = None) -> Batch:
+        """Submit one job (its id a new UUID unless given). Returns its batch, to wait() on."""
+        return self.submit_many(job_type, [Job(payload, str(uuid.uuid4()) if id is None else id)], batch=batch)
+
+    def submit_many(
+        self,
+        job_type: str,
+        jobs: Iterable[Any],
+        *,
+        batch: str | None = None,
+        skip_done: bool = True,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> Batch:
+        """Submit many jobs of one type as one batch.
+
+        Each item is a `Job(payload, id)` or a bare payload; jobs without an id are named by their
+        position (j000000...). Re-submitting with the same `batch` skips jobs that already have a
+        result (unless skip_done=False). Every job is checked before anything is sent: one bad job
+        fails the whole submit.
+        """
+        env_.check_type(job_type)
+        batch_id = env_.check_id(batch, "batch id") if batch is not None else env_.new_batch_id()
+        specs: list[tuple[str, Any]] = []
+        for i, item in enumerate(jobs):
+            job = item if isinstance(item, Job) else Job(item)
+            job_id = env_.check_id(job.id, "job id") if job.id is not None else env_.index_id(i)
+            specs.append((job_id, job.payload))
+        seen: set[str] = set()
+        for job_id, _ in specs:
+            if job_id in seen:
+                raise InvalidJobError(f"job id '{job_id}' appears twice in batch {batch_id}; job ids must be unique")
+            seen.add(job_id)
+        done = self._done_ids(batch_id) if skip_done else set()
+        submitted_at = env_.now_iso()
+        bodies: list[tuple[str, str, bytes | None]] = []  # job id, message body, claim-checked payload
+        for job_id, payload in specs:
+            if job_id not in done:
+                bodies.append(self._body(job_type, batch_id, job_id, payload, submitted_at))
+        for job_id, body, claim in bodies:
+            if claim is not None:
+                self._put(env_.payload_key(batch_id, job_id), claim)
+        self._send_all([(job_id, body) for job_id, body, _ in bodies], len(done), len(specs), on_progress)
+        return Batch(batch_id, tuple(j for j, _ in specs), sent=len(bodies), skipped=len(done), type=job_type)
+
+    def _body(
+        self, job_type: str, batch: str, job_id: str, payload: Any, submitted_at: str
+    ) -> tuple[str, str, bytes | None]:
+        envelope = env_.envelope(job_type, batch, job_id, payload, submitted_at)
+        body = env_.to_json(envelope, job_id)
+        if len(body.encode()) <= self.claim_check_threshold_bytes:
+            return job_id, body, None
+        data = env_.to_json(payload, job_id).encode()
+        if len(data) > self.max_payload_bytes:
+            raise PayloadTooLargeError(len(data), self.max_payload_bytes, job_id)
+        del envelope["payload"]
+        envelope["payloadRef"] = env_.payload_ref(env_.payload_key(batch, job_id), data)
+        return job_id, env_.to_json(envelope, job_id), data
+
+    def _put(self, key: str, data: bytes) -> None:
+        # upload_fileobj goes multipart above 8 MiB, as Submitter does.
+        self.s3.upload_fileobj(io.BytesIO(data), self.bucket, key, ExtraArgs={"ContentType": "application/json"})
+
+    def _send_all(
+        self,
+        entries: list[tuple[str, str]],
+        skipped: int,
+        total: int,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> None:
+        groups: list[list[tuple[str, str]]] = []
+        current: list[tuple[str, str]] = []
+        size = 0
+        for job_id, body in entries:
+            n = len(body.encode())
+            if len(current) == BATCH_MESSAGES or (current and size + n > BATCH_BYTES):
+                groups.append(current)
+                current, size = [], 0
+            current.append((job_id, body))
+            size += n
+        if current:
+            groups.append(current)
+        lock = threading.Lock()
+        sent = [skipped]
+
+        def send(group: list[tuple[str, str]]) -> None:
+            self._send_group(group)
+            with lock:
+                sent[0] += len(group)
+                if on_progress:
+                    on_progress(sent[0], total)
+
+        with ThreadPoolExecutor(max_workers=min(self.parallel_sends, max(len(groups), 1))) as pool:
+            for future in [pool.submit(send, g) for g in groups]:
+                future.result()
+
+    def _send_group(self, group: list[tuple[str, str]]) -> None:
+        todo = {
+            str(i): {
+                "Id": str(i),
+                "MessageBody": body,
+                "MessageAttributes": {"flotilla-job-id": {"DataType": "String", "StringValue": job_id}},
+            }
+            for i, (job_id, body) in enumerate(group)
+        }
+        for attempt in range(1, _SEND_ATTEMPTS + 1):
+            failed = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=list(todo.values())).get("Failed", [])
+            if not failed:
+                return
+            fatal = next((f for f in failed if f.get("SenderFault")), None)
+            if fatal or attempt == _SEND_ATTEMPTS:
+                f = fatal or failed[0]
+                job_id = todo[f["Id"]]["MessageAttributes"]["flotilla-job-id"]["StringValue"]
+                raise QueueRefusedError(job_id, f.get("Code", ""), f.get("Message", ""))
+            todo = {f["Id"]: todo[f["Id"]] for f in failed}
+            time.sleep(0.1 * 2**attempt)
+
+    # -- reading the bucket -------------------------------------------------------------------
+
+    def _keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            keys.extend(o["Key"] for o in page.get("Contents", []))
+        return keys
+
+    def _ids(self, prefix: str) -> set[str]:
+        return {k[len(prefix) : -len(".json")] for k in self._keys(prefix) if k.endswith(".json")}
+
+    def _done_ids(self, batch: str) -> set[str]:
+        return self._ids(f"results/{batch}/")
+
+    def _get_json(self, key: str) -> Any:
+        return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def _get_many(self, keys: list[str]) -> list[Any]:
+        def get(key: str) -> Any:
+            try:
+                return self._get_json(key)
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    return None  # deleted between list and get (a redrive clears its error record)
+                raise
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            return [r for r in pool.map(get, keys) if r is not None]
+
+    def batch(self, batch: str, job_ids: Iterable[str] | None = None) -> Batch:
+        """A handle on a batch submitted earlier (by id, from any client), to wait() on."""
+        return Batch(env_.check_id(batch, "batch id"), tuple(job_ids) if job_ids is not None else None)
+
+    def status(self, batch: BatchLike) -> Status:
+        """One listing of results/ and one of errors/; the error records of jobs not done."""
+        b = self._handle(batch)
+        done = self._done_ids(b.id)
+        prefix = f"errors/{b.id}/"
+        failed = [env_.error_key(b.id, i) for i in sorted(self._ids(prefix) - done)]
+        dead: dict[str, ErrorRecord] = {}
+        retrying: dict[str, ErrorRecord] = {}
+        for rec in self._get_many(failed):
+            (dead if rec.get("final") else retrying)[rec["jobId"]] = rec
+        return Status(b.id, frozenset(done), dead, retrying)
+
+    def results(self, batch: BatchLike) -> dict[str, ResultRecord]:
+        """The result records a batch has now (of its jobs, when the handle knows them), by job id."""
+        b = self._handle(batch)
+        ids = sorted(self._done_ids(b.id))
+        if b.job_ids is not None:
+            wanted = set(b.job_ids)
+            ids = [i for i in ids if i in wanted]
+        records = self._get_many([env_.result_key(b.id, i) for i in ids])
+        return {r["jobId"]: r for r in records}
+
+    def wait(
+        self,
+        batch: BatchLike,
+        *,
+        timeout: float | None = None,
+        poll_interval: float = 0.5,
+        on_progress: Callable[[Status, int], None] | None = None,
+    ) -> Outcome:
+        """Poll the bucket until every job has a result or went to the DLQ, or `timeout` seconds pass.
+
+        For a batch given by id alone, the jobs waited for are those with any record in the bucket.
+        """
+        b = self._handle(batch)
+        started = time.monotonic()
+        while True:
+            status = self.status(b)
+            ids = list(b.job_ids) if b.job_ids is not None else sorted(
+                status.done | status.dead_lettered.keys() | status.retrying.keys()
+            )
+            if on_progress:
+                on_progress(status, len(ids))
+            pending = [i for i in ids if i not in status.done and i not in status.dead_lettered]
+            timed_out = timeout is not None and time.monotonic() - started >= timeout
+            if not pending or timed_out:
+                return Outcome(
+                    batch=b.id,
+                    complete=not pending,
+                    results=self.results(b),
+                    dead_lettered=list(status.dead_lettered.values()),
+                    pending=pending,
+                    elapsed_seconds=time.monotonic() - started,
+                )
+            time.sleep(poll_interval)
+
+    @staticmethod
+    def _handle(batch: BatchLike) -> Batch:
+        if isinstance(batch, Batch):
+            return batch
+        return Batch(env_.check_id(batch, "batch id"))
