@@ -11,6 +11,9 @@
  *   FLOTILLA_WAIT_SECONDS   long-poll wait (default 20)
  *   FLOTILLA_RETRY_BASE_MS  first retry delay, doubling per attempt (default 5000)
  *   FLOTILLA_LOG_LEVEL      debug | info | warn | error (default info)
+ *   FLOTILLA_METRICS        emf | json: the stats lines as CloudWatch EMF or plain JSON
+ *                           (default emf inside an ECS task, json elsewhere)
+ *   FLOTILLA_STATS_SECONDS  how often the stats lines are written (default 30)
  *   FLOTILLA_SCALE_IN_GUARD none | ecs | asg: take scale-in protection while busy (default none)
  *   FLOTILLA_ASG_NAME       the Auto Scaling group, for 'asg' (default: found through IMDS)
  *   ECS_AGENT_URI           set by ECS in every task, for 'ecs'
@@ -19,6 +22,7 @@
 import { endpointFromEnv } from '../core/aws.js';
 import { builtinHandlers } from './handlers/index.js';
 import { jsonLogger, type LogLevel } from './runtime/logger.js';
+import { metricsFormat } from './runtime/metrics.js';
 import { runWorkerProcess } from './runtime/process.js';
 import { createScaleInGuard, parseScaleInGuardKind } from './runtime/scale-in-guard.js';
 
@@ -50,8 +54,11 @@ async function main(): Promise<number> {
     return 2;
   }
   let guardKind: ReturnType<typeof parseScaleInGuardKind>;
+  let metrics: ReturnType<typeof metricsFormat>;
   try {
     guardKind = parseScaleInGuardKind(env.FLOTILLA_SCALE_IN_GUARD);
+    // ECS sets its metadata endpoint in every task; its logs go to CloudWatch Logs.
+    metrics = metricsFormat(env.FLOTILLA_METRICS, Boolean(env.ECS_CONTAINER_METADATA_URI_V4));
   } catch (err) {
     log.error((err as Error).message);
     return 2;
@@ -71,6 +78,8 @@ async function main(): Promise<number> {
     ...(env.FLOTILLA_DLQ_URL ? { dlqUrl: env.FLOTILLA_DLQ_URL } : {}),
     handlers: builtinHandlers(),
     log,
+    metrics,
+    statsIntervalMs: Math.max(1, num('FLOTILLA_STATS_SECONDS', 30)) * 1000,
     worker: {
       concurrency: num('FLOTILLA_CONCURRENCY', 16),
       drainTimeoutMs: num('FLOTILLA_DRAIN_SECONDS', 90) * 1000,

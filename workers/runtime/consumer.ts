@@ -75,6 +75,8 @@ export interface WorkerOptions {
   readonly log?: Logger;
   /** @default - hostname and pid */
   readonly workerId?: string;
+  /** Called as each job ends, done (`ok`) or failed, for metrics (metrics.ts). @default - nothing */
+  readonly onJobEnd?: (type: string, durationMs: number, ok: boolean) => void;
 }
 
 export interface WorkerCounters {
@@ -146,7 +148,10 @@ class JobContext implements HandlerContext {
 }
 
 type Resolved = Required<
-  Omit<WorkerOptions, 'dlq' | 'scaleInGuard' | 'log' | 'workerId' | 'heartbeatIntervalMs' | 'pollers'>
+  Omit<
+    WorkerOptions,
+    'dlq' | 'scaleInGuard' | 'log' | 'workerId' | 'heartbeatIntervalMs' | 'pollers' | 'onJobEnd'
+  >
 > & {
   heartbeatIntervalMs: number;
   pollers: number;
@@ -202,6 +207,7 @@ export class Worker {
   private readonly store: ObjectStore;
   private readonly handlers: HandlerRegistry;
   private readonly guard: ScaleInGuard;
+  private readonly onJobEnd: NonNullable<WorkerOptions['onJobEnd']>;
   private readonly log: Logger;
   private readonly slots: Slots;
   private readonly deleter: DeleteBatcher;
@@ -226,6 +232,7 @@ export class Worker {
     this.store = options.store;
     this.handlers = options.handlers;
     this.guard = options.scaleInGuard ?? NO_SCALE_IN_GUARD;
+    this.onJobEnd = options.onJobEnd ?? (() => {});
     this.id = options.workerId ?? `${hostname()}:${process.pid}`;
     this.log = (options.log ?? silentLogger).child({ worker: this.id });
     this.slots = new Slots(this.opts.concurrency);
@@ -477,6 +484,7 @@ export class Worker {
       }
       this.deleter.add(msg.receiptHandle);
       this.counters.done++;
+      this.onJobEnd(envelope.type, durationMs, true);
       // A literal, not a spread of `fields`: this runs for every job, logged or not.
       this.log.info('job done', {
         jobId: envelope.id,
@@ -538,6 +546,7 @@ export class Worker {
     if (this.stopping && entry.abortReason && !(err instanceof JobTimeoutError)) {
       return; // released by the drain; not a failure of the job
     }
+    this.onJobEnd(envelope.type, durationMs, false);
     const attempt = msg.receiveCount;
     const final = err instanceof UnrecoverableError || attempt >= this.opts.maxReceiveCount;
     if (final) {

@@ -12,6 +12,7 @@ import { workerQueue } from '../../core/transport/sqs-http.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import { Worker, type WorkerOptions } from './consumer.js';
 import type { Logger } from './logger.js';
+import { JobTimings, type MetricsFormat, StatsReporter } from './metrics.js';
 
 export interface WorkerProcessConfig {
   readonly endpoint: EndpointConfig;
@@ -28,6 +29,8 @@ export interface WorkerProcessConfig {
   >;
   /** Log the counters this often. @default 30000 */
   readonly statsIntervalMs?: number;
+  /** The stats lines as CloudWatch Embedded Metric Format or plain JSON (metrics.ts). @default 'json' */
+  readonly metrics?: MetricsFormat;
   /** Install SIGTERM/SIGINT handlers. @default true */
   readonly handleSignals?: boolean;
 }
@@ -69,7 +72,11 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
     });
     return 1;
   }
+  const timings = new JobTimings();
+  const queueName = config.queueUrl.split('/').pop() ?? config.queueUrl;
+  const reporter = new StatsReporter({ format: config.metrics ?? 'json', log, queueName, timings });
   const worker = new Worker({
+    onJobEnd: (type, ms, ok) => timings.record(type, ms, ok),
     queue,
     ...(dlq ? { dlq } : {}),
     store,
@@ -97,7 +104,7 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
     process.on('SIGINT', onSignal);
   }
   const stats = setInterval(
-    () => log.info('worker stats', { ...worker.counters, running: worker.inFlight }),
+    () => reporter.report(worker.counters, worker.inFlight),
     config.statsIntervalMs ?? 30_000,
   );
   stats.unref();
