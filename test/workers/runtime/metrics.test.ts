@@ -3,13 +3,11 @@
  * format's JSON schema and its rules on target members), plain JSON elsewhere, with per-type
  * job durations fed by the runtime as jobs end.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Submitter } from '../../../client/submit.js';
-import { buildWorker } from '../../../scripts/build-worker.js';
 import { jsonLogger } from '../../../workers/runtime/logger.js';
 import {
   JobTimings,
@@ -17,9 +15,9 @@ import {
   metricsFormat,
   StatsReporter,
 } from '../../../workers/runtime/metrics.js';
-import { eventually, freshDeployment } from '../../support/deployment.js';
-import { type Emulator, startEmbedded } from '../../support/emulators.js';
-import { logLines, spawnWorker, stopWorker } from '../../support/fault-helpers.js';
+import { eventually } from '../../support/deployment.js';
+import { logLines, stopWorker } from '../../support/fault-helpers.js';
+import { bundledWorker } from '../../support/worker-bundle.js';
 
 const schema = JSON.parse(
   readFileSync(join(import.meta.dirname, '..', '..', 'fixtures', 'emf.schema.json'), 'utf8'),
@@ -134,26 +132,10 @@ describe('the stats lines', () => {
 });
 
 describe('the bundled worker with FLOTILLA_METRICS=emf', () => {
-  let emu: Emulator;
-  let dir: string;
-  let bundle: string;
-  beforeAll(async () => {
-    emu = await startEmbedded();
-    dir = mkdtempSync(join(tmpdir(), 'flotilla-metrics-'));
-    bundle = (await buildWorker(join(dir, 'worker.js'))).outfile;
-  });
-  afterAll(async () => {
-    await emu?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const bundled = bundledWorker();
 
   it('logs valid EMF counting the jobs it ran, done and failed, per type', async () => {
-    const d = await freshDeployment(emu);
-    const w = spawnWorker(bundle, {
-      AWS_ENDPOINT_URL: emu.endpoint,
-      FLOTILLA_QUEUE_URL: d.queueUrl,
-      FLOTILLA_BUCKET: d.bucket,
-      FLOTILLA_WAIT_SECONDS: '1',
+    const { d, w } = await bundled.start({
       FLOTILLA_METRICS: 'emf',
       FLOTILLA_STATS_SECONDS: '1',
     });
