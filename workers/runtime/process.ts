@@ -33,6 +33,8 @@ export interface WorkerProcessConfig {
   readonly metrics?: MetricsFormat;
   /** Install SIGTERM/SIGINT handlers. @default true */
   readonly handleSignals?: boolean;
+  /** Starts a watch that calls `drain` on an interruption notice (spot-interruption.ts). @default - none */
+  readonly watchInterruption?: (drain: (reason: Record<string, unknown>) => void) => { stop(): void };
 }
 
 /** Runs until a signal drains it. Resolves with the process exit code. */
@@ -99,6 +101,11 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
       process.exit(1);
     }
   };
+  const interruption = config.watchInterruption?.((reason) => {
+    if (signals++ > 0) return;
+    log.warn('interruption notice; draining as on SIGTERM', reason);
+    void worker.stop();
+  });
   if (config.handleSignals !== false) {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
@@ -112,6 +119,7 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
     await worker.start();
   } finally {
     clearInterval(stats);
+    interruption?.stop();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     sqs.destroy();
