@@ -1,5 +1,7 @@
 /** The figures in README.md and docs/performance.md are the ones generated from bench/latest.json. */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { blockNames, DOC_FILES, fillBlocks, renderBlocks } from '../../bench/docs-figures.js';
@@ -37,5 +39,37 @@ describe('the docs figures', () => {
     const perf = readFileSync(join(ROOT, 'docs', 'performance.md'), 'utf8');
     for (const name of blockNames(perf)) expect(blocks.has(name), name).toBe(true);
     expect(blockNames(perf)).toEqual(['machine', 'queue', 'full', 'cpu', 'export', 'startup']);
+  });
+});
+
+describe('npm run docs:figures -- --check', () => {
+  const check = (from?: string) =>
+    spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(ROOT, 'bench', 'docs-figures.ts'),
+        '--check',
+        ...(from ? ['--from', from] : []),
+      ],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
+
+  it('passes on the committed record and fails, naming the files, on a record with other figures', () => {
+    expect(check().status).toBe(0);
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-figures-'));
+    try {
+      const other = join(dir, 'bench.json');
+      const q = record.queue!;
+      writeFileSync(other, JSON.stringify({ ...record, queue: { ...q, flotilla: q.flotilla + 1000 } }));
+      const r = check(other);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain('README.md, docs/performance.md do not match');
+      // --check writes nothing.
+      expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toContain(` ${fmt(q.flotilla)} msgs/s |`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
