@@ -1,18 +1,23 @@
 /**
  * `npm run bench`: every benchmark in one run on this machine, with the peers measured alongside,
- * then the figures, the ratios against the targets, and the plots (docs/img/bench-*.svg).
+ * then the figures, the ratios against the targets, a JSON record and the plots, under bench/out/
+ * (gitignored). `--update-docs` also writes bench/latest.json and docs/img/bench-*.svg and
+ * regenerates the docs' figures from the record (bench/docs-figures.ts).
  * Progress goes to stderr, figures to stdout.
  *
  *   npm run bench [-- --jobs 20000] [--runs 3] [--full-runs 1] [--only startup,queue,full,cpu,export]
- *                 [--quick] [--no-plots]
+ *                 [--quick] [--no-plots] [--out DIR] [--update-docs]
  */
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildWorker } from '../scripts/build-worker.js';
+import { updateDocs } from './docs-figures.js';
 import { type ExportResult, exportBench, printExport } from './export.js';
 import { barChartSvg } from './plot.js';
+import { type BenchRecord, LATEST, OUT_DIR, writeRecord } from './record.js';
 import { printStartup, type StartupResult, startupBench } from './startup.js';
 import { fmt, loadLine, machine, machineLine, ROOT, ratio, say, startEmulatorProcess } from './support.js';
 import {
@@ -34,7 +39,10 @@ const USAGE = `usage: npm run bench [-- options]
   --full-runs N   runs of the full path, which is the slowest (default 1)
   --only LIST     some of: startup,queue,full,cpu,export (default all)
   --quick         2,000 jobs, 1 run, 200 small objects: checks the harness, not for figures
-  --no-plots      do not write docs/img/bench-*.svg
+  --out DIR       where the JSON record and the plots go (default bench/out, gitignored)
+  --update-docs   also write bench/latest.json and docs/img/bench-*.svg, and regenerate the
+                  figures in README.md and docs/performance.md (a full run only)
+  --no-plots      do not draw the plots
   --debug         stack traces on failure`;
 
 const ALL = ['startup', 'queue', 'full', 'cpu', 'export'] as const;
@@ -61,6 +69,8 @@ async function main(): Promise<number> {
         only: { type: 'string', default: ALL.join(',') },
         quick: { type: 'boolean', default: false },
         'no-plots': { type: 'boolean', default: false },
+        out: { type: 'string', default: OUT_DIR },
+        'update-docs': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         debug: { type: 'boolean', default: false },
       },
@@ -83,12 +93,19 @@ async function main(): Promise<number> {
     return 2;
   }
   const quick = v.quick;
+  const updateDocsToo = v['update-docs'];
+  if (updateDocsToo && (quick || only.size < ALL.length)) {
+    process.stderr.write('bench: --update-docs takes a full run: not with --quick or --only\n');
+    return 2;
+  }
+  const outDir = resolve(v.out);
   const jobs = quick ? 2000 : positive(v.jobs, 'jobs');
   const runs = quick ? 1 : positive(v.runs, 'runs');
   const fullRuns = quick ? 1 : positive(v['full-runs'], 'full-runs');
   const out = (l: string) => process.stdout.write(`${l}\n`);
   const m = machine();
   const started = Date.now();
+  const date = new Date(started).toISOString();
   out(`Machine: ${machineLine(m)}`);
   const startLoad = load();
   out(`Load average at start: ${startLoad}`);
@@ -138,7 +155,7 @@ async function main(): Promise<number> {
   if (cpu) printCpu(cpu, out);
   if (exp) printExport(exp, out);
   out('');
-  out('Ratios against the targets:');
+  if (q || exp) out('Ratios against the targets:');
   if (q) {
     const vsOne = q.flotilla / q.sqsConsumerOne;
     const vsRaw = q.flotilla / q.rawCeiling;
@@ -174,13 +191,44 @@ async function main(): Promise<number> {
       out(`  export unchanged vs aws s3 sync  ${ratio(a.unchangedSeconds, f.unchangedSeconds).padStart(6)}`);
     }
   }
-  out(`Load average at end: ${load()}; whole run ${fmt((Date.now() - started) / 1000)} s`);
+  const endLoad = load();
+  out(`Load average at end: ${endLoad}; whole run ${fmt((Date.now() - started) / 1000)} s`);
 
-  if (!v['no-plots'] && !quick) {
+  const record: BenchRecord = {
+    format: 1,
+    date,
+    machine: m,
+    load: { start: startLoad, end: endLoad },
+    wallSeconds: Math.round((Date.now() - started) / 1000),
+    options: { jobs, runs, fullRuns, quick },
+    versions: versions(),
+    ...(startup ? { startup } : {}),
+    ...(q ? { queue: q } : {}),
+    ...(full ? { full } : {}),
+    ...(cpu ? { cpu } : {}),
+    ...(exp ? { export: exp } : {}),
+  };
+  const recordFile = join(outDir, `bench-${date.replace(/[:.]/g, '-')}.json`);
+  writeRecord(recordFile, record);
+  say(`wrote ${relative(process.cwd(), recordFile)}`);
+  if (updateDocsToo) {
+    writeRecord(LATEST, record);
+    say(`wrote ${relative(process.cwd(), LATEST)}`);
+    const changed = updateDocs(record);
+    say(
+      changed.length > 0
+        ? `updated the figures in ${changed.join(', ')}`
+        : 'the docs already showed these figures',
+    );
+  }
+
+  if (!v['no-plots']) {
+    const imgDir = updateDocsToo ? join(ROOT, 'docs', 'img') : join(outDir, 'img');
+    if (q || exp) mkdirSync(imgDir, { recursive: true });
     const machineText = `${m.cpu}, ${m.cores} cores, Node ${m.node}, load avg ${startLoad}; fauxqs 1.9.2 in its own process; median of ${runs}`;
     const written: string[] = [];
     if (q) {
-      const file = join(ROOT, 'docs', 'img', 'bench-queue-path.svg');
+      const file = join(imgDir, 'bench-queue-path.svg');
       writeFileSync(
         file,
         barChartSvg({
@@ -198,7 +246,7 @@ async function main(): Promise<number> {
       written.push(file);
     }
     if (exp) {
-      const file = join(ROOT, 'docs', 'img', 'bench-export.svg');
+      const file = join(imgDir, 'bench-export.svg');
       writeFileSync(
         file,
         barChartSvg({
@@ -223,9 +271,36 @@ async function main(): Promise<number> {
       );
       written.push(file);
     }
-    for (const f of written) say(`wrote ${f}`);
+    for (const f of written) say(`wrote ${relative(process.cwd(), f)}`);
   }
   return 0;
+}
+
+/** The emulator's and the peers' versions, as the docs' tables name them; a missing tool is left out. */
+function versions(): Record<string, string> {
+  const pkg = (name: string) =>
+    (
+      JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version;
+  const tool = (cmd: string, args: string[], pattern: RegExp) => {
+    try {
+      const text = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      return pattern.exec(text)?.[1];
+    } catch {
+      return undefined;
+    }
+  };
+  const out: Record<string, string> = {
+    fauxqs: `fauxqs ${pkg('fauxqs')}`,
+    'sqs-consumer': pkg('sqs-consumer'),
+  };
+  const aws = tool('aws', ['--version'], /aws-cli\/(\d+\.\d+)/);
+  if (aws) out['aws s3 sync'] = `AWS CLI ${aws}`;
+  const rclone = tool('rclone', ['version'], /rclone v(\d+\.\d+)/);
+  if (rclone) out['rclone sync'] = rclone;
+  return out;
 }
 
 main().then(

@@ -6,6 +6,7 @@
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
 import { getEndpointFromInstructions } from '@smithy/core/endpoints';
+import { endpointAnswers } from './endpoint-answer.js';
 
 export interface EndpointConfig {
   /** A non-AWS endpoint for both services, e.g. http://127.0.0.1:4566. @default - AWS itself */
@@ -57,12 +58,16 @@ export function clientConfig(cfg: EndpointConfig, endpoint: string | undefined =
 }
 
 export function sqsClient(cfg: EndpointConfig): SQSClient {
-  return new SQSClient(clientConfig(cfg, cfg.endpoint));
+  const client = new SQSClient(clientConfig(cfg, cfg.endpoint));
+  client.middlewareStack.use(endpointAnswers());
+  return client;
 }
 
 export function s3Client(cfg: EndpointConfig): S3Client {
   const endpoint = cfg.s3Endpoint ?? cfg.endpoint;
-  return new S3Client({ ...clientConfig(cfg, endpoint), forcePathStyle: endpoint !== undefined });
+  const client = new S3Client({ ...clientConfig(cfg, endpoint), forcePathStyle: endpoint !== undefined });
+  client.middlewareStack.use(endpointAnswers());
+  return client;
 }
 
 /**

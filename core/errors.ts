@@ -68,6 +68,55 @@ export class UsageError extends FlotillaError {
   }
 }
 
+/**
+ * The endpoint answered something that is not an S3 or SQS reply: an HTML page from a proxy or
+ * an emulator's router, an empty 5xx, a redirect. Says what was asked and what came back, with
+ * a hint, instead of the SDK's parse error; the original error is the `cause` (see --debug).
+ */
+export class EndpointAnswerError extends FlotillaError {
+  /** As on the SDK's errors, so code that checks the status reads it the same way. */
+  readonly $metadata: { readonly httpStatusCode: number };
+
+  constructor(
+    readonly answer: {
+      /** The HTTP status the endpoint answered. */
+      readonly status: number;
+      /** Its Content-Type, '' when it sent none (an empty body). */
+      readonly contentType: string;
+      readonly location?: string;
+      /** The SDK operation, e.g. PutObject, GetQueueAttributes. */
+      readonly operation: string;
+      readonly method: string;
+      /** The request's path (bucket and key, URL-encoded) or the queue. */
+      readonly target: string;
+      /** Whether the request named an object key (a 404 then points at the key, not the endpoint). */
+      readonly hasKey: boolean;
+    },
+    options?: { cause?: unknown },
+  ) {
+    const a = answer;
+    const what = a.contentType ? `${a.status} ${a.contentType}` : `${a.status} with no body`;
+    super(
+      `the endpoint answered ${what} for ${a.operation} (${a.method} ${a.target}): ${answerHint(a)}`,
+      options,
+    );
+    this.name = 'EndpointAnswerError';
+    this.$metadata = { httpStatusCode: answer.status };
+  }
+}
+
+function answerHint(a: EndpointAnswerError['answer']): string {
+  if (a.status >= 300 && a.status < 400) {
+    return `it redirects${a.location ? ` to ${a.location}` : ''}; give --endpoint the final address (or the bucket's region)`;
+  }
+  if (a.status === 404 && a.hasKey) return 'it may not support this key';
+  if (a.status === 404)
+    return 'it may not be an S3/SQS endpoint or not support this operation; check --endpoint';
+  if (a.status === 401 || a.status === 403) return 'a proxy or gateway in front of it refused the request';
+  if (a.status >= 500) return 'the service or a proxy in front of it failed; try again, or read its logs';
+  return 'it is not an S3/SQS reply; check --endpoint';
+}
+
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',

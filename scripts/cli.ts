@@ -2,6 +2,7 @@
  * The `flotilla` command. Parses the command name, hands the rest to scripts/commands/NAME.ts,
  * and turns any error into one line and a non-zero exit (a stack trace only with --debug).
  */
+import { inspect } from 'node:util';
 import { describeError, UsageError } from '../core/errors.js';
 
 export interface CommandContext {
@@ -77,7 +78,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv = process.env):
     const mod = await command.load();
     return await mod.main({ argv: rest, env, err: process.stderr, out: process.stdout });
   } catch (err) {
-    if (debug) process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+    if (debug) process.stderr.write(`${inspect(err)}\n`); // with its cause: the SDK's own error
     const line =
       err instanceof UsageError ? err.message : describeError(err, { endpoint: endpointOf(rest, env) });
     process.stderr.write(`flotilla ${name}: ${line}\n`);

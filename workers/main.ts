@@ -11,16 +11,25 @@
  *   FLOTILLA_WAIT_SECONDS   long-poll wait (default 20)
  *   FLOTILLA_RETRY_BASE_MS  first retry delay, doubling per attempt (default 5000)
  *   FLOTILLA_LOG_LEVEL      debug | info | warn | error (default info)
+ *   FLOTILLA_METRICS        emf | json: the stats lines as CloudWatch EMF or plain JSON
+ *                           (default emf inside an ECS task, json elsewhere)
+ *   FLOTILLA_STATS_SECONDS  how often the stats lines are written (default 30)
  *   FLOTILLA_SCALE_IN_GUARD none | ecs | asg: take scale-in protection while busy (default none)
  *   FLOTILLA_ASG_NAME       the Auto Scaling group, for 'asg' (default: found through IMDS)
+ *   FLOTILLA_SPOT_NOTICE    imds | none: drain on the EC2 Spot interruption notice
+ *                           (default imds with the 'asg' guard, i.e. on the EC2 fleet)
+ *   AWS_EC2_METADATA_SERVICE_ENDPOINT  IMDS (default http://169.254.169.254)
  *   ECS_AGENT_URI           set by ECS in every task, for 'ecs'
  *   AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID...
  */
 import { endpointFromEnv } from '../core/aws.js';
 import { builtinHandlers } from './handlers/index.js';
+import { Imds } from './runtime/imds.js';
 import { jsonLogger, type LogLevel } from './runtime/logger.js';
+import { metricsFormat } from './runtime/metrics.js';
 import { runWorkerProcess } from './runtime/process.js';
 import { createScaleInGuard, parseScaleInGuardKind } from './runtime/scale-in-guard.js';
+import { watchSpotInterruption } from './runtime/spot-interruption.js';
 
 function num(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -50,15 +59,24 @@ async function main(): Promise<number> {
     return 2;
   }
   let guardKind: ReturnType<typeof parseScaleInGuardKind>;
+  let metrics: ReturnType<typeof metricsFormat>;
+  let spotNotice: string;
   try {
     guardKind = parseScaleInGuardKind(env.FLOTILLA_SCALE_IN_GUARD);
+    // ECS sets its metadata endpoint in every task; its logs go to CloudWatch Logs.
+    metrics = metricsFormat(env.FLOTILLA_METRICS, Boolean(env.ECS_CONTAINER_METADATA_URI_V4));
+    spotNotice = (env.FLOTILLA_SPOT_NOTICE || (guardKind === 'asg' ? 'imds' : 'none')).toLowerCase();
+    if (spotNotice !== 'imds' && spotNotice !== 'none')
+      throw new Error(`FLOTILLA_SPOT_NOTICE must be imds or none; got '${env.FLOTILLA_SPOT_NOTICE}'`);
   } catch (err) {
     log.error((err as Error).message);
     return 2;
   }
+  const imdsUrl = env.AWS_EC2_METADATA_SERVICE_ENDPOINT || undefined;
   const scaleInGuard = createScaleInGuard({
     kind: guardKind,
     endpoint,
+    ...(imdsUrl ? { imdsUrl } : {}),
     ...(env.ECS_AGENT_URI ? { ecsAgentUri: env.ECS_AGENT_URI } : {}),
     ...(env.FLOTILLA_ASG_NAME ? { asgName: env.FLOTILLA_ASG_NAME } : {}),
     log: (msg, fields) => log.warn(msg, fields),
@@ -71,6 +89,18 @@ async function main(): Promise<number> {
     ...(env.FLOTILLA_DLQ_URL ? { dlqUrl: env.FLOTILLA_DLQ_URL } : {}),
     handlers: builtinHandlers(),
     log,
+    metrics,
+    ...(spotNotice === 'imds'
+      ? {
+          watchInterruption: (drain: (reason: Record<string, unknown>) => void) =>
+            watchSpotInterruption({
+              imds: new Imds(imdsUrl ? { url: imdsUrl } : {}),
+              onNotice: (notice) => drain({ spot: notice.action, at: notice.time }),
+              log: (msg, fields) => log.warn(msg, fields),
+            }),
+        }
+      : {}),
+    statsIntervalMs: Math.max(1, num('FLOTILLA_STATS_SECONDS', 30)) * 1000,
     worker: {
       concurrency: num('FLOTILLA_CONCURRENCY', 16),
       drainTimeoutMs: num('FLOTILLA_DRAIN_SECONDS', 90) * 1000,

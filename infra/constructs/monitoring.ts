@@ -3,6 +3,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import * as metrics from '../../core/worker-metrics.js';
 import type { JobQueue } from './job-queue.js';
 import type { WorkerFleetBase } from './worker-fleet-base.js';
 
@@ -108,7 +109,60 @@ export class Monitoring extends Construct {
         ],
         width: 8,
       }),
+      ...this.workerMetricWidgets(queue.queueName),
       new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: jobQueue.alarms, width: 24, height: 3 }),
     );
+  }
+
+  /**
+   * What the workers report themselves, as Embedded Metric Format in their stats lines: jobs by
+   * outcome across the fleet, and duration and failures per job type (a search, since the job
+   * types are only known at run time).
+   */
+  private workerMetricWidgets(queueName: string): cloudwatch.IWidget[] {
+    const period = Duration.minutes(1);
+    const fleet = (metricName: string, label: string, statistic = 'Sum') =>
+      new cloudwatch.Metric({
+        namespace: metrics.METRICS_NAMESPACE,
+        metricName,
+        dimensionsMap: { [metrics.DIMENSION.queue]: queueName },
+        statistic,
+        period,
+        label,
+      });
+    const perType = (metricName: string, statistic: string, label: string) =>
+      new cloudwatch.MathExpression({
+        expression: `SEARCH('{${metrics.METRICS_NAMESPACE},${metrics.DIMENSION.queue},${metrics.DIMENSION.jobType}} MetricName="${metricName}" ${metrics.DIMENSION.queue}="${queueName}"', '${statistic}', 60)`,
+        usingMetrics: {},
+        label,
+        period,
+      });
+    return [
+      new cloudwatch.GraphWidget({
+        title: 'Jobs by outcome (reported by the workers)',
+        left: [
+          fleet(metrics.COUNTER_METRICS.received, 'Received'),
+          fleet(metrics.COUNTER_METRICS.done, 'Done'),
+          fleet(metrics.COUNTER_METRICS.retried, 'Retried'),
+          fleet(metrics.COUNTER_METRICS.deadLettered, 'Dead-lettered'),
+        ],
+        right: [fleet(metrics.RUNNING_METRIC, 'Running (sum of workers)')],
+        leftYAxis: { min: 0 },
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Job duration by type (ms)',
+        left: [perType(metrics.JOB_TYPE_METRICS.duration, 'Average', '')],
+        right: [perType(metrics.JOB_TYPE_METRICS.durationMax, 'Maximum', 'max ')],
+        leftYAxis: { min: 0 },
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Job failures by type',
+        left: [perType(metrics.JOB_TYPE_METRICS.failed, 'Sum', '')],
+        leftYAxis: { min: 0 },
+        width: 8,
+      }),
+    ];
   }
 }

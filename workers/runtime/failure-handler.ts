@@ -11,6 +11,7 @@ import type { WorkerCounters } from './counters.js';
 import { decideFailure, type RetryPolicy } from './failure-policy.js';
 import type { Logger } from './logger.js';
 import type { RunningJob } from './running-job.js';
+import type { JobEndListener } from './worker-options.js';
 
 /** What is known of a job whose envelope may not have parsed. */
 type JobIds = { readonly id?: string; readonly batch?: string; readonly type?: string };
@@ -23,6 +24,7 @@ export class FailureHandler {
     private readonly log: Logger,
     private readonly workerId: string,
     private readonly isStopping: () => boolean,
+    private readonly onJobEnd: JobEndListener,
   ) {}
 
   /** The handler of `envelope` failed (threw, timed out, or its result could not be written). */
@@ -46,6 +48,7 @@ export class FailureHandler {
       this.policy,
     );
     if (decision.action === 'leave') return;
+    this.onJobEnd(envelope.type, durationMs, false);
     this.counters.failed++;
     if (decision.action === 'dead-letter') {
       await this.deadLetter(entry, err, envelope, attempt);

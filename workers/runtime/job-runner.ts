@@ -21,6 +21,7 @@ import type { FailureHandler } from './failure-handler.js';
 import { JobContext } from './job-context.js';
 import type { Logger } from './logger.js';
 import { abortJob, type RunningJob } from './running-job.js';
+import type { JobEndListener } from './worker-options.js';
 
 export class JobRunner {
   /** Job keys (batch/id) running in this process, to drop a duplicate delivery of one of them. */
@@ -33,6 +34,7 @@ export class JobRunner {
     private readonly counters: WorkerCounters,
     private readonly log: Logger,
     private readonly workerId: string,
+    private readonly onJobEnd: JobEndListener,
     private readonly execute: JobExecutor = runInProcess,
   ) {}
 
@@ -112,6 +114,7 @@ export class JobRunner {
       }
       entry.source.deletes.add(msg.receiptHandle);
       this.counters.done++;
+      this.onJobEnd(envelope.type, durationMs, true);
       // A literal, not a spread of `fields`: this runs for every job, logged or not.
       this.log.info('job done', {
         jobId: envelope.id,

@@ -11,6 +11,7 @@ import { workerStore } from '../../core/transport/s3-lean.js';
 import { workerQueue } from '../../core/transport/sqs-http.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import type { Logger } from './logger.js';
+import { JobTimings, type MetricsFormat, StatsReporter } from './metrics.js';
 import { Worker } from './worker.js';
 import type { WorkerOptions } from './worker-options.js';
 
@@ -29,8 +30,12 @@ export interface WorkerProcessConfig {
   >;
   /** Log the counters this often. @default 30000 */
   readonly statsIntervalMs?: number;
+  /** The stats lines as CloudWatch Embedded Metric Format or plain JSON (metrics.ts). @default 'json' */
+  readonly metrics?: MetricsFormat;
   /** Install SIGTERM/SIGINT handlers. @default true */
   readonly handleSignals?: boolean;
+  /** Starts a watch that calls `drain` on an interruption notice (spot-interruption.ts). @default - none */
+  readonly watchInterruption?: (drain: (reason: Record<string, unknown>) => void) => { stop(): void };
 }
 
 /** Runs until a signal drains it. Resolves with the process exit code. */
@@ -70,7 +75,11 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
     });
     return 1;
   }
+  const timings = new JobTimings();
+  const queueName = config.queueUrl.split('/').pop() ?? config.queueUrl;
+  const reporter = new StatsReporter({ format: config.metrics ?? 'json', log, queueName, timings });
   const worker = new Worker({
+    onJobEnd: (type, ms, ok) => timings.record(type, ms, ok),
     queue,
     ...(dlq ? { dlq } : {}),
     store,
@@ -93,12 +102,17 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
       process.exit(1);
     }
   };
+  const interruption = config.watchInterruption?.((reason) => {
+    if (signals++ > 0) return;
+    log.warn('interruption notice; draining as on SIGTERM', reason);
+    void worker.stop();
+  });
   if (config.handleSignals !== false) {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   }
   const stats = setInterval(
-    () => log.info('worker stats', { ...worker.counters, running: worker.inFlight }),
+    () => reporter.report(worker.counters, worker.inFlight),
     config.statsIntervalMs ?? 30_000,
   );
   stats.unref();
@@ -106,6 +120,7 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
     await worker.start();
   } finally {
     clearInterval(stats);
+    interruption?.stop();
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     sqs.destroy();

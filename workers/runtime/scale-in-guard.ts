@@ -18,6 +18,7 @@ import {
 } from '@aws-sdk/client-auto-scaling';
 import { clientConfig, type EndpointConfig } from '../../core/aws.js';
 import { NO_SCALE_IN_GUARD, type ScaleInGuard } from '../../core/ports.js';
+import { Imds, requestText } from './imds.js';
 
 export type ScaleInGuardKind = 'none' | 'ecs' | 'asg';
 
@@ -127,14 +128,6 @@ class SerializedGuard implements ScaleInGuard {
   }
 }
 
-async function request(url: string, init: RequestInit, timeoutMs: number): Promise<string> {
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-  const text = await res.text();
-  if (!res.ok)
-    throw new Error(`${init.method ?? 'GET'} ${url} answered ${res.status}: ${text.slice(0, 200)}`);
-  return text;
-}
-
 class EcsTaskProtection implements Protector {
   constructor(
     private readonly opts: ScaleInGuardOptions,
@@ -144,7 +137,7 @@ class EcsTaskProtection implements Protector {
   async set(enabled: boolean): Promise<void> {
     const body: Record<string, unknown> = { ProtectionEnabled: enabled };
     if (enabled) body.ExpiresInMinutes = Math.max(1, Math.min(2880, this.opts.expiresInMinutes ?? 60));
-    const text = await request(
+    const text = await requestText(
       `${this.agentUri.replace(/\/+$/, '')}/task-protection/v1/state`,
       { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
       this.opts.requestTimeoutMs ?? 2000,
@@ -163,14 +156,15 @@ class EcsTaskProtection implements Protector {
 }
 
 class AsgInstanceProtection implements Protector {
-  private readonly imds: string;
-  private readonly timeoutMs: number;
+  private readonly imds: Imds;
   private identity: Promise<{ instanceId: string; groupName: string }> | undefined;
   private client: AutoScalingClient | undefined;
 
   constructor(private readonly opts: ScaleInGuardOptions) {
-    this.imds = (opts.imdsUrl ?? 'http://169.254.169.254').replace(/\/+$/, '');
-    this.timeoutMs = opts.requestTimeoutMs ?? 2000;
+    this.imds = new Imds({
+      ...(opts.imdsUrl ? { url: opts.imdsUrl } : {}),
+      ...(opts.requestTimeoutMs ? { timeoutMs: opts.requestTimeoutMs } : {}),
+    });
   }
 
   private autoScaling(): AutoScalingClient {
@@ -178,26 +172,14 @@ class AsgInstanceProtection implements Protector {
     return this.client;
   }
 
-  private async metadata(path: string, token: string): Promise<string> {
-    return request(
-      `${this.imds}/latest/meta-data/${path}`,
-      { headers: { 'x-aws-ec2-metadata-token': token } },
-      this.timeoutMs,
-    );
-  }
-
   private async resolveIdentity(): Promise<{ instanceId: string; groupName: string }> {
-    const token = await request(
-      `${this.imds}/latest/api/token`,
-      { method: 'PUT', headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '21600' } },
-      this.timeoutMs,
-    );
-    const instanceId = (await this.metadata('instance-id', token)).trim();
+    const instanceId = (await this.imds.get('instance-id'))?.trim();
+    if (!instanceId) throw new Error('IMDS has no instance-id: this is not an EC2 instance');
     let groupName = this.opts.asgName;
     if (!groupName) {
       // Needs instance metadata tags on in the launch template; the fleet turns them on.
-      groupName = await this.metadata('tags/instance/aws:autoscaling:groupName', token).then(
-        (t) => t.trim() || undefined,
+      groupName = await this.imds.get('tags/instance/aws:autoscaling:groupName').then(
+        (t) => t?.trim() || undefined,
         () => undefined,
       );
     }

@@ -42,7 +42,12 @@ export interface WorkerOptions {
   readonly log?: Logger;
   /** Names this worker in logs and records. @default - hostname and pid */
   readonly workerId?: string;
+  /** Called as each job ends, done (`ok`) or failed, for metrics (metrics.ts). @default - nothing */
+  readonly onJobEnd?: JobEndListener;
 }
+
+/** Told of each job's end: its type, how long its handler ran, and whether it succeeded. */
+export type JobEndListener = (type: string, durationMs: number, ok: boolean) => void;
 
 export const WORKER_DEFAULTS = Object.freeze({
   concurrency: 16,
@@ -55,6 +60,7 @@ export const WORKER_DEFAULTS = Object.freeze({
   outageBackoff: Object.freeze({ baseMs: 500, maxMs: 20_000 }),
   scaleInGuard: NO_SCALE_IN_GUARD,
   log: silentLogger,
+  onJobEnd: (() => {}) as JobEndListener,
 });
 
 /** Every option with its value: only `dlq` may be absent. */

@@ -75,8 +75,24 @@ export class Worker {
       log,
       (msg, source) => this.startJob(msg, source),
     );
-    const failures = new FailureHandler(opts.store, opts, this.counters, log, this.id, () => this.stopping);
-    this.runner = new JobRunner(opts.store, opts.handlers, failures, this.counters, log, this.id);
+    const failures = new FailureHandler(
+      opts.store,
+      opts,
+      this.counters,
+      log,
+      this.id,
+      () => this.stopping,
+      opts.onJobEnd,
+    );
+    this.runner = new JobRunner(
+      opts.store,
+      opts.handlers,
+      failures,
+      this.counters,
+      log,
+      this.id,
+      opts.onJobEnd,
+    );
     this.protection = new ScaleInProtection(opts.scaleInGuard, log);
   }
 
