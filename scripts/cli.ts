@@ -3,19 +3,9 @@
  * and turns any error into one line and a non-zero exit (a stack trace only with --debug).
  */
 import { describeError, UsageError } from '../core/errors.js';
+import type { CommandMain } from './commands/types.js';
 
-export interface CommandContext {
-  readonly argv: string[];
-  readonly env: NodeJS.ProcessEnv;
-  /** Progress and human-facing output go here (stderr), results to stdout. */
-  readonly err: NodeJS.WritableStream;
-  readonly out: NodeJS.WritableStream;
-}
-
-/** What each command module exports. Returns the exit code. */
-export type CommandMain = (ctx: CommandContext) => Promise<number>;
-
-const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: CommandMain }> }> = {
+export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: CommandMain }> }> = {
   submit: {
     summary: 'submit one job, or many from an NDJSON file; --wait for results',
     load: () => import('./commands/submit.js'),

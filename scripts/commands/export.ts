@@ -1,10 +1,10 @@
 /** `flotilla export --to DIR`: back up a deployment's definitions and data to a folder. */
 import { resolve } from 'node:path';
 import { describeError, formatBytes, UsageError } from '../../core/errors.js';
-import type { CommandMain } from '../cli.js';
 import { exportDeployment } from '../sync/export.js';
 import { resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
+import type { CommandMain } from './types.js';
 
 const USAGE = `usage: flotilla export --to DIR [--stack NAME | --bucket NAME --queue-url URL] [options]
 
@@ -23,14 +23,16 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
   const { values, help } = parseCommand<Record<string, string | boolean | undefined>>(
     argv,
     {
-      to: { type: 'string' },
-      'include-dlq': { type: 'boolean' },
-      checksum: { type: 'boolean' },
-      delete: { type: 'boolean' },
-      concurrency: { type: 'string' },
-      quiet: { type: 'boolean' },
+      options: {
+        to: { type: 'string' },
+        'include-dlq': { type: 'boolean' },
+        checksum: { type: 'boolean' },
+        delete: { type: 'boolean' },
+        concurrency: { type: 'string' },
+        quiet: { type: 'boolean' },
+      },
+      usage: USAGE,
     },
-    USAGE,
     out,
   );
   if (help) return 0;

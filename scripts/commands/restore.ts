@@ -1,10 +1,10 @@
 /** `flotilla restore --from DIR`: recreate a deployment from an export folder on any endpoint. */
 import { resolve } from 'node:path';
 import { describeError, formatBytes, UsageError } from '../../core/errors.js';
-import type { CommandMain } from '../cli.js';
 import { restoreDeployment } from '../sync/restore.js';
-import { resolveTarget } from '../target.js';
+import { CONNECTION, resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
+import type { CommandMain } from './types.js';
 
 const USAGE = `usage: flotilla restore --from DIR [--endpoint URL | --profile NAME --region NAME] [options]
 
@@ -25,14 +25,18 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
   const { values, help } = parseCommand<Record<string, string | boolean | undefined>>(
     argv,
     {
-      from: { type: 'string' },
-      'include-dlq': { type: 'boolean' },
-      'data-only': { type: 'boolean' },
-      'deploy-stack': { type: 'string' },
-      concurrency: { type: 'string' },
-      quiet: { type: 'boolean' },
+      options: {
+        from: { type: 'string' },
+        bucket: { type: 'string' },
+        'include-dlq': { type: 'boolean' },
+        'data-only': { type: 'boolean' },
+        'deploy-stack': { type: 'string' },
+        concurrency: { type: 'string' },
+        quiet: { type: 'boolean' },
+      },
+      usage: USAGE,
+      where: CONNECTION,
     },
-    USAGE,
     out,
   );
   if (help) return 0;

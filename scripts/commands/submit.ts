@@ -2,10 +2,10 @@
 import { readFileSync } from 'node:fs';
 import { type BatchHandle, type BatchOutcome, type JobSpec, Submitter } from '../../client/submit.js';
 import { UsageError } from '../../core/errors.js';
-import type { CommandMain } from '../cli.js';
 import { bar, StatusLine } from '../status-line.js';
 import { closeTarget, openQueue, openStore, resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
+import type { CommandMain } from './types.js';
 
 const USAGE = `usage: flotilla submit TYPE (--payload JSON | --file FILE) [options]
 
@@ -31,15 +31,17 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
   }>(
     argv,
     {
-      payload: { type: 'string' },
-      file: { type: 'string' },
-      id: { type: 'string' },
-      batch: { type: 'string' },
-      wait: { type: 'boolean' },
-      timeout: { type: 'string' },
-      json: { type: 'boolean' },
+      options: {
+        payload: { type: 'string' },
+        file: { type: 'string' },
+        id: { type: 'string' },
+        batch: { type: 'string' },
+        wait: { type: 'boolean' },
+        timeout: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      usage: USAGE,
     },
-    USAGE,
     out,
   );
   if (help) return 0;
