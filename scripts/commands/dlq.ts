@@ -4,7 +4,7 @@ import { peekMessages, redrive } from '../../client/dlq.js';
 import { peekIds } from '../../core/envelope.js';
 import { UsageError } from '../../core/errors.js';
 import type { QueueMessage } from '../../core/ports.js';
-import { StatusLine } from '../status-line.js';
+import { Progress } from '../progress.js';
 import { closeTarget, openDlq, openQueue, openStore, resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
 import type { CommandMain } from './types.js';
@@ -39,15 +39,14 @@ export const main: CommandMain = async ({ argv, env, out, err }) => {
       );
       return 0;
     }
-    const status = new StatusLine(err);
+    const status = new Progress({ stream: err, label: 'redriving', unit: 'moved' });
     const moved = await redrive({
       dlq,
       queue: openQueue(target),
       store: target.bucket ? openStore(target) : undefined,
       max: max ?? Number.POSITIVE_INFINITY,
-      onProgress: (n) => status.update(`redriving: ${n} moved`),
-    });
-    status.done();
+      onProgress: (n) => status.set(n),
+    }).finally(() => status.stop());
     err.write(`moved ${moved} message(s) from ${dlq.url} back to ${target.queueUrl}\n`);
     return 0;
   } finally {
