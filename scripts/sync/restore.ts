@@ -9,6 +9,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { UsageError } from '../../core/errors.js';
 import { S3Store, SqsQueue } from '../../core/ports.js';
 import { applyBucket, applyQueues, type LiveSide } from './describe.js';
+import { type SyncFailure, syncObjects } from './engine.js';
 import {
   type Description,
   type ManifestEntry,
@@ -16,9 +17,8 @@ import {
   requireCompleteExport,
   resolveInside,
 } from './folder.js';
-import { isMultipartEtag, type Listed, looksLikeMd5, march, normalizeEtag, sortByKey } from './plan.js';
-import { collect, runPool } from './pool.js';
-import { Progress } from './progress.js';
+import { isMultipartEtag, type Listed, looksLikeMd5, normalizeEtag, sortByKey } from './plan.js';
+import { collect } from './pool.js';
 import { headersOf } from './transfer.js';
 
 const MiB = 1024 * 1024;
@@ -50,7 +50,7 @@ export interface RestoreResult {
   readonly uploadedBytes: number;
   readonly skipped: number;
   readonly messages: number;
-  readonly failed: readonly { key: string; error: unknown }[];
+  readonly failed: readonly SyncFailure[];
   readonly warnings: readonly string[];
   readonly seconds: number;
 }
@@ -140,6 +140,13 @@ export async function uploadEntry(
   if (back.sha256 !== e.sha256) throw new Error(`after upload, ${e.key} does not match its SHA-256`);
 }
 
+/** Already at the target with the same bytes: same size and the same single-part MD5 ETag. */
+const sameContent = (e: ManifestEntry, there: Listed): boolean =>
+  e.size === there.size &&
+  !isMultipartEtag(e.etag) &&
+  looksLikeMd5(e.etag) &&
+  normalizeEtag(e.etag) === normalizeEtag(there.etag);
+
 export async function restoreDeployment(opts: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
   const d = await requireCompleteExport(opts.dir);
@@ -156,7 +163,7 @@ export async function restoreDeployment(opts: RestoreOptions): Promise<RestoreRe
     for (const b of d.buckets) warnings.push(...(await applyBucket(opts.target, b, opts.bucket ?? b.name)));
   }
 
-  const failed: { key: string; error: unknown }[] = [];
+  const failed: SyncFailure[] = [];
   let uploaded = 0;
   let uploadedBytes = 0;
   let skipped = 0;
@@ -164,38 +171,28 @@ export async function restoreDeployment(opts: RestoreOptions): Promise<RestoreRe
   for (const b of d.buckets) {
     const name = opts.bucket ?? b.name;
     const store = new S3Store(opts.target.s3, name);
-    const entries = sortByKey(manifest.filter((e) => e.bucket === b.name));
-    const existing: Listed[] = sortByKey(await collect(store.list()));
-    const todo: ManifestEntry[] = [];
-    for (const pair of march(entries, existing)) {
-      if (pair.kind === 'source-only') todo.push(pair.src);
-      else if (pair.kind === 'matched') {
-        // Already there with the same bytes: same size and the same single-part MD5 ETag.
-        const same =
-          pair.src.size === pair.dst.size &&
-          !isMultipartEtag(pair.src.etag) &&
-          looksLikeMd5(pair.src.etag) &&
-          normalizeEtag(pair.src.etag) === normalizeEtag(pair.dst.etag);
-        if (same) skipped++;
-        else todo.push(pair.src);
-      }
-    }
-    const progress = new Progress({
-      label: `restore ${name}`,
-      totalObjects: todo.length,
-      totalBytes: todo.reduce((n, e) => n + e.size, 0),
-      stream: opts.progress,
-      quiet: opts.quiet ?? false,
-    });
-    const failures = await runPool(todo, opts.concurrency ?? 16, async (e) => {
-      await uploadEntry(store, resolveInside(opts.dir, e.path), e, multipartBytes);
-      uploaded++;
-      uploadedBytes += e.size;
-      progress.addBytes(e.size);
-      progress.objectDone();
-    });
-    progress.finish();
-    for (const f of failures) failed.push({ key: f.item.key, error: f.error });
+    const r = await syncObjects(
+      {
+        source: sortByKey(manifest.filter((e) => e.bucket === b.name)),
+        dest: sortByKey(await collect(store.list())),
+        decide: (e, there) => (sameContent(e, there) ? 'same' : 'transfer'),
+        transfer: async (e, onBytes) => {
+          await uploadEntry(store, resolveInside(opts.dir, e.path), e, multipartBytes);
+          onBytes(e.size);
+          return e.size;
+        },
+      },
+      {
+        label: `restore ${name}`,
+        concurrency: opts.concurrency ?? 16,
+        progress: opts.progress,
+        quiet: opts.quiet ?? false,
+      },
+    );
+    uploaded += r.transferred;
+    uploadedBytes += r.transferredBytes;
+    skipped += r.skipped;
+    failed.push(...r.failed);
   }
 
   let messages = 0;
