@@ -17,7 +17,7 @@ import {
   describeBucket,
   describeQueues,
   type LiveSide,
-  requireBucketExists,
+  targetListing,
 } from './describe.js';
 import { type PlanItem, printPlan, type SyncResult, syncObjects } from './engine.js';
 import { type ObjectReader, objectReader } from './object-reader.js';
@@ -106,7 +106,7 @@ export async function mirrorDeployment(opts: MirrorOptions): Promise<MirrorResul
     const r = await syncObjects(
       {
         source,
-        dest: await targetListing(opts, dst, targetName),
+        dest: await targetListing(opts.target, targetName, opts.dryRun ?? false),
         // Listing could not settle these: read the source version the target recorded.
         decide: (s, d) => (sameByListing(s, d) ? 'same' : 'check'),
         check: async (s, d) => {
@@ -134,17 +134,6 @@ export async function mirrorDeployment(opts: MirrorOptions): Promise<MirrorResul
     return done(r);
   } finally {
     reader.close();
-  }
-}
-
-/** The target bucket's listing; on a dry run, a target bucket not made yet is an empty one. */
-async function targetListing(opts: MirrorOptions, dst: S3Store, name: string): Promise<Listed[]> {
-  try {
-    if (opts.dryRun) await requireBucketExists(opts.target, name);
-    return sortByKey(await collect(dst.list()));
-  } catch (err) {
-    if (opts.dryRun && err instanceof UsageError) return [];
-    throw err;
   }
 }
 

@@ -8,8 +8,8 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { UsageError } from '../../core/errors.js';
 import { S3Store, SqsQueue } from '../../core/ports.js';
-import { applyBucket, applyQueues, type LiveSide } from './describe.js';
-import { type SyncFailure, syncObjects } from './engine.js';
+import { applyBucket, applyQueues, type LiveSide, targetListing } from './describe.js';
+import { type PlanItem, printPlan, type SyncFailure, syncObjects } from './engine.js';
 import {
   type Description,
   type ManifestEntry,
@@ -18,7 +18,6 @@ import {
   resolveInside,
 } from './folder.js';
 import { isMultipartEtag, type Listed, looksLikeMd5, normalizeEtag, sortByKey } from './plan.js';
-import { collect } from './pool.js';
 import { headersOf } from './transfer.js';
 
 const MiB = 1024 * 1024;
@@ -38,11 +37,17 @@ export interface RestoreOptions {
   readonly definitions?: boolean;
   /** Where queues already exist (with definitions: false): source queue name → target URL. */
   readonly queueUrls?: ReadonlyMap<string, string>;
+  /** Print the plan, change nothing. @default false */
+  readonly dryRun?: boolean;
+  /** The plan (dry run) goes here. @default - nowhere */
+  readonly out?: NodeJS.WritableStream;
   readonly progress: NodeJS.WritableStream;
   readonly quiet?: boolean;
 }
 
 export interface RestoreResult {
+  /** The uploads planned, every bucket's. */
+  readonly plan: readonly PlanItem[];
   readonly description: Description;
   readonly queueUrls: ReadonlyMap<string, string>;
   readonly buckets: readonly string[];
@@ -156,13 +161,14 @@ export async function restoreDeployment(opts: RestoreOptions): Promise<RestoreRe
   }
   const warnings: string[] = [];
   let queueUrls = new Map<string, string>(opts.queueUrls ?? []);
-  if (opts.definitions !== false) {
+  if (opts.definitions !== false && !opts.dryRun) {
     const applied = await applyQueues(opts.target, d.queues);
     queueUrls = applied.urls;
     warnings.push(...applied.warnings);
     for (const b of d.buckets) warnings.push(...(await applyBucket(opts.target, b, opts.bucket ?? b.name)));
   }
 
+  const plan: PlanItem[] = [];
   const failed: SyncFailure[] = [];
   let uploaded = 0;
   let uploadedBytes = 0;
@@ -174,7 +180,7 @@ export async function restoreDeployment(opts: RestoreOptions): Promise<RestoreRe
     const r = await syncObjects(
       {
         source: sortByKey(manifest.filter((e) => e.bucket === b.name)),
-        dest: sortByKey(await collect(store.list())),
+        dest: await targetListing(opts.target, name, opts.dryRun ?? false),
         decide: (e, there) => (sameContent(e, there) ? 'same' : 'transfer'),
         transfer: async (e, onBytes) => {
           await uploadEntry(store, resolveInside(opts.dir, e.path), e, multipartBytes);
@@ -185,18 +191,21 @@ export async function restoreDeployment(opts: RestoreOptions): Promise<RestoreRe
       {
         label: `restore ${name}`,
         concurrency: opts.concurrency ?? 16,
+        dryRun: opts.dryRun ?? false,
         progress: opts.progress,
         quiet: opts.quiet ?? false,
       },
     );
+    plan.push(...r.plan);
     uploaded += r.transferred;
     uploadedBytes += r.transferredBytes;
     skipped += r.skipped;
     failed.push(...r.failed);
   }
 
+  if (opts.dryRun && opts.out) printPlan(plan, opts.out);
   let messages = 0;
-  if (opts.includeDlq) {
+  if (opts.includeDlq && !opts.dryRun) {
     for (const q of d.queues) {
       const url = queueUrls.get(q.name);
       if (!q.messages || !url) continue;
@@ -222,6 +231,7 @@ export async function restoreDeployment(opts: RestoreOptions): Promise<RestoreRe
     }
   }
   return {
+    plan,
     description: d,
     queueUrls,
     buckets: d.buckets.map((b) => opts.bucket ?? b.name),
