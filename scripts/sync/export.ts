@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { UsageError } from '../../core/errors.js';
 import { SqsQueue } from '../../core/ports.js';
 import { accountOf, describeBucket, describeQueues, type LiveSide, stackTemplate } from './describe.js';
-import { type SyncFailure, syncObjects } from './engine.js';
+import { type PlanItem, printPlan, type SyncFailure, syncObjects, type Verdict } from './engine.js';
 import { FileWriter } from './file-writer.js';
 import {
   type BucketDescription,
@@ -58,12 +58,18 @@ export interface ExportOptions extends DownloadOptions {
   readonly delete?: boolean;
   /** Objects in flight at once. @default 32 */
   readonly concurrency?: number;
+  /** Print the plan, change nothing (the folder is read, never written). @default false */
+  readonly dryRun?: boolean;
+  /** The plan (dry run) goes here. @default - nowhere */
+  readonly out?: NodeJS.WritableStream;
   readonly progress: NodeJS.WritableStream;
   /** @default false */
   readonly quiet?: boolean;
 }
 
 export interface ExportResult {
+  /** The fetches (copy, update) and, with --delete, removals planned. */
+  readonly plan: readonly PlanItem[];
   readonly objects: number;
   readonly bytes: number;
   readonly transferred: number;
@@ -78,10 +84,12 @@ export interface ExportResult {
   readonly warnings: readonly string[];
 }
 
-async function prepareDir(dir: string): Promise<void> {
+/** Make DIR (unless `dryRun`: a missing DIR is then an empty one) and refuse one that is not ours. */
+async function prepareDir(dir: string, dryRun: boolean): Promise<void> {
   try {
-    await mkdir(dir, { recursive: true });
-    await access(dir, constants.W_OK | constants.R_OK | constants.X_OK);
+    if (dryRun && !existsSync(dir)) return;
+    if (!dryRun) await mkdir(dir, { recursive: true });
+    await access(dir, constants.R_OK | constants.X_OK | (dryRun ? 0 : constants.W_OK));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new UsageError(
@@ -186,10 +194,41 @@ async function fileHolds(dir: string, e: ManifestEntry, checksum: boolean): Prom
   }
 }
 
+/** The rule for a manifest entry whose file is in the folder: changed at the source, or check the file. */
+const decide = (src: Listed, e: ManifestEntry): Verdict =>
+  needsTransfer(src, { ...e, lastModifiedMs: Date.parse(e.lastModified) }) ? 'transfer' : 'check';
+
+/** A dry run: the plan printed, nothing moved, fetched or removed. */
+async function planObjects(run: BucketRun, opts: ExportOptions, layout: ReadonlyMap<string, string>) {
+  const { dir, bucket, listing, folder } = run;
+  const entries = folder.sorted(bucket);
+  const r = await syncObjects(
+    {
+      source: listing,
+      dest: entries,
+      decide,
+      check: (_, e) => fileHolds(dir, e, opts.checksum ?? false),
+      transfer: async () => 0,
+    },
+    {
+      label: `export ${bucket}`,
+      concurrency: 1,
+      checkConcurrency: 64,
+      delete: opts.delete ?? false,
+      dryRun: true,
+      progress: opts.progress,
+    },
+  );
+  if (opts.out) printPlan(r.plan, opts.out);
+  const relocated = entries.filter((e) => layout.has(e.key) && layout.get(e.key) !== e.path).length;
+  return { ...r, relocated, kept: opts.delete ? 0 : r.gone.length };
+}
+
 /** The bucket's objects into the folder: plan → transfer → finish (engine.ts). */
 async function exportObjects(run: BucketRun, opts: ExportOptions) {
   const { dir, bucket, reader, listing, folder } = run;
   const layout = layoutKeys(bucket, [...listing.map((o) => o.key), ...folder.of(bucket).map((e) => e.key)]);
+  if (opts.dryRun) return planObjects(run, opts, layout);
   if (run.interrupted) {
     await sweepPartials(
       dir,
@@ -207,8 +246,7 @@ async function exportObjects(run: BucketRun, opts: ExportOptions) {
         source: listing,
         dest: folder.sorted(bucket),
         // Matched pairs that recorded the same source version are checked by a stat of the file.
-        decide: (src, e) =>
-          needsTransfer(src, { ...e, lastModifiedMs: Date.parse(e.lastModified) }) ? 'transfer' : 'check',
+        decide,
         check: (_, e) => fileHolds(dir, e, opts.checksum ?? false),
         transfer: async (src, onBytes) => {
           const path = layout.get(src.key);
@@ -258,7 +296,7 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
   if (!opts.bucket && !opts.queueUrl && !opts.dlqUrl) {
     throw new UsageError('nothing to export: pass --stack NAME, or --bucket and/or --queue-url');
   }
-  await prepareDir(dir);
+  await prepareDir(dir, opts.dryRun ?? false);
   await readDescription(dir); // refuses a folder from a newer format before anything is touched
 
   // The listing and the folder's manifest are read-only: start them now.
@@ -332,13 +370,16 @@ async function exportInto(
 ): Promise<ExportResult> {
   const { dir } = opts;
   const { queues, bucketSettings, stacks, base } = await describeSource(opts, listing, started);
-  const inProgress: Description = { ...base, state: 'in-progress', queues, buckets: [] };
-  await writeAtomic(dir, DESCRIPTION_FILE, `${JSON.stringify(inProgress, null, 2)}\n`);
-  await clearTemp(dir);
+  const dryRun = opts.dryRun ?? false;
+  if (!dryRun) {
+    const inProgress: Description = { ...base, state: 'in-progress', queues, buckets: [] };
+    await writeAtomic(dir, DESCRIPTION_FILE, `${JSON.stringify(inProgress, null, 2)}\n`);
+    await clearTemp(dir);
+  }
 
   // A journal left behind means a run was interrupted: it may have left partial files too.
   const interrupted = existsSync(join(dir, JOURNAL_FILE));
-  const folder = new FolderEntries(dir, ...(await manifests));
+  const folder = new FolderEntries(dir, ...(await manifests), { journal: !dryRun });
   try {
     const warnings: string[] = [];
     let objects: Awaited<ReturnType<typeof exportObjects>> | undefined;
@@ -364,6 +405,7 @@ async function exportInto(
       };
     }
 
+    if (dryRun) return result(objects, bucketDesc, 0, warnings, started);
     const { queues: queuesOut, dlqMessages } = await saveQueues(opts, queues);
     for (const s of stacks) await writeAtomic(dir, s.path, `${JSON.stringify(s.template, null, 2)}\n`);
 
@@ -378,23 +420,34 @@ async function exportInto(
       };
       await completeFolder(dir, folder, done, changed || interrupted);
     }
-    return {
-      objects: bucketDesc?.objects ?? 0,
-      bytes: bucketDesc?.bytes ?? 0,
-      transferred: objects?.transferred ?? 0,
-      transferredBytes: objects?.transferredBytes ?? 0,
-      skipped: objects?.skipped ?? 0,
-      relocated: objects?.relocated ?? 0,
-      deleted: objects?.deleted ?? 0,
-      kept: objects?.kept ?? 0,
-      dlqMessages,
-      failed,
-      seconds: (Date.now() - started) / 1000,
-      warnings,
-    };
+    return result(objects, bucketDesc, dlqMessages, warnings, started);
   } finally {
     folder.close();
   }
+}
+
+function result(
+  objects: Awaited<ReturnType<typeof exportObjects>> | undefined,
+  bucket: BucketDescription | undefined,
+  dlqMessages: number,
+  warnings: string[],
+  started: number,
+): ExportResult {
+  return {
+    plan: objects?.plan ?? [],
+    objects: bucket?.objects ?? 0,
+    bytes: bucket?.bytes ?? 0,
+    transferred: objects?.transferred ?? 0,
+    transferredBytes: objects?.transferredBytes ?? 0,
+    skipped: objects?.skipped ?? 0,
+    relocated: objects?.relocated ?? 0,
+    deleted: objects?.deleted ?? 0,
+    kept: objects?.kept ?? 0,
+    dlqMessages,
+    failed: objects?.failed ?? [],
+    seconds: (Date.now() - started) / 1000,
+    warnings,
+  };
 }
 
 /** The queues' descriptions, with the DLQ's messages saved beside them when asked. */

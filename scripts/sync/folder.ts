@@ -268,9 +268,14 @@ export class FolderEntries {
   readonly known = new Map<string, ManifestEntry>();
   private journal: number | undefined;
 
-  constructor(dir: string, manifest: readonly ManifestEntry[], journaled: readonly ManifestEntry[]) {
+  constructor(
+    dir: string,
+    manifest: readonly ManifestEntry[],
+    journaled: readonly ManifestEntry[],
+    opts: { journal: boolean },
+  ) {
     for (const e of [...manifest, ...journaled]) this.known.set(entryId(e.bucket, e.key), e);
-    this.journal = openSync(join(dir, JOURNAL_FILE), 'a');
+    if (opts.journal) this.journal = openSync(join(dir, JOURNAL_FILE), 'a');
   }
 
   has(bucket: string, key: string): boolean {
