@@ -198,45 +198,22 @@ async function fileHolds(dir: string, e: ManifestEntry, checksum: boolean): Prom
 const decide = (src: Listed, e: ManifestEntry): Verdict =>
   needsTransfer(src, { ...e, lastModifiedMs: Date.parse(e.lastModified) }) ? 'transfer' : 'check';
 
-/** A dry run: the plan printed, nothing moved, fetched or removed. */
-async function planObjects(run: BucketRun, opts: ExportOptions, layout: ReadonlyMap<string, string>) {
-  const { dir, bucket, listing, folder } = run;
-  const entries = folder.sorted(bucket);
-  const r = await syncObjects(
-    {
-      source: listing,
-      dest: entries,
-      decide,
-      check: (_, e) => fileHolds(dir, e, opts.checksum ?? false),
-      transfer: async () => 0,
-    },
-    {
-      label: `export ${bucket}`,
-      concurrency: 1,
-      checkConcurrency: 64,
-      delete: opts.delete ?? false,
-      dryRun: true,
-      progress: opts.progress,
-    },
-  );
-  if (opts.out) printPlan(r.plan, opts.out);
-  const relocated = entries.filter((e) => layout.has(e.key) && layout.get(e.key) !== e.path).length;
-  return { ...r, relocated, kept: opts.delete ? 0 : r.gone.length };
-}
-
 /** The bucket's objects into the folder: plan → transfer → finish (engine.ts). */
 async function exportObjects(run: BucketRun, opts: ExportOptions) {
   const { dir, bucket, reader, listing, folder } = run;
   const layout = layoutKeys(bucket, [...listing.map((o) => o.key), ...folder.of(bucket).map((e) => e.key)]);
-  if (opts.dryRun) return planObjects(run, opts, layout);
-  if (run.interrupted) {
+  // A dry run moves nothing: it counts the files that would move, and plans.
+  const dryRun = opts.dryRun ?? false;
+  if (run.interrupted && !dryRun) {
     await sweepPartials(
       dir,
       [`${OBJECTS_DIR}/${bucket}`, `${ESCAPED_DIR}/${bucket}`],
       new Set(layout.values()),
     );
   }
-  const relocated = await relocate(run, layout);
+  const relocated = dryRun
+    ? folder.of(bucket).filter((e) => layout.get(e.key) !== e.path).length
+    : await relocate(run, layout);
   // The files are written on a thread of their own (started with the first fetch); the network
   // stays on this one.
   let writer: FileWriter | undefined;
@@ -280,11 +257,14 @@ async function exportObjects(run: BucketRun, opts: ExportOptions) {
         concurrency: opts.concurrency ?? 32,
         checkConcurrency: 64,
         delete: opts.delete ?? false,
+        dryRun,
         progress: opts.progress,
         quiet: opts.quiet ?? false,
       },
     );
-    return { ...r, relocated, kept: r.deleted > 0 ? 0 : r.gone.length };
+    if (dryRun && opts.out) printPlan(r.plan, opts.out);
+    const removes = r.deleted > 0 || (dryRun && opts.delete);
+    return { ...r, relocated, kept: removes ? 0 : r.gone.length };
   } finally {
     await writer?.close();
   }
