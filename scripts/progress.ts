@@ -4,10 +4,13 @@
  * On a terminal the line is redrawn in place five times a second and cleared at the end (a summary
  * follows); elsewhere (CI logs, a pipe) a run shorter than a few seconds prints nothing, a longer
  * one a plain line every few seconds. Counting costs an addition: the line is built only when
- * drawn.
+ * drawn, and cli-progress is loaded only when a line is first due (a run that draws nothing, such
+ * as an unchanged export, never loads it).
  */
-import { Format, type Options, SingleBar } from 'cli-progress';
+import type { Options, SingleBar } from 'cli-progress';
 import { formatBytes } from '../core/errors.js';
+
+type CliProgress = typeof import('cli-progress');
 
 export interface ProgressOptions {
   readonly stream: NodeJS.WritableStream;
@@ -30,7 +33,8 @@ export class Progress {
   private bytes = 0;
   private detail = '';
   private readonly started = Date.now();
-  private readonly bar: SingleBar | undefined;
+  private bar: SingleBar | undefined;
+  private lib: CliProgress | undefined;
   private readonly pending: NodeJS.Timeout | undefined;
   private running = false;
 
@@ -38,19 +42,9 @@ export class Progress {
     if (opts.quiet) return;
     const interactive = (opts.stream as { isTTY?: boolean }).isTTY === true;
     const every = opts.plainEveryMs ?? 5000;
-    this.bar = new SingleBar({
-      stream: opts.stream as NodeJS.WriteStream,
-      format: (options) => this.line(options),
-      fps: 5,
-      barsize: 20,
-      noTTYOutput: !interactive,
-      notTTYSchedule: every,
-      clearOnComplete: true,
-      linewrap: true,
-    });
-    if (interactive) this.start();
+    if (interactive) this.start(interactive, every);
     else {
-      this.pending = setTimeout(() => this.start(), every);
+      this.pending = setTimeout(() => this.start(interactive, every), every);
       this.pending.unref();
     }
   }
@@ -74,7 +68,8 @@ export class Progress {
   /** Draw the last state (away from a terminal, if a line was ever drawn) and clear the line. */
   stop(): void {
     clearTimeout(this.pending);
-    if (this.running) this.bar?.stop();
+    this.bar?.stop();
+    this.bar = undefined;
     this.running = false;
   }
 
@@ -85,7 +80,10 @@ export class Progress {
     const parts: string[] = [];
     if (total === undefined) parts.push(`${label}: ${this.items} ${unit}`);
     else {
-      const bar = options ? ` ${Format.BarFormat(total > 0 ? this.items / total : 1, options)}` : '';
+      const bar =
+        options && this.lib
+          ? ` ${this.lib.Format.BarFormat(total > 0 ? this.items / total : 1, options)}`
+          : '';
       parts.push(`${label}${bar} ${this.items}/${total} ${unit}`);
     }
     if (totalBytes !== undefined)
@@ -107,8 +105,24 @@ export class Progress {
     return undefined;
   }
 
-  private start(): void {
+  private start(interactive: boolean, every: number): void {
     this.running = true;
-    this.bar?.start(this.opts.total ?? 0, 0);
+    void import('cli-progress').then((mod) => {
+      // A CommonJS package: Node's loader lists its names, the CLI bundle only its `default`.
+      const lib = (mod as unknown as { default?: CliProgress }).default ?? mod;
+      if (!this.running) return; // stopped while loading: nothing to draw
+      this.lib = lib;
+      this.bar = new lib.SingleBar({
+        stream: this.opts.stream as NodeJS.WriteStream,
+        format: (options) => this.line(options),
+        fps: 5,
+        barsize: 20,
+        noTTYOutput: !interactive,
+        notTTYSchedule: every,
+        clearOnComplete: true,
+        linewrap: true,
+      });
+      this.bar.start(this.opts.total ?? 0, 0);
+    });
   }
 }

@@ -3,6 +3,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Progress } from '../../scripts/progress.js';
 
+// Loaded by the reporter when a line is first due; loaded here first so that is at once.
+await import('cli-progress');
+
 function stream(isTTY: boolean) {
   const writes: string[] = [];
   const s = {
