@@ -60,7 +60,12 @@ async function bundle(outdir) {
   const { build } = await import('esbuild');
   const tmp = `${outdir}.${process.pid}.tmp`;
   await build({
-    entryPoints: { cli: join(root, 'scripts', 'cli.ts') },
+    // The export's file-writer thread is an entry of its own: scripts/sync/file-writer.ts starts
+    // it from beside its own chunk.
+    entryPoints: {
+      cli: join(root, 'scripts', 'cli.ts'),
+      'file-writer-thread': join(root, 'scripts', 'sync', 'file-writer-thread.ts'),
+    },
     outdir: tmp,
     bundle: true,
     splitting: true,

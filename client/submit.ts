@@ -8,6 +8,7 @@
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pMap from 'p-map';
 import {
   assertId,
   ENVELOPE_VERSION,
@@ -164,16 +165,11 @@ export class Submitter {
     }
     if (cur.length > 0) groups.push(cur);
     let sent = 0;
-    let next = 0;
-    const worker = async () => {
-      while (next < groups.length) {
-        const g = groups[next++]!;
-        await this.sendGroup(g);
-        sent += g.length;
-        onProgress(sent);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.parallel, groups.length) }, worker));
+    await pool(groups, this.parallel, async (g) => {
+      await this.sendGroup(g);
+      sent += g.length;
+      onProgress(sent);
+    });
   }
 
   private async sendGroup(group: SendEntry[]): Promise<void> {
@@ -317,9 +313,5 @@ export async function pool<T>(
   limit: number,
   fn: (item: T) => Promise<void>,
 ): Promise<void> {
-  let next = 0;
-  const run = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
+  await pMap(items, fn, { concurrency: Math.max(1, limit) });
 }

@@ -4,19 +4,9 @@
  */
 import { inspect } from 'node:util';
 import { describeError, UsageError } from '../core/errors.js';
+import type { CommandMain } from './commands/types.js';
 
-export interface CommandContext {
-  readonly argv: string[];
-  readonly env: NodeJS.ProcessEnv;
-  /** Progress and human-facing output go here (stderr), results to stdout. */
-  readonly err: NodeJS.WritableStream;
-  readonly out: NodeJS.WritableStream;
-}
-
-/** What each command module exports. Returns the exit code. */
-export type CommandMain = (ctx: CommandContext) => Promise<number>;
-
-const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: CommandMain }> }> = {
+export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: CommandMain }> }> = {
   submit: {
     summary: 'submit one job, or many from an NDJSON file; --wait for results',
     load: () => import('./commands/submit.js'),

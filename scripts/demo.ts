@@ -23,8 +23,8 @@ import { resourceNames } from '../infra/definitions.js';
 import { countWords, type MergeResult } from '../workers/handlers/wordcount.js';
 import { buildWorker } from './build-worker.js';
 import { type EmbeddedEmulator, startEmbeddedEmulator } from './emulator.js';
+import { Progress } from './progress.js';
 import { provisionDeployment } from './provision.js';
-import { bar, StatusLine } from './status-line.js';
 
 const USAGE = `usage: npm run demo [-- --workers N] [--documents N] [--endpoint URL]
 
@@ -206,23 +206,21 @@ export async function runDemo(opts: DemoOptions, env: NodeJS.ProcessEnv): Promis
     say(`Uploaded ${docs.length} documents (${formatBytes(corpusBytes)}) to s3://${p.bucket}/inputs/${run}/`);
 
     const submitter = new Submitter({ queue: new SqsQueue(sqs, p.queueUrl), store });
-    const status = new StatusLine(process.stderr);
     const mapStarted = Date.now();
     const map = await submitter.submitMany(
       'wordcount',
       keys.map((key) => ({ payload: { key } })),
     );
     say(`Fan-out: submitted ${keys.length} wordcount jobs as batch ${map.batch}`);
-    const mapOut = await map.waitForAll({
-      pollMs: 200,
-      fetchResults: false,
-      timeoutMs: 10 * 60 * 1000,
-      onProgress: (s, total) =>
-        status.update(
-          `  map ${bar(s.done.size / Math.max(total, 1))} ${s.done.size}/${total} done, ${s.deadLettered.size} failed`,
-        ),
-    });
-    status.done();
+    const status = new Progress({ stream: process.stderr, label: '  map', total: keys.length, unit: 'done' });
+    const mapOut = await map
+      .waitForAll({
+        pollMs: 200,
+        fetchResults: false,
+        timeoutMs: 10 * 60 * 1000,
+        onProgress: (s) => status.set(s.done.size, `${s.deadLettered.size} failed`),
+      })
+      .finally(() => status.stop());
     const mapSecs = (Date.now() - mapStarted) / 1000;
     if (!mapOut.complete || mapOut.deadLettered.length > 0) {
       say(

@@ -10,7 +10,7 @@ import { UsageError } from '../core/errors.js';
 import { findDeadLetterQueue, S3Store, SqsQueue } from '../core/ports.js';
 import { STACK_OUTPUTS } from '../infra/definitions.js';
 
-/** Options every command takes; parseArgs option specs below. */
+/** The flags that say where a command connects; each command takes the ones it uses. */
 export interface CommonFlags {
   endpoint?: string;
   region?: string;
@@ -22,27 +22,40 @@ export interface CommonFlags {
   debug?: boolean;
 }
 
-export const COMMON_OPTIONS = {
-  endpoint: { type: 'string' },
-  region: { type: 'string' },
-  profile: { type: 'string' },
-  'queue-url': { type: 'string' },
-  'dlq-url': { type: 'string' },
-  bucket: { type: 'string' },
-  stack: { type: 'string' },
+/** Each flag's parseArgs spec and its line in --help. */
+export const WHERE_FLAGS = {
+  endpoint: {
+    type: 'string',
+    help: '--endpoint URL      a non-AWS endpoint (LocalStack, moto, fauxqs, MinIO...); or AWS_ENDPOINT_URL',
+  },
+  region: { type: 'string', help: '--region NAME       or AWS_REGION' },
+  profile: { type: 'string', help: '--profile NAME      or AWS_PROFILE' },
+  stack: {
+    type: 'string',
+    help: "--stack NAME        read queue, DLQ and bucket from a deployed stack's outputs",
+  },
+  'queue-url': { type: 'string', help: '--queue-url URL     or FLOTILLA_QUEUE_URL' },
+  'dlq-url': {
+    type: 'string',
+    help: "--dlq-url URL       or FLOTILLA_DLQ_URL (default: from the queue's redrive policy)",
+  },
+  bucket: { type: 'string', help: '--bucket NAME       or FLOTILLA_BUCKET' },
+} as const;
+
+export type WhereFlag = keyof typeof WHERE_FLAGS;
+
+/** An endpoint and credentials, no resources (local, restore). */
+export const CONNECTION: readonly WhereFlag[] = ['endpoint', 'region', 'profile'];
+/** A deployment: where it is, and its queue, DLQ and bucket (submit, export, mirror...). */
+export const DEPLOYMENT: readonly WhereFlag[] = [...CONNECTION, 'stack', 'queue-url', 'dlq-url', 'bucket'];
+
+/** Flags every command takes, whatever it connects to. */
+export const ALWAYS_OPTIONS = {
   debug: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
-
-export const COMMON_HELP = `Where to connect (every command):
-  --endpoint URL      a non-AWS endpoint (LocalStack, moto, fauxqs, MinIO...); or AWS_ENDPOINT_URL
-  --region NAME       or AWS_REGION
-  --profile NAME      or AWS_PROFILE
-  --stack NAME        read queue, DLQ and bucket from a deployed stack's outputs
-  --queue-url URL     or FLOTILLA_QUEUE_URL
-  --dlq-url URL       or FLOTILLA_DLQ_URL (default: from the queue's redrive policy)
-  --bucket NAME       or FLOTILLA_BUCKET
-  --debug             print stack traces`;
+export const ALWAYS_HELP = `  --debug             print stack traces
+  -h, --help          this help`;
 
 export interface Target {
   readonly endpoint: EndpointConfig;

@@ -4,10 +4,10 @@ import { peekMessages, redrive } from '../../client/dlq.js';
 import { peekIds } from '../../core/envelope.js';
 import { UsageError } from '../../core/errors.js';
 import type { QueueMessage } from '../../core/ports.js';
-import type { CommandMain } from '../cli.js';
-import { StatusLine } from '../status-line.js';
+import { Progress } from '../progress.js';
 import { closeTarget, openDlq, openQueue, openStore, resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
+import type { CommandMain } from './types.js';
 
 const USAGE = `usage: flotilla dlq list [--max N] [--json]
        flotilla dlq redrive [--max N]
@@ -20,8 +20,7 @@ redrive   move messages back to the job queue (and clear their failure records)
 export const main: CommandMain = async ({ argv, env, out, err }) => {
   const { values, positionals, help } = parseCommand<{ max?: string; json?: boolean }>(
     argv,
-    { max: { type: 'string' }, json: { type: 'boolean' } },
-    USAGE,
+    { options: { max: { type: 'string' }, json: { type: 'boolean' } }, usage: USAGE },
     out,
   );
   if (help) return 0;
@@ -40,15 +39,14 @@ export const main: CommandMain = async ({ argv, env, out, err }) => {
       );
       return 0;
     }
-    const status = new StatusLine(err);
+    const status = new Progress({ stream: err, label: 'redriving', unit: 'moved' });
     const moved = await redrive({
       dlq,
       queue: openQueue(target),
       store: target.bucket ? openStore(target) : undefined,
       max: max ?? Number.POSITIVE_INFINITY,
-      onProgress: (n) => status.update(`redriving: ${n} moved`),
-    });
-    status.done();
+      onProgress: (n) => status.set(n),
+    }).finally(() => status.stop());
     err.write(`moved ${moved} message(s) from ${dlq.url} back to ${target.queueUrl}\n`);
     return 0;
   } finally {

@@ -1,10 +1,10 @@
 /** `flotilla export --to DIR`: back up a deployment's definitions and data to a folder. */
 import { resolve } from 'node:path';
 import { describeError, formatBytes, UsageError } from '../../core/errors.js';
-import type { CommandMain } from '../cli.js';
 import { exportDeployment } from '../sync/export.js';
 import { resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
+import type { CommandMain } from './types.js';
 
 const USAGE = `usage: flotilla export --to DIR [--stack NAME | --bucket NAME --queue-url URL] [options]
 
@@ -16,6 +16,7 @@ objects are fetched; an interrupted export resumes.
   --include-dlq       also save the DLQ's messages (read, then made visible again)
   --checksum          re-hash local files instead of trusting size + time against the manifest
   --delete            remove files of objects no longer at the source (never after an error)
+  --dry-run           print the plan (copy/update/delete, to stdout); write nothing
   --concurrency N     objects in flight (default 32)
   --quiet             no progress line`;
 
@@ -23,14 +24,17 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
   const { values, help } = parseCommand<Record<string, string | boolean | undefined>>(
     argv,
     {
-      to: { type: 'string' },
-      'include-dlq': { type: 'boolean' },
-      checksum: { type: 'boolean' },
-      delete: { type: 'boolean' },
-      concurrency: { type: 'string' },
-      quiet: { type: 'boolean' },
+      options: {
+        to: { type: 'string' },
+        'include-dlq': { type: 'boolean' },
+        checksum: { type: 'boolean' },
+        delete: { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
+        concurrency: { type: 'string' },
+        quiet: { type: 'boolean' },
+      },
+      usage: USAGE,
     },
-    USAGE,
     out,
   );
   if (help) return 0;
@@ -52,10 +56,19 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
       checksum: values.checksum === true,
       delete: values.delete === true,
       concurrency,
+      dryRun: values['dry-run'] === true,
+      out,
       progress: err,
       quiet: values.quiet === true,
     });
     for (const w of r.warnings) err.write(`warning: ${w}\n`);
+    if (values['dry-run']) {
+      err.write(
+        `dry run: ${r.plan.length} change(s) planned, ${r.skipped} unchanged` +
+          `${r.relocated ? `, ${r.relocated} to move` : ''}${r.kept ? `, ${r.kept} gone from the source kept` : ''}; nothing was changed\n`,
+      );
+      return 0;
+    }
     const rate = r.seconds > 0 ? r.transferredBytes / r.seconds : 0;
     err.write(
       `exported ${r.objects} objects (${formatBytes(r.bytes)}) to ${dir}: fetched ${r.transferred} (${formatBytes(r.transferredBytes)}, ${formatBytes(rate)}/s), skipped ${r.skipped} unchanged` +

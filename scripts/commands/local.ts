@@ -3,26 +3,34 @@
 import { EMULATOR_CREDENTIALS, s3Client, sqsClient } from '../../core/aws.js';
 import { UsageError } from '../../core/errors.js';
 import { resourceNames } from '../../infra/definitions.js';
-import type { CommandMain } from '../cli.js';
 import { startEmbeddedEmulator } from '../emulator.js';
 import { provisionDeployment } from '../provision.js';
 import { resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
+import type { CommandMain } from './types.js';
 
 const USAGE = `usage: flotilla local [--name NAME] (--endpoint URL | --serve [--port N])
 
 Create the job queue, its DLQ and the data bucket from Flotilla's definitions (the same the CDK
 stack uses), straight through the SQS and S3 APIs.
-  --name NAME   deployment name; resources are NAME-jobs, NAME-jobs-dlq, NAME-data (default flotilla)
-  --endpoint    create them on this endpoint (LocalStack, moto, MinIO + ElasticMQ...)
-  --serve       start the embedded emulator here, create them there, and keep serving until Ctrl-C
-  --port N      with --serve (default 4566)`;
+  --name NAME     deployment name; resources are NAME-jobs, NAME-jobs-dlq, NAME-data (default flotilla)
+  --endpoint URL  create them on this endpoint (LocalStack, moto, MinIO + ElasticMQ...)
+  --serve         start the embedded emulator here, create them there, and keep serving until Ctrl-C
+  --port N        with --serve (default 4566)`;
 
 export const main: CommandMain = async ({ argv, env, out, err }) => {
   const { values, help } = parseCommand<{ name?: string; serve?: boolean; port?: string }>(
     argv,
-    { name: { type: 'string' }, serve: { type: 'boolean' }, port: { type: 'string' } },
-    USAGE,
+    {
+      options: {
+        name: { type: 'string' },
+        endpoint: { type: 'string' },
+        serve: { type: 'boolean' },
+        port: { type: 'string' },
+      },
+      usage: USAGE,
+      where: ['region', 'profile'],
+    },
     out,
   );
   if (help) return 0;

@@ -1,10 +1,10 @@
 /** `flotilla mirror --to TARGET`: copy a live deployment to another live endpoint, incrementally. */
 import { describeError, formatBytes, UsageError } from '../../core/errors.js';
-import type { CommandMain } from '../cli.js';
 import { mirrorDeployment } from '../sync/mirror.js';
 import { closeSide, liveSide } from '../sync/side.js';
 import { resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
+import type { CommandMain } from './types.js';
 
 const USAGE = `usage: flotilla mirror --to URL|aws|local [source flags] [options]
 
@@ -46,8 +46,7 @@ export const main: CommandMain = async (ctx) => {
   const silent = { write: () => true } as unknown as NodeJS.WritableStream;
   const { values, help } = parseCommand<Record<string, string | boolean | undefined>>(
     argv,
-    OPTIONS,
-    USAGE,
+    { options: OPTIONS, usage: USAGE },
     toLocal ? silent : out,
   );
   if (values.to === 'local') {

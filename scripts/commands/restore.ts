@@ -1,10 +1,10 @@
 /** `flotilla restore --from DIR`: recreate a deployment from an export folder on any endpoint. */
 import { resolve } from 'node:path';
 import { describeError, formatBytes, UsageError } from '../../core/errors.js';
-import type { CommandMain } from '../cli.js';
 import { restoreDeployment } from '../sync/restore.js';
-import { resolveTarget } from '../target.js';
+import { CONNECTION, resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
+import type { CommandMain } from './types.js';
 
 const USAGE = `usage: flotilla restore --from DIR [--endpoint URL | --profile NAME --region NAME] [options]
 
@@ -18,6 +18,7 @@ uploads every object under its original key and verifies each one after upload.
   --deploy-stack NAME create the queues and bucket as the data-plane CloudFormation stack NAME
                       (built from the exported settings, no bootstrap needed), then fill them
   --data-only         do not create queues or buckets (they exist already under the same names)
+  --dry-run           print the uploads planned (to stdout), change nothing
   --concurrency N     uploads in flight (default 16)
   --quiet             no progress line`;
 
@@ -25,14 +26,19 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
   const { values, help } = parseCommand<Record<string, string | boolean | undefined>>(
     argv,
     {
-      from: { type: 'string' },
-      'include-dlq': { type: 'boolean' },
-      'data-only': { type: 'boolean' },
-      'deploy-stack': { type: 'string' },
-      concurrency: { type: 'string' },
-      quiet: { type: 'boolean' },
+      options: {
+        from: { type: 'string' },
+        bucket: { type: 'string' },
+        'include-dlq': { type: 'boolean' },
+        'data-only': { type: 'boolean' },
+        'dry-run': { type: 'boolean' },
+        'deploy-stack': { type: 'string' },
+        concurrency: { type: 'string' },
+        quiet: { type: 'boolean' },
+      },
+      usage: USAGE,
+      where: CONNECTION,
     },
-    USAGE,
     out,
   );
   if (help) return 0;
@@ -62,6 +68,9 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
     if (typeof stackName === 'string' && (typeof bucket === 'string' || values['data-only'])) {
       throw new UsageError('--deploy-stack names the bucket itself; drop --bucket and --data-only');
     }
+    const dryRun = values['dry-run'] === true;
+    if (typeof stackName === 'string' && dryRun)
+      throw new UsageError('--dry-run plans the uploads into existing buckets; drop --deploy-stack');
     const r =
       typeof stackName === 'string'
         ? await (await import('../sync/stack.js')).restoreIntoStack({ ...common, stackName })
@@ -69,7 +78,15 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
             ...common,
             ...(typeof bucket === 'string' ? { bucket } : {}),
             definitions: values['data-only'] !== true,
+            dryRun,
+            out,
           });
+    if (dryRun) {
+      err.write(
+        `dry run: ${r.plan.length} upload(s) planned, ${r.skipped} already there; nothing was changed\n`,
+      );
+      return 0;
+    }
     for (const w of r.warnings) err.write(`warning: ${w}\n`);
     for (const [name, url] of r.queueUrls) out.write(`queue ${name} ${url}\n`);
     for (const b of r.buckets) out.write(`bucket ${b}\n`);

@@ -2,9 +2,9 @@
 
 import { BatchHandle } from '../../client/submit.js';
 import { UsageError } from '../../core/errors.js';
-import type { CommandMain } from '../cli.js';
 import { closeTarget, openStore, resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
+import type { CommandMain } from './types.js';
 
 const USAGE = `usage: flotilla results BATCH [--json] [--limit N]
 
@@ -15,8 +15,7 @@ Show a batch's results and failures: one line per job, then a summary.
 export const main: CommandMain = async ({ argv, env, out, err }) => {
   const { values, positionals, help } = parseCommand<{ json?: boolean; limit?: string }>(
     argv,
-    { json: { type: 'boolean' }, limit: { type: 'string' } },
-    USAGE,
+    { options: { json: { type: 'boolean' }, limit: { type: 'string' } }, usage: USAGE },
     out,
   );
   if (help) return 0;

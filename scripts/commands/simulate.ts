@@ -7,7 +7,6 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { UsageError } from '../../core/errors.js';
 import { resolveScaling, type ScalingPolicy } from '../../infra/scaling.js';
-import type { CommandMain } from '../cli.js';
 import { renderSvg } from '../simulate/plot.js';
 import { compare, formatTable, toJson } from '../simulate/report.js';
 import {
@@ -18,6 +17,7 @@ import {
   type Trace,
 } from '../simulate/traces.js';
 import { intOption, parseCommand } from './args.js';
+import type { CommandMain } from './types.js';
 
 const USAGE = `usage: flotilla simulate --trace burst|daily|spike|FILE.csv [--out plot.svg] [--json]
 
@@ -51,7 +51,11 @@ const OPTIONS = {
 type Values = Partial<Record<keyof typeof OPTIONS, string>> & { json?: boolean };
 
 export const main: CommandMain = async ({ argv, err, out }) => {
-  const { values, positionals, help } = parseCommand<Values>(argv, OPTIONS, USAGE, out);
+  const { values, positionals, help } = parseCommand<Values>(
+    argv,
+    { options: OPTIONS, usage: USAGE, where: [] },
+    out,
+  );
   if (help) return 0;
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'; see --help`);
   if (!values.trace)

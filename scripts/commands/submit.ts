@@ -2,10 +2,10 @@
 import { readFileSync } from 'node:fs';
 import { type BatchHandle, type BatchOutcome, type JobSpec, Submitter } from '../../client/submit.js';
 import { UsageError } from '../../core/errors.js';
-import type { CommandMain } from '../cli.js';
-import { bar, StatusLine } from '../status-line.js';
+import { Progress } from '../progress.js';
 import { closeTarget, openQueue, openStore, resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
+import type { CommandMain } from './types.js';
 
 const USAGE = `usage: flotilla submit TYPE (--payload JSON | --file FILE) [options]
 
@@ -31,15 +31,17 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
   }>(
     argv,
     {
-      payload: { type: 'string' },
-      file: { type: 'string' },
-      id: { type: 'string' },
-      batch: { type: 'string' },
-      wait: { type: 'boolean' },
-      timeout: { type: 'string' },
-      json: { type: 'boolean' },
+      options: {
+        payload: { type: 'string' },
+        file: { type: 'string' },
+        id: { type: 'string' },
+        batch: { type: 'string' },
+        wait: { type: 'boolean' },
+        timeout: { type: 'string' },
+        json: { type: 'boolean' },
+      },
+      usage: USAGE,
     },
-    USAGE,
     out,
   );
   if (help) return 0;
@@ -59,13 +61,13 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
   const target = await resolveTarget(values, env);
   try {
     const submitter = new Submitter({ queue: openQueue(target), store: openStore(target) });
-    const status = new StatusLine(err);
-    const handle = await submitter.submitMany(type, jobs, {
-      ...(values.batch ? { batch: values.batch } : {}),
-      onProgress: (sent, total) => status.update(`submitting ${bar(sent / total)} ${sent}/${total}`),
-    });
-    status.update(`submitting ${bar(1)} ${jobs.length}/${jobs.length}`, true);
-    status.done();
+    const sending = new Progress({ stream: err, label: 'submitting', total: jobs.length, unit: 'jobs' });
+    const handle = await submitter
+      .submitMany(type, jobs, {
+        ...(values.batch ? { batch: values.batch } : {}),
+        onProgress: (sent) => sending.set(sent),
+      })
+      .finally(() => sending.stop());
     const skipped = handle.submitted.skipped;
     err.write(
       `submitted ${handle.submitted.sent} job(s) of type ${type} as batch ${handle.batch}` +
@@ -121,22 +123,24 @@ export async function waitWithProgress(
   err: NodeJS.WritableStream,
   timeoutS?: number,
 ): Promise<BatchOutcome> {
-  const status = new StatusLine(err);
+  let waiting: Progress | undefined;
   const started = Date.now();
-  const outcome = await handle.waitForAll({
-    ...(timeoutS ? { timeoutMs: timeoutS * 1000 } : {}),
-    fetchResults: false,
-    onProgress: (s, total) => {
-      const secs = (Date.now() - started) / 1000;
-      const finished = s.done.size + s.deadLettered.size;
-      status.update(
-        `waiting ${bar(total ? finished / total : 0)} ${s.done.size}/${total} done, ${s.retrying.size} retrying, ` +
-          `${s.deadLettered.size} in DLQ, ${(s.done.size / Math.max(secs, 0.001)).toFixed(1)} jobs/s, ${secs.toFixed(1)} s`,
-      );
-    },
-  });
-  status.done();
-  return outcome;
+  try {
+    return await handle.waitForAll({
+      ...(timeoutS ? { timeoutMs: timeoutS * 1000 } : {}),
+      fetchResults: false,
+      onProgress: (s, total) => {
+        waiting ??= new Progress({ stream: err, label: 'waiting', total, unit: 'done' });
+        const secs = Math.max((Date.now() - started) / 1000, 0.001);
+        waiting.set(
+          s.done.size + s.deadLettered.size,
+          `${s.retrying.size} retrying, ${s.deadLettered.size} in DLQ, ${(s.done.size / secs).toFixed(1)} jobs/s`,
+        );
+      },
+    });
+  } finally {
+    waiting?.stop();
+  }
 }
 
 function report(

@@ -1,10 +1,10 @@
 /** `flotilla verify DIR [--against URL|aws]`: recompute checksums and list what is missing or changed. */
 import { resolve } from 'node:path';
 import { UsageError } from '../../core/errors.js';
-import type { CommandMain } from '../cli.js';
 import { closeSide, liveSide } from '../sync/side.js';
 import { type VerifyResult, verifyAgainst, verifyFolder } from '../sync/verify.js';
 import { parseCommand } from './args.js';
+import type { CommandMain } from './types.js';
 
 const USAGE = `usage: flotilla verify DIR [--against URL|aws [--bucket NAME]]
 
@@ -19,8 +19,11 @@ Exits 1 if anything is missing or changed.
 export const main: CommandMain = async ({ argv, env, err, out }) => {
   const { values, positionals, help } = parseCommand<Record<string, string | boolean | undefined>>(
     argv,
-    { against: { type: 'string' }, quiet: { type: 'boolean' } },
-    USAGE,
+    {
+      options: { against: { type: 'string' }, bucket: { type: 'string' }, quiet: { type: 'boolean' } },
+      usage: USAGE,
+      where: ['region', 'profile'],
+    },
     out,
   );
   if (help) return 0;

@@ -9,9 +9,9 @@ import {
 } from '../../workers/handlers/index.js';
 import { jsonLogger, type LogLevel } from '../../workers/runtime/logger.js';
 import { runWorkerProcess } from '../../workers/runtime/process.js';
-import type { CommandMain } from '../cli.js';
 import { closeTarget, requireBucket, requireQueue, resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
+import type { CommandMain } from './types.js';
 
 const USAGE = `usage: flotilla worker [options]
 
@@ -33,13 +33,15 @@ export const main: CommandMain = async ({ argv, env, out }) => {
   }>(
     argv,
     {
-      concurrency: { type: 'string' },
-      'drain-seconds': { type: 'string' },
-      'wait-seconds': { type: 'string' },
-      handlers: { type: 'string' },
-      'log-level': { type: 'string' },
+      options: {
+        concurrency: { type: 'string' },
+        'drain-seconds': { type: 'string' },
+        'wait-seconds': { type: 'string' },
+        handlers: { type: 'string' },
+        'log-level': { type: 'string' },
+      },
+      usage: USAGE,
     },
-    USAGE,
     out,
   );
   if (help) return 0;

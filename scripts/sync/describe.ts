@@ -17,13 +17,15 @@ import {
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { EndpointConfig } from '../../core/aws.js';
 import { classifyError, errorText, UsageError } from '../../core/errors.js';
-import { findDeadLetterQueue, parseRedrivePolicy, SqsQueue } from '../../core/ports.js';
+import { findDeadLetterQueue, parseRedrivePolicy, S3Store, SqsQueue } from '../../core/ports.js';
 import { xmlField } from '../../core/transport/s3-http.js';
 import { ensureBucket, ensureQueue, queueArn } from '../provision.js';
 import { cloudFormation, cloudFormationClient } from '../target.js';
 import type { BucketDescription, QueueDescription } from './folder.js';
 import { checkBucketName } from './keys.js';
 import { leanReader } from './object-reader.js';
+import { type Listed, sortByKey } from './plan.js';
+import { collect } from './pool.js';
 
 /** A live deployment to read from or write to. */
 export interface LiveSide {
@@ -163,6 +165,17 @@ export async function requireBucketExists(side: LiveSide, bucket: string): Promi
         `access to bucket '${bucket}' at ${where(side)} was denied; check the credentials`,
       );
     }
+    throw err;
+  }
+}
+
+/** A target bucket's objects, sorted by key; on a dry run, a bucket not made yet holds none. */
+export async function targetListing(side: LiveSide, name: string, dryRun: boolean): Promise<Listed[]> {
+  try {
+    if (dryRun) await requireBucketExists(side, name);
+    return sortByKey(await collect(new S3Store(side.s3, name).list()));
+  } catch (err) {
+    if (dryRun && err instanceof UsageError) return [];
     throw err;
   }
 }

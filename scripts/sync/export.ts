@@ -1,23 +1,25 @@
 /**
- * Export: a live deployment → a folder. list (source) + manifest (folder) → march → needsTransfer
- * → bounded pools for checking and transfer. Incremental (unchanged objects are decided from the
- * listing, the manifest and a stat), resumable (a journal line per finished file), and the folder
- * says "complete" only once every file and checksum is in place.
+ * Export: a live deployment → a folder, in the shape of engine.ts: the bucket's listing and the
+ * folder's manifest → needsTransfer, then a stat of each unchanged file → fetches into the folder.
+ * Incremental (unchanged objects are decided from the listing, the manifest and a stat),
+ * resumable (a journal line per finished file), and the folder says "complete" only once every
+ * file and checksum is in place.
  */
-import { closeSync, constants, existsSync, openSync, statSync, writeSync } from 'node:fs';
+import { constants, existsSync, statSync } from 'node:fs';
 import { access, mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { UsageError } from '../../core/errors.js';
 import { SqsQueue } from '../../core/ports.js';
 import { accountOf, describeBucket, describeQueues, type LiveSide, stackTemplate } from './describe.js';
+import { type PlanItem, printPlan, type SyncFailure, syncObjects, type Verdict } from './engine.js';
 import { FileWriter } from './file-writer.js';
 import {
   type BucketDescription,
   clearTemp,
   DESCRIPTION_FILE,
   type Description,
-  entryId,
   FORMAT_VERSION,
+  FolderEntries,
   hashFile,
   JOURNAL_FILE,
   MANIFEST_FILE,
@@ -33,11 +35,10 @@ import {
   tempPath,
   writeAtomic,
 } from './folder.js';
-import { compareKeys, ESCAPED_DIR, layoutKeys, OBJECTS_DIR } from './keys.js';
+import { ESCAPED_DIR, layoutKeys, OBJECTS_DIR } from './keys.js';
 import { type ObjectReader, objectReader } from './object-reader.js';
-import { type Listed, march, needsTransfer, sortByKey } from './plan.js';
-import { collect, type PoolFailure, runPool } from './pool.js';
-import { Progress } from './progress.js';
+import { type Listed, needsTransfer, sortByKey } from './plan.js';
+import { collect } from './pool.js';
 import { type DownloadOptions, fetchIntoFolder, placeFile } from './transfer.js';
 
 export const TOOL = 'flotilla 0.1.0';
@@ -57,12 +58,18 @@ export interface ExportOptions extends DownloadOptions {
   readonly delete?: boolean;
   /** Objects in flight at once. @default 32 */
   readonly concurrency?: number;
+  /** Print the plan, change nothing (the folder is read, never written). @default false */
+  readonly dryRun?: boolean;
+  /** The plan (dry run) goes here. @default - nowhere */
+  readonly out?: NodeJS.WritableStream;
   readonly progress: NodeJS.WritableStream;
   /** @default false */
   readonly quiet?: boolean;
 }
 
 export interface ExportResult {
+  /** The fetches (copy, update) and, with --delete, removals planned. */
+  readonly plan: readonly PlanItem[];
   readonly objects: number;
   readonly bytes: number;
   readonly transferred: number;
@@ -72,15 +79,17 @@ export interface ExportResult {
   readonly deleted: number;
   readonly kept: number;
   readonly dlqMessages: number;
-  readonly failed: readonly { key: string; error: unknown }[];
+  readonly failed: readonly SyncFailure[];
   readonly seconds: number;
   readonly warnings: readonly string[];
 }
 
-async function prepareDir(dir: string): Promise<void> {
+/** Make DIR (unless `dryRun`: a missing DIR is then an empty one) and refuse one that is not ours. */
+async function prepareDir(dir: string, dryRun: boolean): Promise<void> {
   try {
-    await mkdir(dir, { recursive: true });
-    await access(dir, constants.W_OK | constants.R_OK | constants.X_OK);
+    if (dryRun && !existsSync(dir)) return;
+    if (!dryRun) await mkdir(dir, { recursive: true });
+    await access(dir, constants.R_OK | constants.X_OK | (dryRun ? 0 : constants.W_OK));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new UsageError(
@@ -131,13 +140,143 @@ async function readDlqMessages(side: LiveSide, q: QueueDescription) {
   }));
 }
 
+interface BucketRun {
+  readonly dir: string;
+  readonly bucket: string;
+  readonly reader: ObjectReader;
+  readonly listing: Listed[];
+  readonly folder: FolderEntries;
+  readonly interrupted: boolean;
+}
+
+/**
+ * Keys whose place changed (a new key made an old one clash): move their files rather than fetch
+ * them again. Two steps, through the temp folder, as one key's new place may be another's old one.
+ */
+async function relocate(run: BucketRun, layout: ReadonlyMap<string, string>): Promise<number> {
+  const { dir, bucket, folder } = run;
+  const staged: { e: ManifestEntry; tmp: string }[] = [];
+  for (const e of folder.of(bucket)) {
+    if (layout.get(e.key) === e.path) continue;
+    const tmp = await tempPath(dir);
+    try {
+      await rename(resolveInside(dir, e.path), tmp);
+      staged.push({ e, tmp });
+    } catch {
+      folder.forget(bucket, e.key);
+    }
+  }
+  for (const { e, tmp } of staged) {
+    const path = layout.get(e.key) ?? e.path;
+    const dest = resolveInside(dir, path);
+    await mkdir(dirname(dest), { recursive: true });
+    placeFile(tmp, dest, Date.parse(e.lastModified));
+    folder.record({ ...e, path });
+  }
+  return staged.length;
+}
+
+/** Does the file still hold what the manifest says? A stat (and with --checksum, a hash). */
+async function fileHolds(dir: string, e: ManifestEntry, checksum: boolean): Promise<boolean> {
+  try {
+    const path = resolveInside(dir, e.path);
+    // A stat of a file just listed is a few microseconds: cheaper on this thread than a round trip
+    // through the thread pool.
+    const s = statSync(path, { throwIfNoEntry: false });
+    return (
+      s?.isFile() === true &&
+      s.size === e.size &&
+      Math.abs(s.mtimeMs - Date.parse(e.lastModified)) < 1 &&
+      (!checksum || (await hashFile(path)) === e.sha256)
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** The rule for a manifest entry whose file is in the folder: changed at the source, or check the file. */
+const decide = (src: Listed, e: ManifestEntry): Verdict =>
+  needsTransfer(src, { ...e, lastModifiedMs: Date.parse(e.lastModified) }) ? 'transfer' : 'check';
+
+/** The bucket's objects into the folder: plan → transfer → finish (engine.ts). */
+async function exportObjects(run: BucketRun, opts: ExportOptions) {
+  const { dir, bucket, reader, listing, folder } = run;
+  const layout = layoutKeys(bucket, [...listing.map((o) => o.key), ...folder.of(bucket).map((e) => e.key)]);
+  // A dry run moves nothing: it counts the files that would move, and plans.
+  const dryRun = opts.dryRun ?? false;
+  if (run.interrupted && !dryRun) {
+    await sweepPartials(
+      dir,
+      [`${OBJECTS_DIR}/${bucket}`, `${ESCAPED_DIR}/${bucket}`],
+      new Set(layout.values()),
+    );
+  }
+  const relocated = dryRun
+    ? folder.of(bucket).filter((e) => layout.get(e.key) !== e.path).length
+    : await relocate(run, layout);
+  // The files are written on a thread of their own (started with the first fetch); the network
+  // stays on this one.
+  let writer: FileWriter | undefined;
+  try {
+    const r = await syncObjects(
+      {
+        source: listing,
+        dest: folder.sorted(bucket),
+        // Matched pairs that recorded the same source version are checked by a stat of the file.
+        decide,
+        check: (_, e) => fileHolds(dir, e, opts.checksum ?? false),
+        transfer: async (src, onBytes) => {
+          const path = layout.get(src.key);
+          if (!path) throw new Error(`no path for ${src.key}`);
+          writer ??= new FileWriter();
+          const { lastModifiedMs, ...got } = await fetchIntoFolder(reader, writer, dir, path, src, {
+            ...opts,
+            // An older copy is kept whole until its replacement is complete.
+            replaces: folder.has(bucket, src.key),
+            onBytes,
+          });
+          folder.record({
+            bucket,
+            key: src.key,
+            path,
+            ...got,
+            lastModified: new Date(lastModifiedMs).toISOString(),
+          });
+          return got.size;
+        },
+        remove: async (gone) => {
+          for (const e of gone) {
+            await rm(resolveInside(dir, e.path), { force: true });
+            await pruneEmptyParents(dir, e.path);
+            folder.forget(bucket, e.key);
+          }
+        },
+      },
+      {
+        label: `export ${bucket}`,
+        concurrency: opts.concurrency ?? 32,
+        checkConcurrency: 64,
+        delete: opts.delete ?? false,
+        dryRun,
+        progress: opts.progress,
+        quiet: opts.quiet ?? false,
+      },
+    );
+    if (dryRun && opts.out) printPlan(r.plan, opts.out);
+    const removes = r.deleted > 0 || (dryRun && opts.delete);
+    return { ...r, relocated, kept: removes ? 0 : r.gone.length };
+  } finally {
+    await writer?.close();
+  }
+}
+
 export async function exportDeployment(opts: ExportOptions): Promise<ExportResult> {
   const started = Date.now();
   const { dir, source } = opts;
   if (!opts.bucket && !opts.queueUrl && !opts.dlqUrl) {
     throw new UsageError('nothing to export: pass --stack NAME, or --bucket and/or --queue-url');
   }
-  await prepareDir(dir);
+  await prepareDir(dir, opts.dryRun ?? false);
   await readDescription(dir); // refuses a folder from a newer format before anything is touched
 
   // The listing and the folder's manifest are read-only: start them now.
@@ -146,22 +285,34 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
   listing.catch(() => {});
   const manifests = Promise.all([readManifest(dir), readManifest(dir, JOURNAL_FILE)]);
   manifests.catch(() => {});
+  try {
+    return await exportInto(opts, started, reader, listing, manifests);
+  } finally {
+    if (reader)
+      void reader.then(
+        (r) => r.close(),
+        () => {},
+      );
+  }
+}
 
-  // Describe the source first: a wrong endpoint or a missing bucket stops here, folder untouched.
+/**
+ * The source's definitions, read before the folder is touched: a wrong endpoint or a missing
+ * bucket stops here. The bucket's settings (four small requests on S3) are read while the folder
+ * is brought up to date, not beside the listing: an endpoint that answers each with the bucket's
+ * whole listing would slow the listing down. An unreadable setting is recorded as such, not
+ * fatal; an endpoint or credentials failure would have failed the listing.
+ */
+async function describeSource(opts: ExportOptions, listing: Promise<Listed[]>, started: number) {
+  const { source } = opts;
   const queues = await describeQueues(source, opts.queueUrl, opts.dlqUrl);
   let bucketSettings: ReturnType<typeof describeBucket> | undefined;
   if (opts.bucket) {
     const bucket = opts.bucket;
-    try {
-      await listing;
-    } catch (err) {
+    await listing.catch(async (err) => {
       await describeBucket(source, bucket); // says more of a missing bucket than the listing
       throw err;
-    }
-    // The bucket's settings (four small requests on S3) are read while the folder is brought up
-    // to date, not beside the listing: an endpoint that answers each with the bucket's whole
-    // listing, as fauxqs does, would slow the listing down. An unreadable setting is recorded as
-    // such, not fatal; an endpoint or credentials failure would have failed the listing.
+    });
     bucketSettings = describeBucket(source, bucket);
     bucketSettings.catch(() => {});
   }
@@ -187,233 +338,129 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
     },
     stacks,
   };
-  const inProgress: Description = { ...base, state: 'in-progress', queues, buckets: [] };
-  await writeAtomic(dir, DESCRIPTION_FILE, `${JSON.stringify(inProgress, null, 2)}\n`);
-  await clearTemp(dir);
+  return { queues, bucketSettings, stacks, base };
+}
 
-  // What the folder already holds: the last manifest, then whatever an interrupted run finished.
-  const known = new Map<string, ManifestEntry>();
-  const [manifest, journaled] = await manifests;
-  for (const e of manifest) known.set(entryId(e.bucket, e.key), e);
+async function exportInto(
+  opts: ExportOptions,
+  started: number,
+  reader: Promise<ObjectReader> | undefined,
+  listing: Promise<Listed[]>,
+  manifests: Promise<[ManifestEntry[], ManifestEntry[]]>,
+): Promise<ExportResult> {
+  const { dir } = opts;
+  const { queues, bucketSettings, stacks, base } = await describeSource(opts, listing, started);
+  const dryRun = opts.dryRun ?? false;
+  if (!dryRun) {
+    const inProgress: Description = { ...base, state: 'in-progress', queues, buckets: [] };
+    await writeAtomic(dir, DESCRIPTION_FILE, `${JSON.stringify(inProgress, null, 2)}\n`);
+    await clearTemp(dir);
+  }
+
   // A journal left behind means a run was interrupted: it may have left partial files too.
   const interrupted = existsSync(join(dir, JOURNAL_FILE));
-  for (const e of journaled) known.set(entryId(e.bucket, e.key), e);
-
-  const warnings: string[] = [];
-  const failed: PoolFailure<string>[] = [];
-  let transferred = 0;
-  let transferredBytes = 0;
-  let skipped = 0;
-  let relocated = 0;
-  let deleted = 0;
-  let kept = 0;
-  // Appended synchronously, one line per finished file: a cheap syscall, and exact on kill -9.
-  const journal = openSync(join(dir, JOURNAL_FILE), 'a');
-  let journalOpen = true;
-  const closeJournal = () => {
-    if (journalOpen) closeSync(journal);
-    journalOpen = false;
-  };
-  const record = (e: ManifestEntry) => {
-    known.set(entryId(e.bucket, e.key), e);
-    writeSync(journal, `${JSON.stringify(e)}\n`);
-  };
-
-  let bucketDesc: BucketDescription | undefined;
+  const folder = new FolderEntries(dir, ...(await manifests), { journal: !dryRun });
   try {
-    if (opts.bucket && bucketSettings) {
+    const warnings: string[] = [];
+    let objects: Awaited<ReturnType<typeof exportObjects>> | undefined;
+    let bucketDesc: BucketDescription | undefined;
+    if (opts.bucket && reader && bucketSettings) {
       const bucket = opts.bucket;
-      const listed: Listed[] = sortByKey(await listing);
-      const store = await (reader as Promise<ObjectReader>);
-      const previous = sortByKey([...known.values()].filter((e) => e.bucket === bucket));
-      const layout = layoutKeys(bucket, [...listed.map((o) => o.key), ...previous.map((e) => e.key)]);
-
-      if (interrupted) {
-        await sweepPartials(
-          dir,
-          [`${OBJECTS_DIR}/${bucket}`, `${ESCAPED_DIR}/${bucket}`],
-          new Set(layout.values()),
-        );
-      }
-
-      // Keys whose place changed (a new key made an old one clash): move their files, not refetch.
-      const moving = previous.filter((e) => layout.get(e.key) !== e.path);
-      const staged: { e: ManifestEntry; tmp: string }[] = [];
-      for (const e of moving) {
-        const tmp = await tempPath(dir);
-        try {
-          await rename(resolveInside(dir, e.path), tmp);
-          staged.push({ e, tmp });
-        } catch {
-          known.delete(entryId(bucket, e.key));
-        }
-      }
-      for (const { e, tmp } of staged) {
-        const path = layout.get(e.key) ?? e.path;
-        const dest = resolveInside(dir, path);
-        await mkdir(dirname(dest), { recursive: true });
-        placeFile(tmp, dest, Date.parse(e.lastModified));
-        record({ ...e, path });
-        relocated++;
-      }
-
-      // Decide. Matched pairs are checked by a stat (or a hash with --checksum) in a pool.
-      const prevNow = sortByKey([...known.values()].filter((e) => e.bucket === bucket));
-      const toFetch: Listed[] = [];
-      const toCheck: { src: Listed; dst: ManifestEntry }[] = [];
-      const gone: ManifestEntry[] = [];
-      for (const pair of march(listed, prevNow)) {
-        if (pair.kind === 'source-only') toFetch.push(pair.src);
-        else if (pair.kind === 'dest-only') gone.push(pair.dst);
-        else if (needsTransfer(pair.src, { ...pair.dst, lastModifiedMs: Date.parse(pair.dst.lastModified) }))
-          toFetch.push(pair.src);
-        else toCheck.push({ src: pair.src, dst: pair.dst });
-      }
-      const checkFailures = await runPool(toCheck, 64, async ({ src, dst }) => {
-        let ok = false;
-        try {
-          const path = resolveInside(dir, dst.path);
-          // A stat of a file just listed is a few microseconds: cheaper on this thread than a
-          // round trip through the thread pool.
-          const s = statSync(path, { throwIfNoEntry: false });
-          ok =
-            s?.isFile() === true &&
-            s.size === dst.size &&
-            Math.abs(s.mtimeMs - Date.parse(dst.lastModified)) < 1 &&
-            (!opts.checksum || (await hashFile(path)) === dst.sha256);
-        } catch {
-          ok = false;
-        }
-        if (ok) skipped++;
-        else toFetch.push(src);
-      });
-      for (const f of checkFailures) failed.push({ item: f.item.src.key, error: f.error });
-
-      // Transfer.
-      sortByKey(toFetch);
-      const totalBytes = toFetch.reduce((n, o) => n + o.size, 0);
-      const progress = new Progress({
-        label: `export ${bucket}`,
-        totalObjects: toFetch.length,
-        totalBytes,
-        stream: opts.progress,
-        quiet: opts.quiet ?? false,
-      });
-      // The files are written on a thread of their own (none when there is nothing to fetch);
-      // the network stays on this one.
-      const writer = toFetch.length > 0 ? new FileWriter() : undefined;
-      let fetchFailures: PoolFailure<Listed>[] = [];
-      try {
-        if (writer)
-          fetchFailures = await runPool(toFetch, opts.concurrency ?? 32, async (src) => {
-            const path = layout.get(src.key);
-            if (!path) throw new Error(`no path for ${src.key}`);
-            // An older copy is kept whole until its replacement is complete.
-            const replaces = known.has(entryId(bucket, src.key));
-            const got = await fetchIntoFolder(store, writer, dir, path, src, {
-              ...opts,
-              replaces,
-              onBytes: (n) => progress.addBytes(n),
-            });
-            const { lastModifiedMs, ...rest } = got;
-            record({
-              bucket,
-              key: src.key,
-              path,
-              ...rest,
-              lastModified: new Date(lastModifiedMs).toISOString(),
-            });
-            transferred++;
-            transferredBytes += got.size;
-            progress.objectDone();
-          });
-      } finally {
-        await writer?.close();
-      }
-      progress.finish();
-      for (const f of fetchFailures) failed.push({ item: f.item.key, error: f.error });
-
-      // Objects gone from the source: kept unless --delete, and never deleted after an error.
-      if (opts.delete && failed.length === 0) {
-        for (const e of gone) {
-          await rm(resolveInside(dir, e.path), { force: true });
-          await pruneEmptyParents(dir, e.path);
-          known.delete(entryId(bucket, e.key));
-          deleted++;
-        }
-      } else if (opts.delete && gone.length > 0) {
-        warnings.push(`${gone.length} object(s) gone from the source were kept: this run had errors`);
-      }
-      const mine = [...known.values()].filter((e) => e.bucket === bucket);
+      const run = {
+        dir,
+        bucket,
+        reader: await reader,
+        listing: sortByKey(await listing),
+        folder,
+        interrupted,
+      };
+      objects = await exportObjects(run, opts);
+      if (objects.deleteRefused)
+        warnings.push(`${objects.gone.length} object(s) gone from the source were kept: this run had errors`);
+      const mine = folder.of(bucket);
       bucketDesc = {
         ...(await bucketSettings),
         objects: mine.length,
         bytes: mine.reduce((n, e) => n + e.size, 0),
       };
-      kept = opts.delete && failed.length === 0 ? 0 : gone.length;
     }
 
-    let dlqMessages = 0;
-    const queuesOut: QueueDescription[] = [];
-    for (const q of queues) {
-      if (opts.includeDlq && q.role === 'dlq') {
-        const messages = await readDlqMessages(source, q);
-        const path = `queues/${q.name}/messages.jsonl`;
-        await writeAtomic(dir, path, messages.map((m) => `${JSON.stringify(m)}\n`).join(''));
-        queuesOut.push({ ...q, messages: { path, count: messages.length } });
-        dlqMessages += messages.length;
-      } else queuesOut.push(q);
-    }
+    if (dryRun) return result(objects, bucketDesc, 0, warnings, started);
+    const { queues: queuesOut, dlqMessages } = await saveQueues(opts, queues);
     for (const s of stacks) await writeAtomic(dir, s.path, `${JSON.stringify(s.template, null, 2)}\n`);
 
-    const entries = [...known.values()].sort((a, b) =>
-      a.bucket === b.bucket ? compareKeys(a.key, b.key) : a.bucket < b.bucket ? -1 : 1,
-    );
+    const failed = objects?.failed ?? [];
     if (failed.length === 0) {
-      // Nothing fetched, moved or removed since a complete manifest: it still holds, so an
-      // unchanged re-run writes only the description (as rclone writes nothing).
-      const same =
-        transferred + relocated + deleted === 0 &&
-        !interrupted &&
-        existsSync(join(dir, MANIFEST_FILE)) &&
-        existsSync(join(dir, SUMS_FILE));
-      if (!same) {
-        await writeAtomic(dir, MANIFEST_FILE, manifestText(entries));
-        await writeAtomic(dir, SUMS_FILE, sumsText(entries));
-      }
+      const changed = (objects?.transferred ?? 0) + (objects?.relocated ?? 0) + (objects?.deleted ?? 0) > 0;
       const done: Description = {
         ...base,
         state: 'complete',
         queues: queuesOut,
         buckets: bucketDesc ? [bucketDesc] : [],
       };
-      await writeAtomic(dir, DESCRIPTION_FILE, `${JSON.stringify(done, null, 2)}\n`);
-      closeJournal();
-      await rm(join(dir, JOURNAL_FILE), { force: true });
-      await clearTemp(dir);
+      await completeFolder(dir, folder, done, changed || interrupted);
     }
-    return {
-      objects: entries.filter((e) => e.bucket === opts.bucket).length,
-      bytes: entries.filter((e) => e.bucket === opts.bucket).reduce((n, e) => n + e.size, 0),
-      transferred,
-      transferredBytes,
-      skipped,
-      relocated,
-      deleted,
-      kept,
-      dlqMessages,
-      failed: failed.map((f) => ({ key: f.item, error: f.error })),
-      seconds: (Date.now() - started) / 1000,
-      warnings,
-    };
+    return result(objects, bucketDesc, dlqMessages, warnings, started);
   } finally {
-    closeJournal();
-    if (reader)
-      void reader.then(
-        (r) => r.close(),
-        () => {},
-      );
+    folder.close();
   }
+}
+
+function result(
+  objects: Awaited<ReturnType<typeof exportObjects>> | undefined,
+  bucket: BucketDescription | undefined,
+  dlqMessages: number,
+  warnings: string[],
+  started: number,
+): ExportResult {
+  return {
+    plan: objects?.plan ?? [],
+    objects: bucket?.objects ?? 0,
+    bytes: bucket?.bytes ?? 0,
+    transferred: objects?.transferred ?? 0,
+    transferredBytes: objects?.transferredBytes ?? 0,
+    skipped: objects?.skipped ?? 0,
+    relocated: objects?.relocated ?? 0,
+    deleted: objects?.deleted ?? 0,
+    kept: objects?.kept ?? 0,
+    dlqMessages,
+    failed: objects?.failed ?? [],
+    seconds: (Date.now() - started) / 1000,
+    warnings,
+  };
+}
+
+/** The queues' descriptions, with the DLQ's messages saved beside them when asked. */
+async function saveQueues(opts: ExportOptions, queues: readonly QueueDescription[]) {
+  let dlqMessages = 0;
+  const out: QueueDescription[] = [];
+  for (const q of queues) {
+    if (opts.includeDlq && q.role === 'dlq') {
+      const messages = await readDlqMessages(opts.source, q);
+      const path = `queues/${q.name}/messages.jsonl`;
+      await writeAtomic(opts.dir, path, messages.map((m) => `${JSON.stringify(m)}\n`).join(''));
+      out.push({ ...q, messages: { path, count: messages.length } });
+      dlqMessages += messages.length;
+    } else out.push(q);
+  }
+  return { queues: out, dlqMessages };
+}
+
+/**
+ * Finish a run with no failures: the manifest and checksums (unless nothing changed since a
+ * complete pair, so an unchanged re-run writes only the description, as rclone writes nothing),
+ * then the description saying "complete", then the journal and temp folder go.
+ */
+async function completeFolder(dir: string, folder: FolderEntries, done: Description, changed: boolean) {
+  if (changed || !existsSync(join(dir, MANIFEST_FILE)) || !existsSync(join(dir, SUMS_FILE))) {
+    const entries = folder.sorted();
+    await writeAtomic(dir, MANIFEST_FILE, manifestText(entries));
+    await writeAtomic(dir, SUMS_FILE, sumsText(entries));
+  }
+  await writeAtomic(dir, DESCRIPTION_FILE, `${JSON.stringify(done, null, 2)}\n`);
+  folder.close();
+  await rm(join(dir, JOURNAL_FILE), { force: true });
+  await clearTemp(dir);
 }
 
 async function pruneEmptyParents(dir: string, relPath: string): Promise<void> {

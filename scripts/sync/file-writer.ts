@@ -14,154 +14,29 @@
  *
  * It also makes the folders the files go in, as it first needs them.
  *
- * The thread runs a few lines of plain JavaScript (below, as source): it starts in milliseconds,
- * needs no bundle and no loader, and runs the same from the bundle and from TypeScript.
+ * The thread runs file-writer-thread.ts: in the CLI bundle, its own entry point beside this
+ * module's chunk (bin/flotilla.mjs); from source (tsx, vitest), that file compiled once per
+ * process with esbuild, which tsx ships with.
  */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import type { Batch, Job, Replies, ThreadError, ThreadOptions } from './file-writer-thread.js';
 
-type Job =
-  | { op: 'whole'; id: number; path: string; slab: number; off: number; len: number; mtimeMs: number }
-  | { op: 'open'; file: number; path: string }
-  | { op: 'chunk'; file: number; pos: number; slab: number; off: number; len: number }
-  | { op: 'finish'; id: number; file: number; size: number; mtimeMs: number }
-  | { op: 'abort'; id: number; file: number };
+let fromSource: URL | undefined;
 
-interface ThreadError {
-  readonly message: string;
-  readonly code?: string;
-}
-
-/** The thread's answer to one batch: finished jobs, chunk bytes written, and the slabs back. */
-interface Replies {
-  readonly done: { id: number; sha256?: string; error?: ThreadError }[];
-  readonly written: number;
-  readonly slabs: ArrayBuffer[];
-}
-
-// Plain CommonJS for `new Worker(…, { eval: true })`. A file's first error is kept and reported by
-// its `finish`; later chunks of that file are dropped.
-const THREAD_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const { createHash } = require('node:crypto');
-const HOLD = workerData.holdBytes;
-const files = new Map();
-const plain = (e) => ({ message: String((e && e.message) || e), ...(e && e.code ? { code: e.code } : {}) });
-function writeAll(fd, data, pos) {
-  let off = 0;
-  while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off, pos === undefined ? null : pos + off);
-}
-function stampAndClose(fd, mtimeMs) {
-  const t = new Date(mtimeMs);
-  fs.futimesSync(fd, t, t);
-  fs.closeSync(fd);
-}
-function hashBack(fd, size) {
-  const h = createHash('sha256');
-  const buf = Buffer.allocUnsafe(Math.min(size, 1 << 20) || 1);
-  for (let pos = 0; pos < size; ) {
-    const n = fs.readSync(fd, buf, 0, Math.min(buf.length, size - pos), pos);
-    if (n === 0) throw new Error('file shorter than written');
-    h.update(n === buf.length ? buf : buf.subarray(0, n));
-    pos += n;
+/** Where the thread's code is: the bundled entry, or the TypeScript source compiled here. */
+function threadEntry(): URL {
+  const here = new URL(import.meta.url);
+  if (!here.pathname.endsWith('.ts')) return new URL('./file-writer-thread.mjs', here);
+  if (!fromSource) {
+    const esbuild = createRequire(here)('esbuild') as typeof import('esbuild');
+    const source = readFileSync(new URL('./file-writer-thread.ts', here), 'utf8');
+    const { code } = esbuild.transformSync(source, { loader: 'ts', format: 'esm', target: 'node20' });
+    fromSource = new URL(`data:text/javascript,${encodeURIComponent(code)}`);
   }
-  return h.digest('hex');
+  return fromSource;
 }
-function drop(f) {
-  try { fs.closeSync(f.fd); } catch {}
-  try { fs.rmSync(f.path, { force: true }); } catch {}
-}
-// A file's folder is made the first time a file in it cannot be created for want of it.
-function create(path, flags) {
-  try {
-    return fs.openSync(path, flags);
-  } catch (e) {
-    if (e.code !== 'ENOENT') throw e;
-    fs.mkdirSync(require('node:path').dirname(path), { recursive: true });
-    return fs.openSync(path, flags);
-  }
-}
-function run(j, done, slabs) {
-  if (j.op === 'whole') {
-    const data = new Uint8Array(slabs[j.slab], j.off, j.len);
-    let fd;
-    try {
-      const sha256 = createHash('sha256').update(data).digest('hex');
-      fd = create(j.path, 'w');
-      writeAll(fd, data);
-      const t = new Date(j.mtimeMs);
-      fs.futimesSync(fd, t, t);
-      fs.closeSync(fd);
-      done.push({ id: j.id, sha256 });
-    } catch (e) {
-      if (fd !== undefined) try { fs.closeSync(fd); } catch {}
-      try { fs.rmSync(j.path, { force: true }); } catch {}
-      done.push({ id: j.id, error: plain(e) });
-    }
-    return 0;
-  }
-  if (j.op === 'open') {
-    const f = { path: j.path, fd: -1, hash: createHash('sha256'), next: 0, held: new Map(), heldBytes: 0, error: undefined };
-    files.set(j.file, f);
-    // Read and write: a file whose chunks came too far out of order is hashed by reading it back.
-    try { f.fd = create(j.path, 'w+'); } catch (e) { f.error = plain(e); }
-    return 0;
-  }
-  const f = files.get(j.file);
-  if (j.op === 'chunk') {
-    const data = new Uint8Array(slabs[j.slab], j.off, j.len);
-    if (!f || f.error) return j.len;
-    try {
-      writeAll(f.fd, data, j.pos);
-    } catch (e) {
-      f.error = plain(e);
-      return j.len;
-    }
-    if (!f.hash) return j.len;
-    if (j.pos === f.next) {
-      f.hash.update(data);
-      f.next += j.len;
-      for (let c = f.held.get(f.next); c; c = f.held.get(f.next)) {
-        f.held.delete(f.next);
-        f.heldBytes -= c.length;
-        f.hash.update(c);
-        f.next += c.length;
-      }
-    } else if (f.heldBytes + j.len <= HOLD) {
-      f.held.set(j.pos, Buffer.from(data)); // a copy: the slab goes back
-      f.heldBytes += j.len;
-    } else {
-      f.hash = undefined; // too far out of order: hash the file once it is complete
-      f.held.clear();
-    }
-    return j.len;
-  }
-  files.delete(j.file);
-  if (j.op === 'abort') {
-    if (f) drop(f);
-    done.push({ id: j.id });
-    return 0;
-  }
-  // finish
-  try {
-    if (!f) throw new Error('finish of a file never opened');
-    if (f.error) throw f.error;
-    const sha256 = f.hash && f.next === j.size ? f.hash.digest('hex') : hashBack(f.fd, j.size);
-    stampAndClose(f.fd, j.mtimeMs);
-    done.push({ id: j.id, sha256 });
-  } catch (e) {
-    if (f) drop(f);
-    done.push({ id: j.id, error: plain(e) });
-  }
-  return 0;
-}
-parentPort.on('message', ({ jobs, slabs }) => {
-  const done = [];
-  let written = 0;
-  for (const j of jobs) written += run(j, done, slabs);
-  parentPort.postMessage({ done, written, slabs }, slabs);
-});
-`;
 
 function threadError(e: ThreadError): Error {
   const err = new Error(e.message) as Error & { code?: string };
@@ -215,10 +90,11 @@ export class FileWriter {
   constructor(opts: FileWriterOptions = {}) {
     this.maxUnwritten = opts.maxUnwrittenBytes ?? 16 * 1024 * 1024;
     this.maxSpare = Math.ceil(this.maxUnwritten / SLAB) + 2;
-    this.worker = new Worker(THREAD_SOURCE, {
-      eval: true,
-      workerData: { holdBytes: opts.holdBytes ?? 32 * 1024 * 1024 },
-    });
+    const workerData: ThreadOptions = {
+      role: 'flotilla-file-writer',
+      holdBytes: opts.holdBytes ?? 32 * 1024 * 1024,
+    };
+    this.worker = new Worker(threadEntry(), { workerData });
     this.worker.unref();
     this.worker.on('message', (r: Replies) => this.receive(r));
     this.worker.on('error', (err) => this.fail(err));
@@ -304,8 +180,8 @@ export class FileWriter {
     this.flushing = false;
     if (this.failed || this.queue.length === 0) return;
     this.worker.ref();
-    const slabs = this.slabs;
-    this.worker.postMessage({ jobs: this.queue, slabs }, slabs);
+    const batch: Batch = { jobs: this.queue, slabs: this.slabs };
+    this.worker.postMessage(batch, batch.slabs);
     this.queue = [];
     this.slabs = [];
     this.filling = -1;

@@ -1,4 +1,8 @@
-/** A bounded pool: at most `limit` tasks at once; every failure is collected, none stops the rest. */
+/**
+ * The bounded pool of sync's checks and transfers, on p-map: at most `limit` tasks at once, and a
+ * failure stops nothing. Each failure is returned with its item, for the run's report.
+ */
+import pMap from 'p-map';
 
 export interface PoolFailure<T> {
   readonly item: T;
@@ -11,17 +15,14 @@ export async function runPool<T>(
   task: (item: T) => Promise<void>,
 ): Promise<PoolFailure<T>[]> {
   const failures: PoolFailure<T>[] = [];
-  const it = items[Symbol.iterator]();
-  const worker = async () => {
-    for (let next = it.next(); !next.done; next = it.next()) {
-      try {
-        await task(next.value);
-      } catch (error) {
-        failures.push({ item: next.value, error });
-      }
+  const guarded = async (item: T) => {
+    try {
+      await task(item);
+    } catch (error) {
+      failures.push({ item, error });
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
+  await pMap(items, guarded, { concurrency: Math.max(1, limit) });
   return failures;
 }
 

@@ -8,7 +8,8 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { UsageError } from '../../core/errors.js';
 import { S3Store, SqsQueue } from '../../core/ports.js';
-import { applyBucket, applyQueues, type LiveSide } from './describe.js';
+import { applyBucket, applyQueues, type LiveSide, targetListing } from './describe.js';
+import { type PlanItem, printPlan, type SyncFailure, syncObjects } from './engine.js';
 import {
   type Description,
   type ManifestEntry,
@@ -16,9 +17,7 @@ import {
   requireCompleteExport,
   resolveInside,
 } from './folder.js';
-import { isMultipartEtag, type Listed, looksLikeMd5, march, normalizeEtag, sortByKey } from './plan.js';
-import { collect, runPool } from './pool.js';
-import { Progress } from './progress.js';
+import { isMultipartEtag, type Listed, looksLikeMd5, normalizeEtag, sortByKey } from './plan.js';
 import { headersOf } from './transfer.js';
 
 const MiB = 1024 * 1024;
@@ -38,11 +37,17 @@ export interface RestoreOptions {
   readonly definitions?: boolean;
   /** Where queues already exist (with definitions: false): source queue name → target URL. */
   readonly queueUrls?: ReadonlyMap<string, string>;
+  /** Print the plan, change nothing. @default false */
+  readonly dryRun?: boolean;
+  /** The plan (dry run) goes here. @default - nowhere */
+  readonly out?: NodeJS.WritableStream;
   readonly progress: NodeJS.WritableStream;
   readonly quiet?: boolean;
 }
 
 export interface RestoreResult {
+  /** The uploads planned, every bucket's. */
+  readonly plan: readonly PlanItem[];
   readonly description: Description;
   readonly queueUrls: ReadonlyMap<string, string>;
   readonly buckets: readonly string[];
@@ -50,7 +55,7 @@ export interface RestoreResult {
   readonly uploadedBytes: number;
   readonly skipped: number;
   readonly messages: number;
-  readonly failed: readonly { key: string; error: unknown }[];
+  readonly failed: readonly SyncFailure[];
   readonly warnings: readonly string[];
   readonly seconds: number;
 }
@@ -140,6 +145,13 @@ export async function uploadEntry(
   if (back.sha256 !== e.sha256) throw new Error(`after upload, ${e.key} does not match its SHA-256`);
 }
 
+/** Already at the target with the same bytes: same size and the same single-part MD5 ETag. */
+const sameContent = (e: ManifestEntry, there: Listed): boolean =>
+  e.size === there.size &&
+  !isMultipartEtag(e.etag) &&
+  looksLikeMd5(e.etag) &&
+  normalizeEtag(e.etag) === normalizeEtag(there.etag);
+
 export async function restoreDeployment(opts: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
   const d = await requireCompleteExport(opts.dir);
@@ -149,14 +161,15 @@ export async function restoreDeployment(opts: RestoreOptions): Promise<RestoreRe
   }
   const warnings: string[] = [];
   let queueUrls = new Map<string, string>(opts.queueUrls ?? []);
-  if (opts.definitions !== false) {
+  if (opts.definitions !== false && !opts.dryRun) {
     const applied = await applyQueues(opts.target, d.queues);
     queueUrls = applied.urls;
     warnings.push(...applied.warnings);
     for (const b of d.buckets) warnings.push(...(await applyBucket(opts.target, b, opts.bucket ?? b.name)));
   }
 
-  const failed: { key: string; error: unknown }[] = [];
+  const plan: PlanItem[] = [];
+  const failed: SyncFailure[] = [];
   let uploaded = 0;
   let uploadedBytes = 0;
   let skipped = 0;
@@ -164,42 +177,35 @@ export async function restoreDeployment(opts: RestoreOptions): Promise<RestoreRe
   for (const b of d.buckets) {
     const name = opts.bucket ?? b.name;
     const store = new S3Store(opts.target.s3, name);
-    const entries = sortByKey(manifest.filter((e) => e.bucket === b.name));
-    const existing: Listed[] = sortByKey(await collect(store.list()));
-    const todo: ManifestEntry[] = [];
-    for (const pair of march(entries, existing)) {
-      if (pair.kind === 'source-only') todo.push(pair.src);
-      else if (pair.kind === 'matched') {
-        // Already there with the same bytes: same size and the same single-part MD5 ETag.
-        const same =
-          pair.src.size === pair.dst.size &&
-          !isMultipartEtag(pair.src.etag) &&
-          looksLikeMd5(pair.src.etag) &&
-          normalizeEtag(pair.src.etag) === normalizeEtag(pair.dst.etag);
-        if (same) skipped++;
-        else todo.push(pair.src);
-      }
-    }
-    const progress = new Progress({
-      label: `restore ${name}`,
-      totalObjects: todo.length,
-      totalBytes: todo.reduce((n, e) => n + e.size, 0),
-      stream: opts.progress,
-      quiet: opts.quiet ?? false,
-    });
-    const failures = await runPool(todo, opts.concurrency ?? 16, async (e) => {
-      await uploadEntry(store, resolveInside(opts.dir, e.path), e, multipartBytes);
-      uploaded++;
-      uploadedBytes += e.size;
-      progress.addBytes(e.size);
-      progress.objectDone();
-    });
-    progress.finish();
-    for (const f of failures) failed.push({ key: f.item.key, error: f.error });
+    const r = await syncObjects(
+      {
+        source: sortByKey(manifest.filter((e) => e.bucket === b.name)),
+        dest: await targetListing(opts.target, name, opts.dryRun ?? false),
+        decide: (e, there) => (sameContent(e, there) ? 'same' : 'transfer'),
+        transfer: async (e, onBytes) => {
+          await uploadEntry(store, resolveInside(opts.dir, e.path), e, multipartBytes);
+          onBytes(e.size);
+          return e.size;
+        },
+      },
+      {
+        label: `restore ${name}`,
+        concurrency: opts.concurrency ?? 16,
+        dryRun: opts.dryRun ?? false,
+        progress: opts.progress,
+        quiet: opts.quiet ?? false,
+      },
+    );
+    plan.push(...r.plan);
+    uploaded += r.transferred;
+    uploadedBytes += r.transferredBytes;
+    skipped += r.skipped;
+    failed.push(...r.failed);
   }
 
+  if (opts.dryRun && opts.out) printPlan(plan, opts.out);
   let messages = 0;
-  if (opts.includeDlq) {
+  if (opts.includeDlq && !opts.dryRun) {
     for (const q of d.queues) {
       const url = queueUrls.get(q.name);
       if (!q.messages || !url) continue;
@@ -225,6 +231,7 @@ export async function restoreDeployment(opts: RestoreOptions): Promise<RestoreRe
     }
   }
   return {
+    plan,
     description: d,
     queueUrls,
     buckets: d.buckets.map((b) => opts.bucket ?? b.name),

@@ -5,6 +5,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { S3Store } from '../../core/ports.js';
+import { Progress } from '../progress.js';
 import type { LiveSide } from './describe.js';
 import {
   hashFile,
@@ -17,7 +18,6 @@ import {
 import { ESCAPED_DIR, OBJECTS_DIR } from './keys.js';
 import { MIRROR_KEYS } from './mirror.js';
 import { runPool } from './pool.js';
-import { Progress } from './progress.js';
 import { hashRemote } from './restore.js';
 
 export interface Finding {
@@ -48,6 +48,15 @@ async function loadManifest(dir: string): Promise<ManifestEntry[]> {
   return readManifest(dir);
 }
 
+const verifyProgress = (opts: VerifyOptions, entries: readonly ManifestEntry[]) =>
+  new Progress({
+    stream: opts.progress,
+    label: 'verify',
+    total: entries.length,
+    totalBytes: entries.reduce((n, e) => n + e.size, 0),
+    quiet: opts.quiet ?? false,
+  });
+
 const summarize = (findings: Finding[], checked: number): VerifyResult => ({
   checked,
   findings: findings.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)),
@@ -58,13 +67,7 @@ const summarize = (findings: Finding[], checked: number): VerifyResult => ({
 export async function verifyFolder(opts: VerifyOptions): Promise<VerifyResult> {
   const entries = await loadManifest(opts.dir);
   const findings: Finding[] = [];
-  const progress = new Progress({
-    label: 'verify',
-    totalObjects: entries.length,
-    totalBytes: entries.reduce((n, e) => n + e.size, 0),
-    stream: opts.progress,
-    quiet: opts.quiet ?? false,
-  });
+  const progress = verifyProgress(opts, entries);
   const failures = await runPool(entries, opts.concurrency ?? 8, async (e) => {
     const path = resolveInside(opts.dir, e.path);
     const at = { bucket: e.bucket, key: e.key, path: e.path };
@@ -83,9 +86,9 @@ export async function verifyFolder(opts: VerifyOptions): Promise<VerifyResult> {
       findings.push({ ...at, problem: 'changed', detail: 'SHA-256 differs from the manifest' });
     }
     progress.addBytes(e.size);
-    progress.objectDone();
+    progress.itemDone();
   });
-  progress.finish();
+  progress.stop();
   for (const f of failures) {
     findings.push({
       bucket: f.item.bucket,
@@ -130,73 +133,70 @@ export async function verifyAgainst(
   const d = await readDescription(opts.dir);
   const findings: Finding[] = [];
   const buckets = [...new Set([...(d?.buckets.map((b) => b.name) ?? []), ...entries.map((e) => e.bucket)])];
-  const progress = new Progress({
-    label: 'verify',
-    totalObjects: entries.length,
-    totalBytes: entries.reduce((n, e) => n + e.size, 0),
-    stream: opts.progress,
-    quiet: opts.quiet ?? false,
-  });
-  for (const bucket of buckets) {
-    const store = new S3Store(opts.target.s3, opts.bucket ?? bucket);
-    const there = new Map<string, number>();
-    for await (const o of store.list()) there.set(o.key, o.size);
-    const mine = entries.filter((e) => e.bucket === bucket);
-    const failures = await runPool(mine, opts.concurrency ?? 8, async (e) => {
-      const at = { bucket: e.bucket, key: e.key, path: e.path };
-      const size = there.get(e.key);
-      if (size === undefined) {
-        findings.push({ ...at, problem: 'missing', detail: `not at the target` });
-        return;
-      }
-      if (size !== e.size) {
-        findings.push({
-          ...at,
-          problem: 'changed',
-          detail: `${size} bytes at the target, manifest says ${e.size}`,
-        });
-        return;
-      }
-      const head = await store.head(e.key);
-      const back = await hashRemote(store, e.key);
-      if (back.sha256 !== e.sha256) {
-        findings.push({
-          ...at,
-          problem: 'changed',
-          detail: 'SHA-256 at the target differs from the manifest',
-        });
-      } else if (
-        (head?.contentType ?? undefined) !== (e.contentType ?? undefined) ||
-        JSON.stringify(sortObj(withoutMirrorKeys(head?.metadata ?? {}, e.metadata))) !==
-          JSON.stringify(sortObj(e.metadata))
-      ) {
-        findings.push({ ...at, problem: 'metadata', detail: 'content type or user metadata differs' });
-      }
-      progress.addBytes(e.size);
-      progress.objectDone();
-    });
-    for (const f of failures) {
-      findings.push({
-        bucket,
-        key: f.item.key,
-        path: f.item.path,
-        problem: 'missing',
-        detail: String(f.error),
+  const progress = verifyProgress(opts, entries);
+  try {
+    for (const bucket of buckets) {
+      const store = new S3Store(opts.target.s3, opts.bucket ?? bucket);
+      const there = new Map<string, number>();
+      for await (const o of store.list()) there.set(o.key, o.size);
+      const mine = entries.filter((e) => e.bucket === bucket);
+      const failures = await runPool(mine, opts.concurrency ?? 8, async (e) => {
+        const at = { bucket: e.bucket, key: e.key, path: e.path };
+        const size = there.get(e.key);
+        if (size === undefined) {
+          findings.push({ ...at, problem: 'missing', detail: `not at the target` });
+          return;
+        }
+        if (size !== e.size) {
+          findings.push({
+            ...at,
+            problem: 'changed',
+            detail: `${size} bytes at the target, manifest says ${e.size}`,
+          });
+          return;
+        }
+        const head = await store.head(e.key);
+        const back = await hashRemote(store, e.key);
+        if (back.sha256 !== e.sha256) {
+          findings.push({
+            ...at,
+            problem: 'changed',
+            detail: 'SHA-256 at the target differs from the manifest',
+          });
+        } else if (
+          (head?.contentType ?? undefined) !== (e.contentType ?? undefined) ||
+          JSON.stringify(sortObj(withoutMirrorKeys(head?.metadata ?? {}, e.metadata))) !==
+            JSON.stringify(sortObj(e.metadata))
+        ) {
+          findings.push({ ...at, problem: 'metadata', detail: 'content type or user metadata differs' });
+        }
+        progress.addBytes(e.size);
+        progress.itemDone();
       });
-    }
-    const known = new Set(mine.map((e) => e.key));
-    for (const key of there.keys()) {
-      if (!known.has(key))
+      for (const f of failures) {
         findings.push({
           bucket,
-          key,
-          path: '',
-          problem: 'extra',
-          detail: 'at the target, not in the export',
+          key: f.item.key,
+          path: f.item.path,
+          problem: 'missing',
+          detail: String(f.error),
         });
+      }
+      const known = new Set(mine.map((e) => e.key));
+      for (const key of there.keys()) {
+        if (!known.has(key))
+          findings.push({
+            bucket,
+            key,
+            path: '',
+            problem: 'extra',
+            detail: 'at the target, not in the export',
+          });
+      }
     }
+  } finally {
+    progress.stop();
   }
-  progress.finish();
   return summarize(findings, entries.length);
 }
 

@@ -110,6 +110,28 @@ describe('flotilla export', () => {
     }
   });
 
+  it('plans on --dry-run without writing: every object into a new folder, nothing once it is up to date', async () => {
+    const dir = join(root, 'planned');
+    const plan = await runCli(exportArgs(dir, '--dry-run'));
+    expect(plan.code, plan.stderr).toBe(0);
+    const lines = plan.stdout.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(COUNT);
+    expect(lines[0]).toBe('copy   "jobs/0000.json" (8192 bytes)');
+    expect(plan.stderr).toMatch(
+      new RegExp(`dry run: ${COUNT} change\\(s\\) planned, 0 unchanged; nothing was changed`),
+    );
+    expect(existsSync(dir)).toBe(false);
+
+    expect((await runCli(exportArgs(dir))).code).toBe(0);
+    await store.put('jobs/0001.json', 'changed');
+    const again = await runCli(exportArgs(dir, '--dry-run', '--delete'));
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toBe('update "jobs/0001.json" (7 bytes)\n');
+    expect(again.stderr).toMatch(new RegExp(`1 change\\(s\\) planned, ${COUNT - 1} unchanged`));
+    expect((await readFile(join(dir, 'objects', bucket, 'jobs', '0001.json'))).length).toBe(8192);
+    await store.put('jobs/0001.json', Buffer.alloc(8 * 1024, 'jobs/0001.json'));
+  });
+
   it('says in one line that the bucket does not exist, and writes no description', async () => {
     const dir = join(root, 'nobucket');
     const r = await runCli([

@@ -2,6 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Store } from '../../../core/ports.js';
 import { exportDeployment } from '../../../scripts/sync/export.js';
@@ -57,6 +58,24 @@ describe('flotilla restore', () => {
 
     const v = await runCli(['verify', dir, '--against', target.endpoint, '--bucket', renamed]);
     expect(v.code, v.stdout).toBe(0);
+  });
+
+  it('plans on --dry-run, printing each upload to stdout, and creates nothing at the target', async () => {
+    const fresh = uniqueName('planned');
+    const r = await runCli([
+      'restore',
+      '--from',
+      dir,
+      '--endpoint',
+      target.endpoint,
+      '--bucket',
+      fresh,
+      '--dry-run',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('copy   "a/b.txt" (3 bytes)\n');
+    expect(r.stderr).toMatch(/dry run: 1 upload\(s\) planned, 0 already there; nothing was changed/);
+    await expect(target.s3.send(new HeadBucketCommand({ Bucket: fresh }))).rejects.toThrow();
   });
 
   it('refuses --deploy-stack with --bucket, and a missing --from, in one line', async () => {
