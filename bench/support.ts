@@ -12,8 +12,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DeleteBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DeleteQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { Submitter } from '../client/submit.js';
+import { S3Store } from '../core/adapters/s3-store.js';
+import { SqsQueue } from '../core/adapters/sqs-queue.js';
 import { EMULATOR_CREDENTIALS, type EndpointConfig, s3Client, sqsClient } from '../core/aws.js';
-import { S3Store, SqsQueue } from '../core/ports.js';
 import { type Provisioned, provisionDeployment } from '../scripts/provision.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { type Envelope, parseEnvelope, peekIds, type ResultRecord, resultKey } from '../../core/envelope.js';
 import { JobTimeoutError, UnknownJobTypeError, UnrecoverableError } from '../../core/errors.js';
-import type { ObjectStore } from '../../core/ports.js';
+import type { ObjectStore } from '../../core/ports/object-store.js';
 import {
   DEFAULT_JOB_TIMEOUT_MS,
   type HandlerDefinition,

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3Store } from '../../../core/ports.js';
+import { S3Store } from '../../../core/adapters/s3-store.js';
 import { exportDeployment } from '../../../scripts/sync/export.js';
 import { freshDeployment } from '../../support/deployment.js';
 import { type Emulator, startEmbedded, uniqueName } from '../../support/emulators.js';
