@@ -89,8 +89,13 @@ export interface BenchEmulator {
   readonly config: EndpointConfig;
   readonly sqs: SQSClient;
   readonly s3: S3Client;
+  /** Requests signed as `bench-worker` since the last call, by operation (see emulator-server.ts). */
+  requestCounts(): Promise<Record<string, number>>;
   stop(): Promise<void>;
 }
+
+/** The access key a consumer under test signs with, so that the emulator counts its requests. */
+export const COUNTED_ENV = { AWS_ACCESS_KEY_ID: 'bench-worker' } as const;
 
 /** fauxqs in a child process of its own, on a free port. */
 export async function startEmulatorProcess(): Promise<BenchEmulator> {
@@ -99,9 +104,12 @@ export async function startEmulatorProcess(): Promise<BenchEmulator> {
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-2000);
   });
+  const rl = createInterface({ input: child.stdout! });
+  const lines: ((line: string) => void)[] = [];
+  rl.on('line', (line) => lines.shift()?.(line));
+  const nextLine = () => new Promise<string>((resolve) => lines.push(resolve));
   const port = await new Promise<number>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
+    nextLine().then((line) => resolve((JSON.parse(line) as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`emulator exited with ${code}: ${stderr}`)));
   });
   const endpoint = `http://127.0.0.1:${port}`;
@@ -113,6 +121,11 @@ export async function startEmulatorProcess(): Promise<BenchEmulator> {
     config,
     sqs,
     s3,
+    async requestCounts() {
+      const line = nextLine();
+      child.stdin?.write('counts\n');
+      return (JSON.parse(await line) as { counts: Record<string, number> }).counts;
+    },
     async stop() {
       sqs.destroy();
       s3.destroy();
