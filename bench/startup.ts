@@ -35,7 +35,7 @@ export interface StartupResult {
   readonly runs: number[];
 }
 
-export async function timeToFirstReceive(emu: BenchEmulator, workerJs: string): Promise<number> {
+async function timeToFirstReceive(emu: BenchEmulator, workerJs: string): Promise<number> {
   const p = await freshDeployment(emu, 'bench-start');
   await fillQueue(emu, p, 'noop', 1);
   const t0 = performance.now();
