@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { pool } from '../client/submit.js';
-import { S3Store } from '../core/ports.js';
+import { S3Store } from '../core/adapters/s3-store.js';
 import {
   type BenchEmulator,
   childEnv,

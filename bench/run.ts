@@ -164,12 +164,22 @@ async function main(): Promise<number> {
     );
     out(`  queue path vs four sqs-consumers ${ratio(q.flotilla, q.sqsConsumerFour).padStart(6)}`);
     out(
-      `  queue path vs raw SDK ceiling    ${`${(100 * vsRaw).toFixed(0)}%`.padStart(6)}  target ≥ 85%   ${vsRaw >= 0.85 ? 'met' : 'MISSED'}`,
+      `  queue path vs raw SDK ceiling    ${`${(100 * vsRaw).toFixed(0)}%`.padStart(6)}  target ≥ 150%  ${vsRaw >= 1.5 ? 'met' : 'MISSED'}`,
     );
     const c = q.perCpu;
     out('  the same per CPU-second of the consumer process (steadier when others share the machine):');
     out(
       `    vs one sqs-consumer ${ratio(c.flotilla, c.sqsConsumerOne)}, vs four ${ratio(c.flotilla, c.sqsConsumerFour)}, vs raw ${((100 * c.flotilla) / c.rawCeiling).toFixed(0)}%`,
+    );
+  }
+  if (full) {
+    const share = full.resultShare;
+    const s3 = full.requests.s3;
+    out(
+      `  full path result bookkeeping     ${`${(100 * share).toFixed(0)}%`.padStart(6)}  target ≤ 50%   ${share <= 0.5 ? 'met' : 'MISSED'}`,
+    );
+    out(
+      `  full path S3 requests per job    ${fmt(s3, 2).padStart(6)}  target ≤ 1.3   ${s3 <= 1.3 ? 'met' : 'MISSED'}`,
     );
   }
   if (exp) {
@@ -240,7 +250,7 @@ async function main(): Promise<number> {
             value: c.msgsPerSecond,
             ours: c.kind === 'flotilla',
           })),
-          marks: [{ value: q.rawCeiling * 0.85, label: '85% of raw ceiling' }],
+          marks: [{ value: q.rawCeiling * 1.5, label: '150% of raw ceiling' }],
         }),
       );
       written.push(file);

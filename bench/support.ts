@@ -12,8 +12,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DeleteBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DeleteQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { Submitter } from '../client/submit.js';
+import { S3Store } from '../core/adapters/s3-store.js';
+import { SqsQueue } from '../core/adapters/sqs-queue.js';
 import { EMULATOR_CREDENTIALS, type EndpointConfig, s3Client, sqsClient } from '../core/aws.js';
-import { S3Store, SqsQueue } from '../core/ports.js';
 import { type Provisioned, provisionDeployment } from '../scripts/provision.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -88,8 +89,13 @@ export interface BenchEmulator {
   readonly config: EndpointConfig;
   readonly sqs: SQSClient;
   readonly s3: S3Client;
+  /** Requests signed as `bench-worker` since the last call, by operation (see emulator-server.ts). */
+  requestCounts(): Promise<Record<string, number>>;
   stop(): Promise<void>;
 }
+
+/** The access key a consumer under test signs with, so that the emulator counts its requests. */
+export const COUNTED_ENV = { AWS_ACCESS_KEY_ID: 'bench-worker' } as const;
 
 /** fauxqs in a child process of its own, on a free port. */
 export async function startEmulatorProcess(): Promise<BenchEmulator> {
@@ -98,9 +104,12 @@ export async function startEmulatorProcess(): Promise<BenchEmulator> {
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-2000);
   });
+  const rl = createInterface({ input: child.stdout! });
+  const lines: ((line: string) => void)[] = [];
+  rl.on('line', (line) => lines.shift()?.(line));
+  const nextLine = () => new Promise<string>((resolve) => lines.push(resolve));
   const port = await new Promise<number>((resolve, reject) => {
-    const rl = createInterface({ input: child.stdout! });
-    rl.once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
+    nextLine().then((line) => resolve((JSON.parse(line) as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`emulator exited with ${code}: ${stderr}`)));
   });
   const endpoint = `http://127.0.0.1:${port}`;
@@ -112,6 +121,11 @@ export async function startEmulatorProcess(): Promise<BenchEmulator> {
     config,
     sqs,
     s3,
+    async requestCounts() {
+      const line = nextLine();
+      child.stdin?.write('counts\n');
+      return (JSON.parse(await line) as { counts: Record<string, number> }).counts;
+    },
     async stop() {
       sqs.destroy();
       s3.destroy();

@@ -1,6 +1,7 @@
 /** Reading and redriving a dead-letter queue, as library functions the CLI calls. */
 import { errorKey, peekIds } from '../core/envelope.js';
-import type { ObjectStore, QueueMessage, QueuePort } from '../core/ports.js';
+import type { ObjectStore } from '../core/ports/object-store.js';
+import type { QueueMessage, QueuePort } from '../core/ports/queue.js';
 
 /**
  * Read up to `max` messages without removing them: each is received (hidden for a while so the

@@ -21,7 +21,8 @@ import {
   resultKey,
 } from '../core/envelope.js';
 import { FlotillaError, PayloadTooLargeError } from '../core/errors.js';
-import type { ObjectStore, QueuePort, SendEntry } from '../core/ports.js';
+import type { ObjectStore } from '../core/ports/object-store.js';
+import type { QueuePort, SendEntry } from '../core/ports/queue.js';
 
 export interface SubmitterOptions {
   readonly queue: QueuePort;

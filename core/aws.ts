@@ -1,12 +1,15 @@
 /**
  * The one place SQS and S3 clients are built. Everything that talks to a queue or a bucket
  * gets its client from here, from one endpoint configuration: AWS itself, LocalStack, moto,
- * the embedded fauxqs, MinIO with ElasticMQ — only `endpoint` changes.
+ * the embedded fauxqs, MinIO with ElasticMQ — only `endpoint` changes. Every client sends its
+ * requests through the transport in core/transport (one undici pool per client, with the
+ * configuration's certificate authorities and proxies), and so do the ports built on it.
  */
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { SQSClient, type SQSClientConfig } from '@aws-sdk/client-sqs';
-import { getEndpointFromInstructions } from '@smithy/core/endpoints';
 import { endpointAnswers } from './endpoint-answer.js';
+import { createDispatcher, type ProxyConfig } from './transport/dispatcher.js';
+import { UndiciHttpHandler } from './transport/sdk-handler.js';
 
 export interface EndpointConfig {
   /** A non-AWS endpoint for both services, e.g. http://127.0.0.1:4566. @default - AWS itself */
@@ -21,6 +24,10 @@ export interface EndpointConfig {
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
   /** Socket limit per client. @default 64 */
   readonly maxSockets?: number;
+  /** PEM files of certificate authorities trusted besides Node's own (AWS_CA_BUNDLE). @default - none */
+  readonly caFiles?: readonly string[];
+  /** HTTP proxies (HTTP_PROXY, HTTPS_PROXY, NO_PROXY). @default - none */
+  readonly proxy?: ProxyConfig;
 }
 
 /** The credentials emulators accept; used only when talking to an endpoint we started ourselves. */
@@ -35,12 +42,13 @@ export function clientConfig(cfg: EndpointConfig, endpoint: string | undefined =
     // Resolve each command's middleware once per client, not per request: about a third less
     // CPU per small GET. (Nothing in Flotilla adds middleware to a single command.)
     cacheMiddleware: true,
-    requestHandler: {
-      connectionTimeout: 5_000,
-      requestTimeout: 60_000,
-      httpAgent: { keepAlive: true, maxSockets: cfg.maxSockets ?? 64 },
-      httpsAgent: { keepAlive: true, maxSockets: cfg.maxSockets ?? 64 },
-    },
+    requestHandler: new UndiciHttpHandler(
+      createDispatcher({
+        ...(cfg.maxSockets ? { maxSockets: cfg.maxSockets } : {}),
+        ...(cfg.caFiles ? { caFiles: cfg.caFiles } : {}),
+        ...(cfg.proxy ? { proxy: cfg.proxy } : {}),
+      }),
+    ),
   };
   if (cfg.region) out.region = cfg.region;
   else if (endpoint && !process.env.AWS_REGION && !process.env.AWS_DEFAULT_REGION && !cfg.profile) {
@@ -82,11 +90,23 @@ export function endpointFromEnv(
   const s3Endpoint = explicit.s3Endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? undefined;
   const region = explicit.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? undefined;
   const profile = explicit.profile ?? env.AWS_PROFILE ?? undefined;
+  // AWS_CA_BUNDLE replaces nothing: Node's store stays, with NODE_EXTRA_CA_CERTS, which Node
+  // itself adds only while no CA list is given.
+  const caFiles = env.AWS_CA_BUNDLE
+    ? [env.AWS_CA_BUNDLE, ...(env.NODE_EXTRA_CA_CERTS ? [env.NODE_EXTRA_CA_CERTS] : [])]
+    : undefined;
+  const proxy: ProxyConfig = {
+    ...((env.HTTP_PROXY ?? env.http_proxy) ? { http: env.HTTP_PROXY ?? env.http_proxy } : {}),
+    ...((env.HTTPS_PROXY ?? env.https_proxy) ? { https: env.HTTPS_PROXY ?? env.https_proxy } : {}),
+    ...((env.NO_PROXY ?? env.no_proxy) ? { noProxy: env.NO_PROXY ?? env.no_proxy } : {}),
+  };
   const out: { -readonly [K in keyof EndpointConfig]: EndpointConfig[K] } = { ...explicit };
   if (endpoint) out.endpoint = endpoint;
   if (s3Endpoint) out.s3Endpoint = s3Endpoint;
   if (region) out.region = region;
   if (profile) out.profile = profile;
+  if (caFiles && !explicit.caFiles) out.caFiles = caFiles;
+  if ((proxy.http || proxy.https) && !explicit.proxy) out.proxy = proxy;
   if (endpoint) validateEndpoint(endpoint);
   return out;
 }
@@ -101,24 +121,4 @@ export function validateEndpoint(endpoint: string): void {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new Error(`endpoint '${endpoint}' must start with http:// or https://`);
   }
-}
-
-type EndpointArgs = Parameters<typeof getEndpointFromInstructions>;
-
-/**
- * Where the SDK client would send `command` with `input` (its own endpoint rules: addressing
- * style, FIPS, dual-stack...) and the region it would sign for; undefined when that endpoint
- * asks for more than plain SigV4 (S3 Express, multi-region access points...).
- */
-export async function sigv4Endpoint(
-  client: { config: unknown },
-  input: EndpointArgs[0],
-  command: EndpointArgs[1],
-): Promise<{ url: URL; region: string } | undefined> {
-  const config = client.config as EndpointArgs[2] & { region: () => Promise<string | undefined> };
-  const resolved = await getEndpointFromInstructions(input, command, config);
-  const scheme = ((resolved.properties?.authSchemes ?? []) as { name?: string; signingRegion?: string }[])[0];
-  if (scheme && scheme.name !== 'sigv4') return undefined;
-  const region = scheme?.signingRegion ?? (await config.region());
-  return region ? { url: new URL(resolved.url.href), region } : undefined;
 }

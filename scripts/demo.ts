@@ -10,6 +10,8 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pool, Submitter } from '../client/submit.js';
+import { S3Store } from '../core/adapters/s3-store.js';
+import { SqsQueue } from '../core/adapters/sqs-queue.js';
 import {
   EMULATOR_CREDENTIALS,
   type EndpointConfig,
@@ -18,7 +20,6 @@ import {
   sqsClient,
 } from '../core/aws.js';
 import { describeError, formatBytes } from '../core/errors.js';
-import { S3Store, SqsQueue } from '../core/ports.js';
 import { resourceNames } from '../infra/definitions.js';
 import { countWords, type MergeResult } from '../workers/handlers/wordcount.js';
 import { buildWorker } from './build-worker.js';

@@ -5,9 +5,10 @@
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { S3Store } from '../core/adapters/s3-store.js';
+import { findDeadLetterQueue, SqsQueue } from '../core/adapters/sqs-queue.js';
 import { clientConfig, type EndpointConfig, endpointFromEnv, s3Client, sqsClient } from '../core/aws.js';
 import { UsageError } from '../core/errors.js';
-import { findDeadLetterQueue, S3Store, SqsQueue } from '../core/ports.js';
 import { STACK_OUTPUTS } from '../infra/definitions.js';
 
 /** The flags that say where a command connects; each command takes the ones it uses. */

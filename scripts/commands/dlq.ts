@@ -3,7 +3,7 @@
 import { peekMessages, redrive } from '../../client/dlq.js';
 import { peekIds } from '../../core/envelope.js';
 import { UsageError } from '../../core/errors.js';
-import type { QueueMessage } from '../../core/ports.js';
+import type { QueueMessage } from '../../core/ports/queue.js';
 import { Progress } from '../progress.js';
 import { closeTarget, openDlq, openQueue, openStore, resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';

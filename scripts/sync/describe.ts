@@ -15,10 +15,12 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { S3Store } from '../../core/adapters/s3-store.js';
+import { findDeadLetterQueue, SqsQueue } from '../../core/adapters/sqs-queue.js';
 import type { EndpointConfig } from '../../core/aws.js';
 import { classifyError, errorText, UsageError } from '../../core/errors.js';
-import { findDeadLetterQueue, parseRedrivePolicy, S3Store, SqsQueue } from '../../core/ports.js';
-import { xmlField } from '../../core/transport/s3-http.js';
+import { parseRedrivePolicy } from '../../core/ports/queue.js';
+import { tagSetOf, xmlField } from '../../core/transport/s3-xml.js';
 import { ensureBucket, ensureQueue, queueArn } from '../provision.js';
 import { cloudFormation, cloudFormationClient } from '../target.js';
 import type { BucketDescription, QueueDescription } from './folder.js';
@@ -129,10 +131,7 @@ export async function describeBucket(
         const xml = await xmlOf('tagging');
         const set =
           xml !== undefined
-            ? [...xml.matchAll(/<Tag>([\s\S]*?)<\/Tag>/g)].map((m) => ({
-                Key: xmlField(m[1] ?? '', 'Key'),
-                Value: xmlField(m[1] ?? '', 'Value'),
-              }))
+            ? tagSetOf(xml)
             : ((await side.s3.send(new GetBucketTaggingCommand({ Bucket: bucket }))).TagSet ?? []);
         return set.length > 0 ? Object.fromEntries(set.map((t) => [t.Key ?? '', t.Value ?? ''])) : undefined;
       }),

@@ -8,8 +8,8 @@
 import { constants, existsSync, statSync } from 'node:fs';
 import { access, mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { SqsQueue } from '../../core/adapters/sqs-queue.js';
 import { UsageError } from '../../core/errors.js';
-import { SqsQueue } from '../../core/ports.js';
 import { accountOf, describeBucket, describeQueues, type LiveSide, stackTemplate } from './describe.js';
 import { type PlanItem, printPlan, type SyncFailure, syncObjects, type Verdict } from './engine.js';
 import { FileWriter } from './file-writer.js';

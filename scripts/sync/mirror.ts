@@ -8,9 +8,9 @@
  * so a re-run skips unchanged objects without reading them again, whatever the ETag scheme.
  */
 import { createHash } from 'node:crypto';
+import { S3Store } from '../../core/adapters/s3-store.js';
 import { UsageError } from '../../core/errors.js';
-import { S3Store } from '../../core/ports.js';
-import { bodyStream } from '../../core/transport/s3-http.js';
+import { bodyStream } from '../../core/transport/body.js';
 import {
   applyBucket,
   applyQueues,

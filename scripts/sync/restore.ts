@@ -6,8 +6,9 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { S3Store } from '../../core/adapters/s3-store.js';
+import { SqsQueue } from '../../core/adapters/sqs-queue.js';
 import { UsageError } from '../../core/errors.js';
-import { S3Store, SqsQueue } from '../../core/ports.js';
 import { applyBucket, applyQueues, type LiveSide, targetListing } from './describe.js';
 import { type PlanItem, printPlan, type SyncFailure, syncObjects } from './engine.js';
 import {

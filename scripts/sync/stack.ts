@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-cloudformation';
 import { App, BootstraplessSynthesizer } from 'aws-cdk-lib';
 import { UsageError } from '../../core/errors.js';
-import { parseRedrivePolicy } from '../../core/ports.js';
+import { parseRedrivePolicy } from '../../core/ports/queue.js';
 import {
   type BucketDefinition,
   type DeploymentDefinition,

@@ -4,8 +4,7 @@
  * parallel ranged GETs.
  */
 import { renameSync, rmSync, utimesSync } from 'node:fs';
-import type { ObjectHeaders } from '../../core/ports.js';
-import type { Body, ObjectReader } from '../../core/transport/s3-http.js';
+import type { Body, ObjectHeaders, ObjectReader } from '../../core/ports/object-store.js';
 import type { FileInProgress, FileWriter } from './file-writer.js';
 import { partialPath, resolveInside } from './folder.js';
 import type { Listed } from './plan.js';

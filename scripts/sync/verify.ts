@@ -4,7 +4,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { S3Store } from '../../core/ports.js';
+import { S3Store } from '../../core/adapters/s3-store.js';
 import { Progress } from '../progress.js';
 import type { LiveSide } from './describe.js';
 import {

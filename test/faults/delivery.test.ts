@@ -15,7 +15,7 @@ import {
   type ResultRecord,
   resultKey,
 } from '../../core/envelope.js';
-import type { QueuePort, SendEntry } from '../../core/ports.js';
+import type { QueuePort, SendEntry } from '../../core/ports/queue.js';
 import { eventually, freshDeployment, queueDepth } from '../support/deployment.js';
 import { uniqueName } from '../support/emulators.js';
 import {

@@ -4,7 +4,7 @@
  */
 import { GetBucketVersioningCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SqsQueue } from '../../core/ports.js';
+import { SqsQueue } from '../../core/adapters/sqs-queue.js';
 import { DEFAULT_QUEUE, resolveDeployment, resourceNames } from '../../infra/definitions.js';
 import { provisionDeployment } from '../../scripts/provision.js';
 import { type Emulator, startEmbedded, startMoto, uniqueName } from '../support/emulators.js';

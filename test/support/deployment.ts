@@ -1,6 +1,7 @@
 /** A fresh queue, DLQ and bucket on an emulator, from the shared definitions, per test. */
 
-import { S3Store, SqsQueue } from '../../core/ports.js';
+import { S3Store } from '../../core/adapters/s3-store.js';
+import { SqsQueue } from '../../core/adapters/sqs-queue.js';
 import { resolveDeployment } from '../../infra/definitions.js';
 import { provisionDeployment } from '../../scripts/provision.js';
 import { type Emulator, uniqueName } from './emulators.js';

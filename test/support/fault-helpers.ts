@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { FauxqsServer } from 'fauxqs';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import type { SqsQueue } from '../../core/ports.js';
+import type { SqsQueue } from '../../core/adapters/sqs-queue.js';
 import { buildWorker } from '../../scripts/build-worker.js';
 import { queueDepth } from './deployment.js';
 import { type Emulator, startEmbedded } from './emulators.js';

@@ -2,7 +2,7 @@
  * Job handlers: async functions `(job, ctx)`. Register one per job type; the worker looks the
  * type up when a message arrives and sends unknown types to the DLQ.
  */
-import type { ObjectStore } from '../../core/ports.js';
+import type { ObjectStore } from '../../core/ports/object-store.js';
 import type { Logger } from '../runtime/logger.js';
 
 export interface Job<P = unknown> {

@@ -6,7 +6,7 @@
  * not kept waiting for its delete.
  */
 import { errorText } from '../../core/errors.js';
-import type { QueuePort } from '../../core/ports.js';
+import type { QueuePort } from '../../core/ports/queue.js';
 import type { Logger } from './logger.js';
 
 export class DeleteBatcher {

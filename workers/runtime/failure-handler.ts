@@ -6,7 +6,7 @@
  */
 import { type Envelope, type ErrorRecord, errorKey } from '../../core/envelope.js';
 import { errorText } from '../../core/errors.js';
-import type { ObjectStore } from '../../core/ports.js';
+import type { ObjectStore } from '../../core/ports/object-store.js';
 import type { WorkerCounters } from './counters.js';
 import { decideFailure, type RetryPolicy } from './failure-policy.js';
 import type { Logger } from './logger.js';

@@ -4,7 +4,7 @@
  * AbortSignal and a child logger together cost about as much CPU as everything else the
  * runtime does for a job, so a handler that uses neither should not pay for them.
  */
-import type { ObjectStore } from '../../core/ports.js';
+import type { ObjectStore } from '../../core/ports/object-store.js';
 import type { HandlerContext } from '../handlers/registry.js';
 import type { Logger } from './logger.js';
 import type { RunningJob } from './running-job.js';

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { type Envelope, parseEnvelope, peekIds, type ResultRecord, resultKey } from '../../core/envelope.js';
 import { JobTimeoutError, UnknownJobTypeError, UnrecoverableError } from '../../core/errors.js';
-import type { ObjectStore } from '../../core/ports.js';
+import type { ObjectStore } from '../../core/ports/object-store.js';
 import {
   DEFAULT_JOB_TIMEOUT_MS,
   type HandlerDefinition,
@@ -70,8 +70,12 @@ export class JobRunner {
     this.runningJobs.add(jobKey);
     const startedAtMs = Date.now();
     try {
-      // Job ids are idempotency keys: a job whose result exists is not run again.
-      if (writeResult && (await this.store.head(key))) {
+      // Job ids are idempotency keys. A redelivery (SQS handed the message out before) may be of
+      // a job that finished and lost its delete: one HEAD tells, and a finished job is not run
+      // again. A first delivery skips that request: the conditional PUT below keeps the first
+      // result whatever happens, so only a resubmission of a finished job under the same id
+      // would run its handler again.
+      if (writeResult && attempt > 1 && (await this.store.head(key))) {
         this.counters.duplicates++;
         this.log.info('job already done; dropping the duplicate delivery', fields);
         entry.source.deletes.add(msg.receiptHandle);

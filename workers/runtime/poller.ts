@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { classifyError, describeError } from '../../core/errors.js';
-import type { QueueMessage } from '../../core/ports.js';
+import type { QueueMessage } from '../../core/ports/queue.js';
 import { backoffMs } from './backoff.js';
 import type { WorkerCounters } from './counters.js';
 import type { Logger } from './logger.js';

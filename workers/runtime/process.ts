@@ -4,11 +4,13 @@
  * (first: drain; second: exit at once), and reports counters. Called by workers/main.ts (the
  * bundle) and by `flotilla worker`; neither this module nor anything below it reads process.env.
  */
+
+import { S3Store } from '../../core/adapters/s3-store.js';
+import { deadLetterQueueOf, SqsQueue } from '../../core/adapters/sqs-queue.js';
 import { type EndpointConfig, s3Client, sqsClient } from '../../core/aws.js';
 import { describeError } from '../../core/errors.js';
-import { deadLetterQueueOf, parseRedrivePolicy, type ScaleInGuard, SqsQueue } from '../../core/ports.js';
-import { workerStore } from '../../core/transport/s3-lean.js';
-import { workerQueue } from '../../core/transport/sqs-http.js';
+import { parseRedrivePolicy } from '../../core/ports/queue.js';
+import type { ScaleInGuard } from '../../core/ports/scale-in-guard.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import type { Logger } from './logger.js';
 import { JobTimings, type MetricsFormat, StatsReporter } from './metrics.js';
@@ -43,8 +45,8 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
   const { log } = config;
   const sqs = sqsClient(config.endpoint);
   const s3 = s3Client(config.endpoint);
-  // Receives and deletes, the calls made per message, skip the SDK's middleware (sqs-http.ts).
-  const queue = await workerQueue(sqs, config.queueUrl);
+  // The queue's and the bucket's calls go out as signed requests on each client's pool (core/transport).
+  const queue = new SqsQueue(sqs, config.queueUrl);
   let attrs: Record<string, string>;
   try {
     attrs = await queue.attributes(['VisibilityTimeout', 'RedrivePolicy']);
@@ -63,8 +65,7 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
       ? await deadLetterQueueOf(sqs, redrive)
       : undefined;
   if (!dlq) log.warn('the job queue has no DLQ; failed jobs stay on the queue until it expires them');
-  // The result checks and writes, two calls per job, skip the SDK's middleware too (s3-lean.ts).
-  const store = await workerStore(s3, config.bucket);
+  const store = new S3Store(s3, config.bucket);
   try {
     // A missing or unreadable bucket would fail every job, one retry at a time: say so now, once.
     for await (const _ of store.list('results/')) break;

@@ -5,7 +5,7 @@
  * protection is a courtesy to the scaler, not a condition for running jobs.
  */
 import { errorText } from '../../core/errors.js';
-import type { ScaleInGuard } from '../../core/ports.js';
+import type { ScaleInGuard } from '../../core/ports/scale-in-guard.js';
 import type { Logger } from './logger.js';
 
 export class ScaleInProtection {

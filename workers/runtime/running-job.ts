@@ -6,7 +6,7 @@
  */
 
 import type { Envelope } from '../../core/envelope.js';
-import type { QueueMessage, QueuePort } from '../../core/ports.js';
+import type { QueueMessage, QueuePort } from '../../core/ports/queue.js';
 import type { DeleteBatcher } from './delete-batcher.js';
 
 /** SQS will not keep a message invisible longer than 12 hours from its receipt. */

@@ -17,7 +17,7 @@ import {
   SetInstanceProtectionCommand,
 } from '@aws-sdk/client-auto-scaling';
 import { clientConfig, type EndpointConfig } from '../../core/aws.js';
-import { NO_SCALE_IN_GUARD, type ScaleInGuard } from '../../core/ports.js';
+import { NO_SCALE_IN_GUARD, type ScaleInGuard } from '../../core/ports/scale-in-guard.js';
 import { Imds, requestText } from './imds.js';
 
 export type ScaleInGuardKind = 'none' | 'ecs' | 'asg';

@@ -5,7 +5,7 @@
  * gives messages back at once (visibility 0) when a stopping worker will not run them.
  */
 import { describeError } from '../../core/errors.js';
-import type { QueueMessage, QueuePort } from '../../core/ports.js';
+import type { QueueMessage, QueuePort } from '../../core/ports/queue.js';
 import type { WorkerCounters } from './counters.js';
 import type { Logger } from './logger.js';
 import { type RunningJob, visibilityLeftSeconds } from './running-job.js';

@@ -4,7 +4,9 @@
  * error, so a misconfigured worker says all that is wrong before it receives anything.
  */
 import { hostname } from 'node:os';
-import { NO_SCALE_IN_GUARD, type ObjectStore, type QueuePort, type ScaleInGuard } from '../../core/ports.js';
+import type { ObjectStore } from '../../core/ports/object-store.js';
+import type { QueuePort } from '../../core/ports/queue.js';
+import { NO_SCALE_IN_GUARD, type ScaleInGuard } from '../../core/ports/scale-in-guard.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import { type Logger, silentLogger } from './logger.js';
 

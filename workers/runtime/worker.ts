@@ -15,7 +15,7 @@
  */
 
 import { errorText } from '../../core/errors.js';
-import type { QueueMessage } from '../../core/ports.js';
+import type { QueueMessage } from '../../core/ports/queue.js';
 import { newCounters, type WorkerCounters } from './counters.js';
 import { DeleteBatcher } from './delete-batcher.js';
 import { FailureHandler } from './failure-handler.js';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, DeleteBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3Store } from '../../../core/ports.js';
+import { S3Store } from '../../../core/adapters/s3-store.js';
 import { eventually } from '../../support/deployment.js';
 import { type Emulator, startEmbedded, uniqueName } from '../../support/emulators.js';
 import { BIN, runCli } from '../sync/fixtures.js';

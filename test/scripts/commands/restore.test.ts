@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3Store } from '../../../core/ports.js';
+import { S3Store } from '../../../core/adapters/s3-store.js';
 import { exportDeployment } from '../../../scripts/sync/export.js';
 import { freshDeployment } from '../../support/deployment.js';
 import { type Emulator, startEmbedded, uniqueName } from '../../support/emulators.js';

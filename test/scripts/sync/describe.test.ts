@@ -11,7 +11,7 @@ import {
   PutBucketVersioningCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3Store } from '../../../core/ports.js';
+import { S3Store } from '../../../core/adapters/s3-store.js';
 import { describeBucket, type LiveSide } from '../../../scripts/sync/describe.js';
 import { type Emulator, startEmbedded, startMoto, uniqueName } from '../../support/emulators.js';
 

@@ -1,6 +1,6 @@
 /** Shared by the sync tests: a source deployment full of awkward objects, and a CLI runner. */
 import { createHash, randomBytes } from 'node:crypto';
-import type { S3Store } from '../../../core/ports.js';
+import type { S3Store } from '../../../core/adapters/s3-store.js';
 import { BIN, type CliResult, flotilla } from '../../support/cli.js';
 
 export interface Seeded {

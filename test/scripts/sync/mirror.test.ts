@@ -5,7 +5,7 @@
  */
 import { GetQueueAttributesCommand, GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3Store } from '../../../core/ports.js';
+import { S3Store } from '../../../core/adapters/s3-store.js';
 import type { LiveSide } from '../../../scripts/sync/describe.js';
 import { mirrorDeployment } from '../../../scripts/sync/mirror.js';
 import { freshDeployment } from '../../support/deployment.js';

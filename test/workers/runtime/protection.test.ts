@@ -1,6 +1,6 @@
 /** Scale-in protection follows the worker's busy spells, through a fake guard (a port). */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { ScaleInGuard } from '../../../core/ports.js';
+import type { ScaleInGuard } from '../../../core/ports/scale-in-guard.js';
 import { jsonLogger } from '../../../workers/runtime/logger.js';
 import { ScaleInProtection } from '../../../workers/runtime/protection.js';
 

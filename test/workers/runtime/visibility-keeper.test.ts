@@ -4,7 +4,7 @@
  * visibility timeout and running once.
  */
 import { describe, expect, it } from 'vitest';
-import type { QueueMessage, QueuePort } from '../../../core/ports.js';
+import type { QueueMessage, QueuePort } from '../../../core/ports/queue.js';
 import { newCounters } from '../../../workers/runtime/counters.js';
 import { DeleteBatcher } from '../../../workers/runtime/delete-batcher.js';
 import { silentLogger } from '../../../workers/runtime/logger.js';

@@ -1,6 +1,7 @@
 /** The worker's options: defaults filled in once, and every bad value reported in one error. */
 import { describe, expect, it } from 'vitest';
-import type { ObjectStore, QueuePort } from '../../../core/ports.js';
+import type { ObjectStore } from '../../../core/ports/object-store.js';
+import type { QueuePort } from '../../../core/ports/queue.js';
 import { HandlerRegistry } from '../../../workers/handlers/registry.js';
 import {
   resolveWorkerOptions,

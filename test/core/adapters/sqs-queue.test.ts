@@ -1,7 +1,7 @@
 /** SqsQueue against a real emulator over HTTP (fauxqs in-process). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshDeployment } from '../support/deployment.js';
-import { type Emulator, startEmbedded } from '../support/emulators.js';
+import { freshDeployment } from '../../support/deployment.js';
+import { type Emulator, startEmbedded } from '../../support/emulators.js';
 
 let emu: Emulator;
 beforeAll(async () => {
