@@ -126,4 +126,6 @@ async function loadCli() {
 }
 
 const { run } = await loadCli();
-process.exitCode = await run(process.argv.slice(2));
+// The command is over when run() settles: exit then, rather than wait for idle keep-alive
+// connections in the transport's pool to be closed by the server.
+process.exit(await run(process.argv.slice(2)));
