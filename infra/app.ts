@@ -8,6 +8,7 @@
 import { fileURLToPath } from 'node:url';
 import { App, BootstraplessSynthesizer, type Environment, Tags } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import type { StorageDeclaration } from '../core/layout.js';
 import {
   CONFIG_CONTEXT_KEY,
   ConfigError,
@@ -71,6 +72,7 @@ export function buildApp(
     },
     ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
     removeDataOnDelete: config.removeDataOnDelete,
+    ...(config.storage ? { storage: config.storage as StorageDeclaration } : {}),
   });
 
   const dataPlane = new DataPlaneStack(app, config.dataPlane.stackName, {

@@ -13,10 +13,13 @@
  *   FLOTILLA_LOG_LEVEL      debug | info | warn | error (default info)
  *   FLOTILLA_SCALE_IN_GUARD none | ecs | asg: take scale-in protection while busy (default none)
  *   FLOTILLA_ASG_NAME       the Auto Scaling group, for 'asg' (default: found through IMDS)
+ *   FLOTILLA_STORAGE        the deployment's own prefixes and buckets (JSON, cdk.json `storage`),
+ *                           merged into the bucket layout the store enforces (default: none)
  *   ECS_AGENT_URI           set by ECS in every task, for 'ecs'
  *   AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID...
  */
 import { endpointFromEnv } from '../core/aws.js';
+import { type BucketLayout, DATA_LAYOUT, extendLayout } from '../core/layout.js';
 import { builtinHandlers } from './handlers/index.js';
 import { jsonLogger, type LogLevel } from './runtime/logger.js';
 import { runWorkerProcess } from './runtime/process.js';
@@ -56,6 +59,13 @@ async function main(): Promise<number> {
     log.error((err as Error).message);
     return 2;
   }
+  let layout: BucketLayout;
+  try {
+    layout = extendLayout(DATA_LAYOUT, env.FLOTILLA_STORAGE ? JSON.parse(env.FLOTILLA_STORAGE) : {});
+  } catch (err) {
+    log.error(`FLOTILLA_STORAGE: ${(err as Error).message}`);
+    return 2;
+  }
   const scaleInGuard = createScaleInGuard({
     kind: guardKind,
     endpoint,
@@ -70,6 +80,7 @@ async function main(): Promise<number> {
     bucket,
     ...(env.FLOTILLA_DLQ_URL ? { dlqUrl: env.FLOTILLA_DLQ_URL } : {}),
     handlers: builtinHandlers(),
+    layout,
     log,
     worker: {
       concurrency: num('FLOTILLA_CONCURRENCY', 16),

@@ -6,11 +6,13 @@
  */
 import { type EndpointConfig, s3Client, sqsClient } from '../../core/aws.js';
 import { describeError } from '../../core/errors.js';
+import type { BucketLayout } from '../../core/layout.js';
 import { deadLetterQueueOf, parseRedrivePolicy, type ScaleInGuard, SqsQueue } from '../../core/ports.js';
 import { workerStore } from '../../core/transport/s3-lean.js';
 import { workerQueue } from '../../core/transport/sqs-http.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import { Worker, type WorkerOptions } from './consumer.js';
+import { workerLayoutStore } from './layout-store.js';
 import type { Logger } from './logger.js';
 
 export interface WorkerProcessConfig {
@@ -20,6 +22,8 @@ export interface WorkerProcessConfig {
   /** @default - the queue's redrive target */
   readonly dlqUrl?: string;
   readonly handlers: HandlerRegistry;
+  /** What the worker's role may touch in the bucket; the store refuses the rest. @default DATA_LAYOUT */
+  readonly layout?: BucketLayout;
   readonly log: Logger;
   readonly scaleInGuard?: ScaleInGuard;
   /** Options passed to the Worker; queue settings read from SQS fill what is not given. */
@@ -58,7 +62,8 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
       : undefined;
   if (!dlq) log.warn('the job queue has no DLQ; failed jobs stay on the queue until it expires them');
   // The result checks and writes, two calls per job, skip the SDK's middleware too (s3-lean.ts).
-  const store = await workerStore(s3, config.bucket);
+  // Held to the bucket layout: a key the role would not be granted is refused here, as on AWS.
+  const store = workerLayoutStore(await workerStore(s3, config.bucket), config.handlers, config.layout);
   try {
     // A missing or unreadable bucket would fail every job, one retry at a time: say so now, once.
     for await (const _ of store.list('results/')) break;
