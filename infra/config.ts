@@ -84,6 +84,15 @@ const environmentSchema = z.strictObject({
       buckets: z.record(z.string(), z.record(z.string(), z.array(z.string()))).optional(),
     })
     .optional(),
+  /**
+   * Deploy the primary stack without `cdk bootstrap`: its file assets (the EC2 worker bundle,
+   * custom-resource code) go to this existing bucket, uploaded with the deploying credentials.
+   * By default the stack uses the bootstrapped environment's asset bucket and roles.
+   */
+  assetBucket: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a bucket name')
+    .optional(),
   /** Delete the data bucket (and its objects) with the stack. By default it is retained. */
   removeDataOnDelete: z.boolean().default(false),
   /** Days to keep worker logs. */
