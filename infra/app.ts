@@ -6,8 +6,15 @@
  *   npx cdk deploy -c env=prod flotilla-prod
  */
 import { fileURLToPath } from 'node:url';
-import { App, BootstraplessSynthesizer, type Environment, Tags } from 'aws-cdk-lib';
+import {
+  App,
+  BootstraplessSynthesizer,
+  CliCredentialsStackSynthesizer,
+  type Environment,
+  Tags,
+} from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
+import type { StorageDeclaration } from '../core/layout.js';
 import {
   CONFIG_CONTEXT_KEY,
   ConfigError,
@@ -71,6 +78,15 @@ export function buildApp(
     },
     ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
     removeDataOnDelete: config.removeDataOnDelete,
+    ...(config.storage ? { storage: config.storage as StorageDeclaration } : {}),
+    ...(config.assetBucket
+      ? {
+          synthesizer: new CliCredentialsStackSynthesizer({
+            fileAssetsBucketName: config.assetBucket,
+            bucketPrefix: `${config.stackName}/`,
+          }),
+        }
+      : {}),
   });
 
   const dataPlane = new DataPlaneStack(app, config.dataPlane.stackName, {

@@ -9,6 +9,7 @@
  * here: they come from infra/definitions.ts and infra/scaling.ts, which validate them too.
  */
 import { z } from 'zod';
+import { type StorageDeclaration, validateStorage } from '../core/layout.js';
 import {
   DEFAULT_BUCKET,
   DEFAULT_QUEUE,
@@ -70,6 +71,28 @@ const environmentSchema = z.strictObject({
     .prefault({}),
   /** Email address subscribed to the alarm topic. */
   alarmEmail: z.email().optional(),
+  /**
+   * The deployment's own key prefixes and buckets, and who may use them, e.g.
+   * { "prefixes": { "images/": { "worker": ["read"], "submitter": ["write"] } },
+   *   "buckets": { "shared-reference-data": { "worker": ["read", "list"] } } }.
+   * Merged into the bucket layout (core/layout.ts): the roles' grants and the worker's
+   * `ctx.store` checks both follow it.
+   */
+  storage: z
+    .strictObject({
+      prefixes: z.record(z.string(), z.record(z.string(), z.array(z.string()))).optional(),
+      buckets: z.record(z.string(), z.record(z.string(), z.array(z.string()))).optional(),
+    })
+    .optional(),
+  /**
+   * Deploy the primary stack without `cdk bootstrap`: its file assets (the EC2 worker bundle,
+   * custom-resource code) go to this existing bucket, uploaded with the deploying credentials.
+   * By default the stack uses the bootstrapped environment's asset bucket and roles.
+   */
+  assetBucket: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a bucket name')
+    .optional(),
   /** Delete the data bucket (and its objects) with the stack. By default it is retained. */
   removeDataOnDelete: z.boolean().default(false),
   /** Days to keep worker logs. */
@@ -158,6 +181,8 @@ export function resolveConfig(raw: unknown, envName: string = DEFAULT_ENVIRONMEN
   );
   unknownKeys('queue', env.queue, DEFAULT_QUEUE);
   unknownKeys('bucket', env.bucket, DEFAULT_BUCKET);
+  for (const p of validateStorage((env.storage ?? {}) as StorageDeclaration))
+    problems.push(`  environments.${envName}.${p}`);
   if (problems.length > 0 || !scaling || !deployment) {
     throw new ConfigError(`invalid ${where}:\n${problems.join('\n')}`);
   }

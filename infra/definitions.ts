@@ -59,12 +59,12 @@ export const DEFAULT_DEPLOYMENT: DeploymentDefinition = Object.freeze({
   bucket: DEFAULT_BUCKET,
 });
 
-/** Key prefixes inside the data bucket. Workers and the CLI agree on these. */
-export const PREFIXES = Object.freeze({
-  results: 'results/',
-  errors: 'errors/',
-  payloads: 'payloads/',
-});
+/**
+ * The data bucket's layout (prefixes, and who reads, writes, lists and deletes under each) is
+ * declared in core/layout.ts, where the worker runtime can read it too; the stacks' grants
+ * derive from it.
+ */
+export { type BucketLayout, DATA_LAYOUT, PREFIXES } from '../core/layout.js';
 
 /** CloudFormation output keys that the CLI reads for `--stack NAME`. */
 export const STACK_OUTPUTS = Object.freeze({

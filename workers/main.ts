@@ -19,10 +19,13 @@
  *   FLOTILLA_SPOT_NOTICE    imds | none: drain on the EC2 Spot interruption notice
  *                           (default imds with the 'asg' guard, i.e. on the EC2 fleet)
  *   AWS_EC2_METADATA_SERVICE_ENDPOINT  IMDS (default http://169.254.169.254)
+ *   FLOTILLA_STORAGE        the deployment's own prefixes and buckets (JSON, cdk.json `storage`),
+ *                           merged into the bucket layout the store enforces (default: none)
  *   ECS_AGENT_URI           set by ECS in every task, for 'ecs'
  *   AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID...
  */
 import { endpointFromEnv } from '../core/aws.js';
+import { type BucketLayout, DATA_LAYOUT, extendLayout } from '../core/layout.js';
 import { builtinHandlers } from './handlers/index.js';
 import { Imds } from './runtime/imds.js';
 import { jsonLogger, type LogLevel } from './runtime/logger.js';
@@ -73,6 +76,13 @@ async function main(): Promise<number> {
     return 2;
   }
   const imdsUrl = env.AWS_EC2_METADATA_SERVICE_ENDPOINT || undefined;
+  let layout: BucketLayout;
+  try {
+    layout = extendLayout(DATA_LAYOUT, env.FLOTILLA_STORAGE ? JSON.parse(env.FLOTILLA_STORAGE) : {});
+  } catch (err) {
+    log.error(`FLOTILLA_STORAGE: ${(err as Error).message}`);
+    return 2;
+  }
   const scaleInGuard = createScaleInGuard({
     kind: guardKind,
     endpoint,
@@ -88,6 +98,7 @@ async function main(): Promise<number> {
     bucket,
     ...(env.FLOTILLA_DLQ_URL ? { dlqUrl: env.FLOTILLA_DLQ_URL } : {}),
     handlers: builtinHandlers(),
+    layout,
     log,
     metrics,
     ...(spotNotice === 'imds'

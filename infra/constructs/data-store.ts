@@ -2,7 +2,23 @@ import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aw
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, type IConstruct } from 'constructs';
+import {
+  type Access,
+  type BucketLayout,
+  hasWholeBucket,
+  type Principal,
+  prefixesFor,
+} from '../../core/layout.js';
 import { type BucketDefinition, DEFAULT_BUCKET, PREFIXES, validateBucket } from '../definitions.js';
+
+/** The S3 object actions behind each kind of access; exact actions, no wildcards. */
+const OBJECT_ACTIONS: Readonly<Record<Exclude<Access, 'list'>, readonly string[]>> = Object.freeze({
+  read: ['s3:GetObject'],
+  // Single puts and every step of a multipart upload are s3:PutObject; an upload that fails
+  // aborts itself (lib-storage, leavePartsOnError: false).
+  write: ['s3:PutObject', 's3:AbortMultipartUpload'],
+  delete: ['s3:DeleteObject'],
+});
 
 export interface DataStoreProps {
   /**
@@ -30,7 +46,23 @@ export interface DataStoreProps {
 }
 
 /**
- * The data bucket (payloads, results, errors): versioned, SSE-S3 encrypted, public access
+ * Grant `accesses` on every key of `bucket` (and unconditioned listing for 'list'): the
+ * exporter on the data bucket, a worker on a bucket declared in cdk.json `storage.buckets`.
+ */
+export function grantBucketAccess(
+  grantee: iam.IGrantable,
+  bucket: s3.IBucket,
+  accesses: readonly Access[],
+): void {
+  const actions = accesses.flatMap((a) => (a === 'list' ? [] : OBJECT_ACTIONS[a]));
+  if (actions.length > 0)
+    iam.Grant.addToPrincipal({ grantee, actions, resourceArns: [bucket.arnForObjects('*')] });
+  if (accesses.includes('list'))
+    iam.Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [bucket.bucketArn] });
+}
+
+/**
+ * The data bucket (inputs, outputs, payloads, results, errors: core/layout.ts): versioned, SSE-S3 encrypted, public access
  * blocked, TLS only, server access logs to a separate log bucket, and lifecycle rules for
  * results, non-current versions and abandoned multipart uploads.
  */
@@ -104,29 +136,38 @@ export class DataStore extends Construct {
   }
 
   /**
-   * Read objects under key prefixes: s3:GetObject on `prefix*`, plus s3:ListBucket on the
-   * bucket so that a missing key reads as 404 (not 403). Exact actions, no wildcards.
-   * `owner` is the role (or any construct above its policy) that carries the acknowledgment
-   * of the prefix-scoped resource for cdk-nag.
+   * Grant `principal`'s access from the bucket layout (core/layout.ts) to `grantee`: objects
+   * under each prefix it may read, write or delete, and s3:ListBucket limited by an s3:prefix
+   * condition to the prefixes it may list (with ListBucket on a prefix, a missing key there reads
+   * as 404, not 403). Whole-bucket access is granted on every key and unconditioned listing.
+   * `owner` carries the cdk-nag acknowledgments of the prefix-scoped resources.
    */
-  grantReadPrefixes(grantee: iam.IGrantable, owner: IConstruct, prefixes: readonly string[]): void {
-    iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['s3:GetObject'],
-      resourceArns: prefixes.map((p) => this.bucket.arnForObjects(`${p}*`)),
-    });
-    iam.Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [this.bucket.bucketArn] });
-    this.acknowledgePrefixes(owner, prefixes);
-  }
-
-  /** Write objects under key prefixes (single and multipart puts, aborting a failed upload); no deletes. */
-  grantWritePrefixes(grantee: iam.IGrantable, owner: IConstruct, prefixes: readonly string[]): void {
-    iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
-      resourceArns: prefixes.map((p) => this.bucket.arnForObjects(`${p}*`)),
-    });
-    this.acknowledgePrefixes(owner, prefixes);
+  grantLayout(grantee: iam.IGrantable, owner: IConstruct, layout: BucketLayout, principal: Principal): void {
+    const whole = (['read', 'write', 'list', 'delete'] as const).filter((a) =>
+      hasWholeBucket(layout, principal, a),
+    );
+    grantBucketAccess(grantee, this.bucket, whole);
+    const acknowledged = new Set<string>(whole.some((a) => a !== 'list') ? [''] : []);
+    for (const access of ['read', 'write', 'delete'] as const) {
+      const scopes = whole.includes(access) ? [] : prefixesFor(layout, principal, access);
+      if (scopes.length === 0) continue;
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: [...OBJECT_ACTIONS[access]],
+        resourceArns: scopes.map((p) => this.bucket.arnForObjects(`${p}*`)),
+      });
+      for (const p of scopes) acknowledged.add(p);
+    }
+    const listed = whole.includes('list') ? [] : prefixesFor(layout, principal, 'list');
+    if (listed.length > 0) {
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ['s3:ListBucket'],
+        resourceArns: [this.bucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': listed.map((p) => `${p}*`) } },
+      });
+    }
+    this.acknowledgePrefixes(owner, [...acknowledged]);
   }
 
   private acknowledgePrefixes(owner: IConstruct, prefixes: readonly string[]): void {
@@ -134,7 +175,9 @@ export class DataStore extends Construct {
     for (const p of prefixes) {
       Validations.of(owner).acknowledge({
         id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${p}*]`,
-        reason: `Objects under the '${p}' key prefix only: S3 object ARNs can be no narrower than a prefix.`,
+        reason: p
+          ? `Objects under the '${p}' key prefix only: S3 object ARNs can be no narrower than a prefix.`
+          : 'Every object of the data bucket: the exporter backs up and restores the whole bucket.',
       });
     }
   }

@@ -125,10 +125,11 @@ export class FargateWorkerFleet extends WorkerFleetBase {
     });
 
     this.grantWorker(this.taskDefinition.taskRole);
-    // ECS task scale-in protection, for this cluster's tasks only (the runtime calls the ECS agent).
+    // ECS task scale-in protection, for this cluster's tasks only: the runtime PUTs the ECS
+    // agent's task-protection endpoint, which calls UpdateTaskProtection with the task role.
     this.taskDefinition.taskRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
-        actions: ['ecs:GetTaskProtection', 'ecs:UpdateTaskProtection'],
+        actions: ['ecs:UpdateTaskProtection'],
         resources: [
           Stack.of(this).formatArn({
             service: 'ecs',

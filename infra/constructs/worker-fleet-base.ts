@@ -3,8 +3,9 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { PREFIXES } from '../definitions.js';
+import { type BucketLayout, DATA_LAYOUT, extendLayout, type StorageDeclaration } from '../../core/layout.js';
 import {
   backlogPerWorkerTarget,
   DEFAULT_SCALING,
@@ -12,7 +13,7 @@ import {
   type ScalingPolicy,
   surgeSteps,
 } from '../scaling.js';
-import type { DataStore } from './data-store.js';
+import { type DataStore, grantBucketAccess } from './data-store.js';
 import type { JobQueue } from './job-queue.js';
 
 /** Props shared by every worker-fleet flavour (as aws-ecs-patterns shares its base props). */
@@ -53,6 +54,13 @@ export interface WorkerFleetBaseProps {
    * @default - only the variables the fleet injects (queue, bucket, concurrency, drain, guard)
    */
   readonly environment?: Readonly<Record<string, string>>;
+  /**
+   * The deployment's own key prefixes and buckets, and who may use them (cdk.json `storage`):
+   * merged into the bucket layout (core/layout.ts) that both the worker's grants and its
+   * `ctx.store` checks follow, and passed to the worker as FLOTILLA_STORAGE.
+   * @default - the built-in layout only
+   */
+  readonly storage?: StorageDeclaration;
 }
 
 /** The defaults of WorkerFleetBaseProps, in one place. */
@@ -127,7 +135,10 @@ export abstract class WorkerFleetBase extends Construct {
   readonly backlogPerWorkerTarget: number;
   /** Security group of the workers: no ingress, HTTPS egress only. */
   readonly securityGroup: ec2.SecurityGroup;
+  /** The bucket layout the worker's grants and its store's checks follow. */
+  readonly layout: BucketLayout;
   protected readonly extraEnvironment: Readonly<Record<string, string>>;
+  private readonly storage: StorageDeclaration;
 
   protected constructor(scope: Construct, id: string, props: WorkerFleetBaseProps) {
     super(scope, id);
@@ -143,6 +154,12 @@ export abstract class WorkerFleetBase extends Construct {
       problems.push(`spotShare must be between 0 and 1, got ${merged.spotShare}`);
     }
     problems.push(...this.validate(merged));
+    let layout = DATA_LAYOUT;
+    try {
+      layout = extendLayout(DATA_LAYOUT, props.storage);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
     if (problems.length > 0) {
       throw new Error(`${this.node.path}: invalid worker fleet props: ${problems.join('; ')}`);
     }
@@ -153,6 +170,8 @@ export abstract class WorkerFleetBase extends Construct {
     this.jobQueue = props.jobQueue;
     this.dataStore = props.dataStore;
     this.extraEnvironment = props.environment ?? {};
+    this.layout = layout;
+    this.storage = props.storage ?? {};
     this.backlogPerWorkerTarget = backlogPerWorkerTarget(scaling);
     this.vpc = props.vpc ?? this.createVpc();
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
@@ -175,16 +194,21 @@ export abstract class WorkerFleetBase extends Construct {
   abstract readonly desiredWorkersMetric: MetricRef;
 
   /**
-   * Grant what a worker does and nothing else: receive/delete/extend jobs, send to the DLQ
-   * (a job that must not be retried), read payloads, write results and errors.
+   * Grant what a worker does and nothing else: receive, delete and extend jobs (ReceiveMessage,
+   * DeleteMessage, ChangeMessageVisibility, GetQueueAttributes), send to the DLQ (a job that
+   * must not be retried), and the worker's part of the bucket layout (core/layout.ts), the
+   * deployment's own prefixes and buckets included.
    */
   protected grantWorker(role: iam.IRole): void {
     const { queue, deadLetterQueue } = this.jobQueue;
     queue.grantConsumeMessages(role);
     deadLetterQueue.grantSendMessages(role);
-    // Results are read back too: the runtime skips a job whose result already exists.
-    this.dataStore.grantReadPrefixes(role, role, [PREFIXES.payloads, PREFIXES.results]);
-    this.dataStore.grantWritePrefixes(role, role, [PREFIXES.results, PREFIXES.errors]);
+    this.dataStore.grantLayout(role, role, this.layout, 'worker');
+    this.layout.extraBuckets.forEach((b, i) => {
+      const access = b.grants.worker ?? [];
+      if (access.length === 0) return;
+      grantBucketAccess(role, s3.Bucket.fromBucketName(this, `ExtraBucket${i}`, b.name), access);
+    });
   }
 
   /** The environment the runtime reads in workers/main.ts. */
@@ -198,6 +222,7 @@ export abstract class WorkerFleetBase extends Construct {
       FLOTILLA_DRAIN_SECONDS: String(this.drainTime.toSeconds()),
       FLOTILLA_SCALE_IN_GUARD: guard,
       AWS_REGION: Stack.of(this).region,
+      ...(Object.keys(this.storage).length > 0 ? { FLOTILLA_STORAGE: JSON.stringify(this.storage) } : {}),
     };
   }
 

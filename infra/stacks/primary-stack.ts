@@ -1,14 +1,15 @@
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
+import type { StorageDeclaration } from '../../core/layout.js';
 import { DataStore } from '../constructs/data-store.js';
 import { Ec2WorkerFleet } from '../constructs/ec2-worker-fleet.js';
 import { FargateWorkerFleet } from '../constructs/fargate-worker-fleet.js';
 import { JobQueue } from '../constructs/job-queue.js';
 import { Monitoring } from '../constructs/monitoring.js';
 import type { WorkerFleetBase } from '../constructs/worker-fleet-base.js';
-import { DEFAULT_DEPLOYMENT, type DeploymentDefinition, PREFIXES, STACK_OUTPUTS } from '../definitions.js';
+import { DEFAULT_DEPLOYMENT, type DeploymentDefinition, STACK_OUTPUTS } from '../definitions.js';
 import { DEFAULT_SCALING, type ScalingPolicy } from '../scaling.js';
 
 export interface PrimaryStackProps extends StackProps {
@@ -66,6 +67,12 @@ export interface PrimaryStackProps extends StackProps {
    * @default false
    */
   readonly removeDataOnDelete?: boolean;
+  /**
+   * The deployment's own key prefixes and buckets (cdk.json `storage`), merged into the bucket
+   * layout that every role's grants follow.
+   * @default - the built-in layout (core/layout.ts) only
+   */
+  readonly storage?: StorageDeclaration;
 }
 
 /** Queues, data store, worker fleet and monitoring: what `cdk deploy` gives a user. */
@@ -74,8 +81,13 @@ export class PrimaryStack extends Stack {
   readonly dataStore: DataStore;
   readonly fleet: WorkerFleetBase;
   readonly monitoring: Monitoring;
-  /** A role that can only submit jobs (send, upload claim-check payloads) and read results. */
+  /**
+   * A role that submits jobs (send, upload inputs and claim-check payloads), reads results,
+   * errors and outputs, and redrives the DLQ; nothing else.
+   */
   readonly submitterRole: iam.Role;
+  /** A role that exports the deployment to a folder and restores the bucket's objects into it. */
+  readonly exporterRole: iam.Role;
 
   constructor(scope: Construct, id: string, props: PrimaryStackProps = {}) {
     super(scope, id, props);
@@ -97,6 +109,7 @@ export class PrimaryStack extends Stack {
       scaling: props.scaling ?? DEFAULT_SCALING,
       ...(props.spotShare !== undefined ? { spotShare: props.spotShare } : {}),
       ...(props.drainSeconds !== undefined ? { drainTime: Duration.seconds(props.drainSeconds) } : {}),
+      ...(props.storage ? { storage: props.storage } : {}),
     };
     this.fleet =
       (props.fleet ?? 'fargate') === 'fargate'
@@ -104,16 +117,71 @@ export class PrimaryStack extends Stack {
         : new Ec2WorkerFleet(this, 'Ec2Fleet', { ...common, ...props.ec2 });
     this.monitoring.addFleet(this.jobQueue, this.fleet);
 
+    const { queue, deadLetterQueue } = this.jobQueue;
+    const layout = this.fleet.layout;
+    // `--stack NAME` reads the queue, DLQ and bucket from this stack's outputs.
+    const thisStack = this.formatArn({
+      service: 'cloudformation',
+      resource: 'stack',
+      resourceName: `${this.stackName}/*`,
+    });
+
     this.submitterRole = new iam.Role(this, 'SubmitterRole', {
       assumedBy: new iam.AccountRootPrincipal(),
-      description: 'Submit Flotilla jobs and read their results; nothing else',
+      description: 'Submit Flotilla jobs, read their results, redrive the DLQ; nothing else',
     });
-    this.jobQueue.queue.grantSendMessages(this.submitterRole);
-    this.dataStore.grantWritePrefixes(this.submitterRole, this.submitterRole, [PREFIXES.payloads]);
-    this.dataStore.grantReadPrefixes(this.submitterRole, this.submitterRole, [
-      PREFIXES.results,
-      PREFIXES.errors,
-    ]);
+    queue.grantSendMessages(this.submitterRole);
+    // `flotilla dlq list | redrive`: receive, unhide or delete DLQ messages.
+    deadLetterQueue.grantConsumeMessages(this.submitterRole);
+    this.dataStore.grantLayout(this.submitterRole, this.submitterRole, layout, 'submitter');
+    iam.Grant.addToPrincipal({
+      grantee: this.submitterRole,
+      actions: ['cloudformation:DescribeStacks'],
+      resourceArns: [thisStack],
+    });
+
+    this.exporterRole = new iam.Role(this, 'ExporterRole', {
+      assumedBy: new iam.AccountRootPrincipal(),
+      description:
+        "Export this deployment to a folder (objects, settings, DLQ) and restore the bucket's objects",
+    });
+    this.dataStore.grantLayout(this.exporterRole, this.exporterRole, layout, 'exporter');
+    // The bucket's settings, saved with the export (versioning, lifecycle, encryption, tags).
+    iam.Grant.addToPrincipal({
+      grantee: this.exporterRole,
+      actions: [
+        's3:GetBucketVersioning',
+        's3:GetLifecycleConfiguration',
+        's3:GetEncryptionConfiguration',
+        's3:GetBucketTagging',
+      ],
+      resourceArns: [this.dataStore.bucket.bucketArn],
+    });
+    // Both queues' attributes; the DLQ's messages read and made visible again (--include-dlq),
+    // and sent back on restore.
+    for (const q of [queue, deadLetterQueue]) {
+      iam.Grant.addToPrincipal({
+        grantee: this.exporterRole,
+        actions: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+        resourceArns: [q.queueArn],
+      });
+    }
+    iam.Grant.addToPrincipal({
+      grantee: this.exporterRole,
+      actions: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:SendMessage'],
+      resourceArns: [deadLetterQueue.queueArn],
+    });
+    iam.Grant.addToPrincipal({
+      grantee: this.exporterRole,
+      actions: ['cloudformation:DescribeStacks', 'cloudformation:GetTemplate'],
+      resourceArns: [thisStack],
+    });
+    for (const role of [this.submitterRole, this.exporterRole]) {
+      Validations.of(role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudformation:<AWS::Region>:<AWS::AccountId>:stack/${this.stackName}/*]`,
+        reason: "This stack only; the '*' is the stack id CloudFormation assigns at creation.",
+      });
+    }
 
     new CfnOutput(this, STACK_OUTPUTS.queueUrl, {
       value: this.jobQueue.queue.queueUrl,
@@ -123,5 +191,6 @@ export class PrimaryStack extends Stack {
     new CfnOutput(this, STACK_OUTPUTS.bucket, { value: this.dataStore.bucket.bucketName });
     new CfnOutput(this, STACK_OUTPUTS.dashboard, { value: this.monitoring.dashboardUrl });
     new CfnOutput(this, 'SubmitterRoleArn', { value: this.submitterRole.roleArn });
+    new CfnOutput(this, 'ExporterRoleArn', { value: this.exporterRole.roleArn });
   }
 }

@@ -63,6 +63,32 @@ describe('environment configuration', () => {
     );
   });
 
+  it("refuses a storage declaration the layout cannot take, naming each problem's path", () => {
+    const bad = envs({
+      dev: {
+        storage: { prefixes: { images: { worker: ['read'] }, 'ok/': { robot: ['read'], worker: ['peek'] } } },
+      },
+    });
+    const message = (() => {
+      try {
+        resolveConfig(bad, 'dev');
+        return '';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    })();
+    expect(message).toContain("environments.dev.storage.prefixes.'images': a prefix is letters");
+    expect(message).toContain("environments.dev.storage.prefixes.'ok/'.robot: unknown principal");
+    expect(message).toContain(
+      "environments.dev.storage.prefixes.'ok/'.worker must be a list of read, write, list, delete",
+    );
+    const good = resolveConfig(
+      envs({ dev: { storage: { prefixes: { 'images/': { worker: ['read'] } } } } }),
+      'dev',
+    );
+    expect(good.storage?.prefixes?.['images/']).toEqual({ worker: ['read'] });
+  });
+
   it('names an unknown setting and an unknown environment', () => {
     expect(() => resolveConfig(envs({ dev: { scaling: { maxWorker: 3 } } }), 'dev')).toThrow(
       /environments\.dev\.scaling\.maxWorker: unknown setting/,

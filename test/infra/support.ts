@@ -51,8 +51,9 @@ export function scrubAssetHashes(template: unknown): unknown {
 /** Every IAM statement in a template, flattened, with actions as arrays. */
 export function iamStatements(
   template: Template,
-): { Effect: string; Action: string[]; Resource: unknown; Policy: string }[] {
-  const out: { Effect: string; Action: string[]; Resource: unknown; Policy: string }[] = [];
+): { Effect: string; Action: string[]; Resource: unknown; Condition?: unknown; Policy: string }[] {
+  const out: { Effect: string; Action: string[]; Resource: unknown; Condition?: unknown; Policy: string }[] =
+    [];
   for (const type of ['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy']) {
     for (const [id, res] of Object.entries(template.findResources(type))) {
       const doc = res.Properties.PolicyDocument as { Statement: Record<string, unknown>[] };
@@ -62,6 +63,7 @@ export function iamStatements(
           Effect: st.Effect as string,
           Action: Array.isArray(action) ? action : [action],
           Resource: st.Resource,
+          ...(st.Condition ? { Condition: st.Condition } : {}),
           Policy: id,
         });
       }

@@ -55,10 +55,16 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Start moto_server (from the machine's Python) on a free port; resolves once it answers. */
-export async function startMoto(): Promise<Emulator & { process: ChildProcess }> {
+/**
+ * Start moto_server (from the machine's Python) on a free port; resolves once it answers.
+ * `command` replaces `moto_server` (a launcher that takes the same arguments).
+ */
+export async function startMoto(
+  command: readonly string[] = ['moto_server'],
+): Promise<Emulator & { process: ChildProcess }> {
   const port = await freePort();
-  const proc = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
+  const [cmd = 'moto_server', ...pre] = command;
+  const proc = spawn(cmd, [...pre, '-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

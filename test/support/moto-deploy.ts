@@ -97,12 +97,17 @@ export function cdkDeploy(opts: {
   );
 }
 
-/** The `flotilla` command as a child process. */
-export function flotilla(args: readonly string[], endpoint: string, timeoutMs = 60_000): Promise<RunResult> {
+/** The `flotilla` command as a child process; `extraEnv` (credentials, say) over the emulator's. */
+export function flotilla(
+  args: readonly string[],
+  endpoint: string,
+  timeoutMs = 60_000,
+  extraEnv: Readonly<Record<string, string>> = {},
+): Promise<RunResult> {
   return run(
     process.execPath,
     [join(REPO_ROOT, 'bin', 'flotilla.mjs'), ...args],
-    emulatorEnv(endpoint),
+    { ...emulatorEnv(endpoint), ...extraEnv },
     timeoutMs,
   );
 }

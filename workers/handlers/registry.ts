@@ -16,7 +16,12 @@ export interface Job<P = unknown> {
 }
 
 export interface HandlerContext {
-  /** The data bucket. */
+  /**
+   * The data bucket, held to its layout (core/layout.ts): a key outside what the worker's role is
+   * granted is refused with a LayoutViolationError naming the prefix and the setting that grants
+   * it. Read job inputs under `inputs/`, write what you produce under `outputs/`; declare more in
+   * cdk.json (`storage.prefixes`).
+   */
   readonly store: ObjectStore;
   /** Aborted when the job times out or the worker is forced to stop: stop work and throw. */
   readonly signal: AbortSignal;
@@ -34,6 +39,19 @@ export interface HandlerDefinition<P = unknown, R = unknown> {
   readonly timeoutMs?: number;
   /** Write the returned value to results/<batch>/<jobId>.json. @default true */
   readonly writeResult?: boolean;
+  /**
+   * The key prefixes the handler reads, writes and lists through `ctx.store`. The worker checks
+   * them against the bucket layout at start-up and refuses to start if the role would not grant
+   * one, naming the cdk.json setting to add. @default - nothing declared, nothing checked at start
+   */
+  readonly storage?: HandlerStorage;
+}
+
+/** Where a handler reads, writes and lists in the data bucket: key prefixes ending in '/'. */
+export interface HandlerStorage {
+  readonly reads?: readonly string[];
+  readonly writes?: readonly string[];
+  readonly lists?: readonly string[];
 }
 
 export const DEFAULT_JOB_TIMEOUT_MS = 10 * 60 * 1000;

@@ -5,10 +5,11 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { resultKey } from '../../core/envelope.js';
 import { UnrecoverableError } from '../../core/errors.js';
+import { PREFIXES } from '../../core/layout.js';
 import type { HandlerDefinition, Job } from './registry.js';
 
 export interface WordcountPayload {
-  /** Key of a UTF-8 text object in the data bucket. */
+  /** Key of a UTF-8 text object in the data bucket, under `inputs/`. */
   readonly key: string;
 }
 
@@ -31,6 +32,7 @@ export function countWords(text: string, into: Map<string, number> = new Map()):
 export const wordcount: HandlerDefinition<WordcountPayload, WordcountResult> = {
   type: 'wordcount',
   timeoutMs: 5 * 60 * 1000,
+  storage: { reads: [PREFIXES.inputs] },
   async handler(job, ctx) {
     if (typeof job.payload?.key !== 'string')
       throw new UnrecoverableError('wordcount needs payload {"key": "<text object>"}');
@@ -63,6 +65,7 @@ export interface MergeResult {
 export const wordcountMerge: HandlerDefinition<MergePayload, MergeResult> = {
   type: 'wordcount-merge',
   timeoutMs: 10 * 60 * 1000,
+  storage: { reads: [PREFIXES.results], lists: [PREFIXES.results], writes: [PREFIXES.outputs] },
   async handler(job: Job<MergePayload>, ctx) {
     const { batch, jobIds, top = 20 } = job.payload ?? ({} as MergePayload);
     if (typeof batch !== 'string')
@@ -71,7 +74,7 @@ export const wordcountMerge: HandlerDefinition<MergePayload, MergeResult> = {
     if (jobIds) {
       for (const id of jobIds) keys.push(resultKey(batch, id));
     } else {
-      for await (const o of ctx.store.list(`results/${batch}/`)) keys.push(o.key);
+      for await (const o of ctx.store.list(`${PREFIXES.results}${batch}/`)) keys.push(o.key);
     }
     const totals = new Map<string, number>();
     let done = 0;
@@ -88,7 +91,7 @@ export const wordcountMerge: HandlerDefinition<MergePayload, MergeResult> = {
       }
     }
     const sorted = [...totals.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-    const outputKey = `outputs/${job.batch}/wordcount-${batch}.json`;
+    const outputKey = `${PREFIXES.outputs}${job.batch}/wordcount-${batch}.json`;
     await ctx.store.put(outputKey, JSON.stringify(Object.fromEntries(sorted)), {
       contentType: 'application/json',
     });

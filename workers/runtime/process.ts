@@ -9,9 +9,11 @@ import { S3Store } from '../../core/adapters/s3-store.js';
 import { deadLetterQueueOf, SqsQueue } from '../../core/adapters/sqs-queue.js';
 import { type EndpointConfig, s3Client, sqsClient } from '../../core/aws.js';
 import { describeError } from '../../core/errors.js';
+import type { BucketLayout } from '../../core/layout.js';
 import { parseRedrivePolicy } from '../../core/ports/queue.js';
 import type { ScaleInGuard } from '../../core/ports/scale-in-guard.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
+import { workerLayoutStore } from './layout-store.js';
 import type { Logger } from './logger.js';
 import { JobTimings, type MetricsFormat, StatsReporter } from './metrics.js';
 import { Worker } from './worker.js';
@@ -24,6 +26,8 @@ export interface WorkerProcessConfig {
   /** @default - the queue's redrive target */
   readonly dlqUrl?: string;
   readonly handlers: HandlerRegistry;
+  /** What the worker's role may touch in the bucket; the store refuses the rest. @default DATA_LAYOUT */
+  readonly layout?: BucketLayout;
   readonly log: Logger;
   readonly scaleInGuard?: ScaleInGuard;
   /** Options passed to the Worker; queue settings read from SQS fill what is not given. */
@@ -65,7 +69,8 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
       ? await deadLetterQueueOf(sqs, redrive)
       : undefined;
   if (!dlq) log.warn('the job queue has no DLQ; failed jobs stay on the queue until it expires them');
-  const store = new S3Store(s3, config.bucket);
+  // Held to the bucket layout: a key the role would not be granted is refused here, as on AWS.
+  const store = workerLayoutStore(new S3Store(s3, config.bucket), config.handlers, config.layout);
   try {
     // A missing or unreadable bucket would fail every job, one retry at a time: say so now, once.
     for await (const _ of store.list('results/')) break;

@@ -5,6 +5,7 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { describe, expect, it } from 'vitest';
+import { DATA_LAYOUT, prefixesFor } from '../../../core/layout.js';
 import { DataStore } from '../../../infra/constructs/data-store.js';
 import {
   FargateWorkerFleet,
@@ -189,7 +190,7 @@ describe('FargateWorkerFleet', () => {
     );
   });
 
-  it('lets the task role consume jobs, read payloads and write results, and nothing more', () => {
+  it("lets the task role consume jobs and use the worker's part of the bucket layout, and nothing more", () => {
     const taskRole = ref(fleet.taskDefinition.taskRole as never);
     const statements = iamStatements(template).filter((s) =>
       JSON.stringify(template.findResources('AWS::IAM::Policy')[s.Policy]?.Properties.Roles).includes(
@@ -213,13 +214,46 @@ describe('FargateWorkerFleet', () => {
       statements.filter((s) => s.Action.some((a) => a.startsWith('s3:'))).map((s) => s.Resource),
     );
     expect(objectArns).not.toMatch(/"\/\*"/);
-    expect(objectArns).toContain('/payloads/*');
-    expect(objectArns).toContain('/results/*');
+    // Exactly the worker's part of the bucket layout, prefix by prefix.
+    const s3On = (action: string) =>
+      statements
+        .filter((s) => s.Action.includes(action))
+        .flatMap((s) => [s.Resource].flat())
+        .map((r) => JSON.stringify(r).match(/\/([a-z]+\/)\*/)?.[1])
+        .sort();
+    expect(s3On('s3:GetObject')).toEqual(prefixesFor(DATA_LAYOUT, 'worker', 'read').sort());
+    expect(s3On('s3:PutObject')).toEqual(prefixesFor(DATA_LAYOUT, 'worker', 'write').sort());
+    const list = statements.filter((s) => s.Action.includes('s3:ListBucket'));
+    expect(list.map((s) => s.Condition)).toEqual([
+      { StringLike: { 's3:prefix': prefixesFor(DATA_LAYOUT, 'worker', 'list').map((p) => `${p}*`) } },
+    ]);
     expect(statements.some((s) => s.Resource === '*')).toBe(false);
     // Task scale-in protection only for tasks of this cluster.
     const protection = statements.find((s) => s.Action.includes('ecs:UpdateTaskProtection'));
     expect(JSON.stringify(protection?.Resource)).toContain(':task/');
     expect(JSON.stringify(protection?.Resource)).toContain(ref(fleet.cluster));
+  });
+
+  it("grants a deployment's own prefix and bucket as declared, and tells the worker about them", () => {
+    const storage = {
+      prefixes: { 'images/': { worker: ['read', 'list'] as const } },
+      buckets: { 'shared-reference-data': { worker: ['read'] as const } },
+    };
+    const extra = synth({ storage });
+    const text = JSON.stringify(extra.template.findResources('AWS::IAM::Policy'));
+    expect(text).toContain('/images/*');
+    expect(text).toContain('"images/*"');
+    expect(text).toContain('arn:aws:s3:::shared-reference-data/*');
+    extra.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [
+        Match.objectLike({
+          Environment: Match.arrayWith([{ Name: 'FLOTILLA_STORAGE', Value: JSON.stringify(storage) }]),
+        }),
+      ],
+    });
+    expect(() => synth({ storage: { prefixes: { images: { worker: ['read'] } } } })).toThrow(
+      /Test\/Fleet: invalid worker fleet props: .*storage.prefixes.'images'/,
+    );
   });
 
   it('refuses a drain time ECS cannot honour, naming the construct', () => {

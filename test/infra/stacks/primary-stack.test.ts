@@ -59,20 +59,49 @@ describe('PrimaryStack', () => {
     }
   });
 
-  it('gives submitters only send, payload upload and result reads', () => {
-    const roleId = primary.getLogicalId(primary.submitterRole.node.defaultChild as never);
+  const actionsOf = (role: { node: { defaultChild?: unknown } }) => {
+    const roleId = primary.getLogicalId(role.node.defaultChild as never);
     const policies = template.findResources('AWS::IAM::Policy');
     const actions = iamStatements(template)
       .filter((s) => JSON.stringify(policies[s.Policy]?.Properties.Roles).includes(roleId))
       .flatMap((s) => s.Action)
       .sort();
-    expect([...new Set(actions)]).toEqual([
+    return [...new Set(actions)];
+  };
+
+  it('gives submitters send, input and payload uploads, result reads and DLQ redrive, nothing else', () => {
+    expect(actionsOf(primary.submitterRole)).toEqual([
+      'cloudformation:DescribeStacks',
       's3:AbortMultipartUpload',
+      's3:DeleteObject',
       's3:GetObject',
       's3:ListBucket',
       's3:PutObject',
+      'sqs:ChangeMessageVisibility',
+      'sqs:DeleteMessage',
       'sqs:GetQueueAttributes',
       'sqs:GetQueueUrl',
+      'sqs:ReceiveMessage',
+      'sqs:SendMessage',
+    ]);
+  });
+
+  it('gives the exporter whole-bucket reads and writes, settings reads and DLQ peeks, and no deletes', () => {
+    expect(actionsOf(primary.exporterRole)).toEqual([
+      'cloudformation:DescribeStacks',
+      'cloudformation:GetTemplate',
+      's3:AbortMultipartUpload',
+      's3:GetBucketTagging',
+      's3:GetBucketVersioning',
+      's3:GetEncryptionConfiguration',
+      's3:GetLifecycleConfiguration',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:PutObject',
+      'sqs:ChangeMessageVisibility',
+      'sqs:GetQueueAttributes',
+      'sqs:GetQueueUrl',
+      'sqs:ReceiveMessage',
       'sqs:SendMessage',
     ]);
   });
