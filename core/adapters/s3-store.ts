@@ -8,6 +8,7 @@
 import type { Readable } from 'node:stream';
 import { DeleteObjectsCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { EndpointAnswerError } from '../errors.js';
 import type {
   Body,
   ObjectHead,
@@ -33,11 +34,42 @@ export const encodeKeyPath = (key: string): string => key.split('/').map(uriEnco
 
 type Response = Awaited<ReturnType<SignedClient['request']>>;
 
-/** The reply's error, read from its (bounded) XML body. */
-async function errorOf(res: Response) {
+/** The S3 operation a signed request stands for, as the SDK would name it. */
+function operationOf(req: SignedRequest): string {
+  const verb = { GET: 'Get', PUT: 'Put', DELETE: 'Delete', HEAD: 'Head' }[req.method as string] ?? req.method;
+  if (req.path) return `${verb}Object`;
+  if (req.query?.['list-type']) return 'ListObjectsV2';
+  const sub = Object.keys(req.query ?? {})[0];
+  return sub ? `${verb}Bucket${sub[0]!.toUpperCase()}${sub.slice(1)}` : `${verb}Bucket`;
+}
+
+/**
+ * The reply's error, read from its (bounded) XML body. An answer that is no S3 error reply (an
+ * HTML page from a proxy or an emulator's router, an empty 5xx, a redirect) becomes an
+ * EndpointAnswerError naming the status, the operation and the key, as the SDK's calls report it.
+ */
+async function errorOf(res: Response, req: SignedRequest, bucket: string) {
   let xml = '';
   for await (const c of res.body) if (xml.length < 8192) xml += (c as Buffer).toString();
-  return s3ErrorOf(res.statusCode, xml);
+  const err = s3ErrorOf(res.statusCode, xml);
+  if (err.fromReply && !(res.statusCode >= 300 && res.statusCode < 400)) return err;
+  const header = (name: string) => {
+    const v = res.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  const location = header('location');
+  return new EndpointAnswerError(
+    {
+      status: res.statusCode,
+      contentType: (header('content-type') ?? '').split(';')[0]!.trim(),
+      ...(location ? { location } : {}),
+      operation: operationOf(req),
+      method: req.method,
+      target: `/${bucket}/${encodeKeyPath(req.path)}`,
+      hasKey: req.path !== '',
+    },
+    { cause: err },
+  );
 }
 
 const ok = (res: Response) => res.statusCode >= 200 && res.statusCode < 300;
@@ -65,7 +97,7 @@ export class S3Store implements ObjectStore, ObjectReader {
       headers,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    if (!ok(res)) throw await errorOf(res);
+    if (!ok(res)) throw await errorOf(res, { method: 'GET', path: key }, this.bucket);
     return { body: streamBody(res.body), head: objectHeadOf(key, res.headers) };
   }
 
@@ -97,7 +129,7 @@ export class S3Store implements ObjectStore, ObjectReader {
       await res.body.dump();
       return false;
     }
-    throw await errorOf(res);
+    throw await errorOf(res, { method: 'PUT', path: key }, this.bucket);
   }
 
   async upload(
@@ -127,7 +159,7 @@ export class S3Store implements ObjectStore, ObjectReader {
 
   async delete(key: string): Promise<void> {
     const res = await this.send({ method: 'DELETE', path: key });
-    if (!ok(res)) throw await errorOf(res);
+    if (!ok(res)) throw await errorOf(res, { method: 'DELETE', path: key }, this.bucket);
     await res.body.dump();
   }
 
@@ -170,8 +202,9 @@ export class S3Store implements ObjectStore, ObjectReader {
   close(): void {}
 
   private async subresourceText(query: Record<string, string>): Promise<string> {
-    const res = await this.send({ method: 'GET', path: '', query });
-    if (!ok(res)) throw await errorOf(res);
+    const req = { method: 'GET', path: '', query } as const;
+    const res = await this.send(req);
+    if (!ok(res)) throw await errorOf(res, req, this.bucket);
     return res.body.text();
   }
 
@@ -186,7 +219,7 @@ export class S3Store implements ObjectStore, ObjectReader {
         ...req,
         path: req.path ? signed.basePath + encodeKeyPath(req.path) : signed.endpoint.pathname || '/',
       });
-      if (res.statusCode >= 500 || res.statusCode === 429) throw await errorOf(res);
+      if (res.statusCode >= 500 || res.statusCode === 429) throw await errorOf(res, req, this.bucket);
       return res;
     });
   }

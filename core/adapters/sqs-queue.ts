@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { GetQueueUrlCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { EndpointAnswerError } from '../errors.js';
 import type {
   EntryFailure,
   QueueMessage,
@@ -212,15 +213,38 @@ export class SqsQueue implements QueuePort {
     const text = await res.body.text();
     const status = res.statusCode;
     let out: Record<string, unknown> = {};
+    let parsed = true;
     try {
       out = text ? (JSON.parse(text) as Record<string, unknown>) : {};
     } catch {
+      parsed = false;
       if (status < 300)
         throw new HttpServiceError('InvalidResponse', `${action}: the reply is not JSON`, status);
     }
     if (status >= 200 && status < 300) return out;
     // "com.amazonaws.sqs#QueueDoesNotExist" -> QueueDoesNotExist
     const header = res.headers['x-amzn-query-error'];
+    if (!header && (!parsed || out.__type === undefined || (status >= 300 && status < 400))) {
+      // No SQS error reply (an HTML page, an empty 5xx, a redirect): say what answered, and to what.
+      const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+      const location = one(res.headers.location);
+      throw new EndpointAnswerError(
+        {
+          status,
+          contentType: (one(res.headers['content-type']) ?? '').split(';')[0]!.trim(),
+          ...(location ? { location } : {}),
+          operation: action,
+          method: 'POST',
+          target: this.url,
+          hasKey: false,
+        },
+        {
+          cause: new Error(
+            `${action}: the reply is not valid JSON with an SQS error type: ${JSON.stringify(text.slice(0, 200))}`,
+          ),
+        },
+      );
+    }
     const type = String(out.__type ?? (typeof header === 'string' ? header : `Http${status}`));
     const code = type.split('#').pop()?.split(';')[0] ?? type;
     throw new HttpServiceError(

@@ -94,8 +94,9 @@ export function s3ErrorOf(status: number, xml: string): HttpServiceError {
   } catch {
     // Not XML (a proxy's error page): the status names it.
   }
+  const fromReply = code !== undefined;
   code ??= BY_STATUS[status] ?? `Http${status}`;
-  return new HttpServiceError(code, message ?? `${code} (HTTP ${status})`, status);
+  return new HttpServiceError(code, message ?? `${code} (HTTP ${status})`, status, fromReply);
 }
 
 /** A bucket's or object's tags from a `Tagging` document. */

@@ -30,7 +30,13 @@ const MAX_ATTEMPTS = 3;
 /** A failed call, shaped like the SDK's errors so classifyError and describeError read it. */
 export class HttpServiceError extends Error {
   readonly $metadata: { httpStatusCode: number };
-  constructor(code: string, message: string, status: number) {
+  constructor(
+    code: string,
+    message: string,
+    status: number,
+    /** Whether the service's own error reply named it (false: only the status did). */
+    readonly fromReply = true,
+  ) {
     super(message || code);
     this.name = code;
     this.$metadata = { httpStatusCode: status };
@@ -54,7 +60,9 @@ export async function withRetries<T>(
       const code = (err as NodeJS.ErrnoException).code;
       const transient =
         (code !== undefined && RETRYABLE_CODES.has(code)) ||
-        (err instanceof HttpServiceError && RETRYABLE_STATUS.has(err.$metadata.httpStatusCode)) ||
+        RETRYABLE_STATUS.has(
+          (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0,
+        ) ||
         alsoRetry(err);
       if (!transient || attempt >= MAX_ATTEMPTS) throw err;
     }
