@@ -89,10 +89,13 @@ export function effectCounts(file: string): Map<string, number> {
   return out;
 }
 
-/** Bundle the fixture worker (test/faults/fixtures/worker.ts) the way scripts/build-worker.ts bundles workers/main.ts. */
-export async function buildFixtureWorker(outfile: string): Promise<string> {
+/** Bundle the fixture worker (test/faults/fixtures/worker.ts, or `entry`) the way scripts/build-worker.ts bundles workers/main.ts. */
+export async function buildFixtureWorker(
+  outfile: string,
+  entry = join(root, 'test', 'faults', 'fixtures', 'worker.ts'),
+): Promise<string> {
   await build({
-    entryPoints: [join(root, 'test', 'faults', 'fixtures', 'worker.ts')],
+    entryPoints: [entry],
     outfile,
     bundle: true,
     platform: 'node',
