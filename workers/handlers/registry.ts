@@ -34,9 +34,37 @@ export interface HandlerDefinition<P = unknown, R = unknown> {
   readonly timeoutMs?: number;
   /** Write the returned value to results/<batch>/<jobId>.json. @default true */
   readonly writeResult?: boolean;
+  /**
+   * Where the handler runs. 'suspects': in the worker's process, except a job whose last
+   * delivery was lost with its worker (a crash, an OOM kill), which runs alone in a child process
+   * so that if it kills that too, only it pays. 'always': every job in a child process (a pool
+   * of them, see maxJobsPerChild). 'never': always in the worker's process.
+   * @default 'suspects' ('always' when memoryLimitMb is set)
+   */
+  readonly isolation?: Isolation;
+  /** Heap limit of the child process a job runs in; a job over it fails with "out of memory". @default - Node's own */
+  readonly memoryLimitMb?: number;
+  /** Jobs a child process runs before it is replaced, for leaky handlers. @default 100 ('always'); suspects get a child each */
+  readonly maxJobsPerChild?: number;
 }
 
+export type Isolation = 'suspects' | 'always' | 'never';
+
 export const DEFAULT_JOB_TIMEOUT_MS = 10 * 60 * 1000;
+export const DEFAULT_MAX_JOBS_PER_CHILD = 100;
+
+/** How a job type runs: its isolation options with their defaults. */
+export function isolationOf(def: HandlerDefinition): {
+  isolation: Isolation;
+  memoryLimitMb?: number;
+  maxJobsPerChild: number;
+} {
+  return {
+    isolation: def.isolation ?? (def.memoryLimitMb !== undefined ? 'always' : 'suspects'),
+    ...(def.memoryLimitMb !== undefined ? { memoryLimitMb: def.memoryLimitMb } : {}),
+    maxJobsPerChild: def.maxJobsPerChild ?? DEFAULT_MAX_JOBS_PER_CHILD,
+  };
+}
 
 export class HandlerRegistry {
   private readonly handlers = new Map<string, HandlerDefinition>();
@@ -44,9 +72,21 @@ export class HandlerRegistry {
   register<P, R>(def: HandlerDefinition<P, R>): this {
     if (this.handlers.has(def.type))
       throw new Error(`a handler for job type '${def.type}' is already registered`);
-    if (def.timeoutMs !== undefined && !(def.timeoutMs > 0)) {
-      throw new Error(`timeoutMs for job type '${def.type}' must be greater than 0`);
-    }
+    const problems: string[] = [];
+    if (def.timeoutMs !== undefined && !(def.timeoutMs > 0))
+      problems.push('timeoutMs must be greater than 0');
+    if (def.isolation !== undefined && !['suspects', 'always', 'never'].includes(def.isolation))
+      problems.push(`isolation must be 'suspects', 'always' or 'never', not '${def.isolation}'`);
+    if (def.memoryLimitMb !== undefined && !(Number.isInteger(def.memoryLimitMb) && def.memoryLimitMb >= 16))
+      problems.push('memoryLimitMb must be a whole number >= 16');
+    if (def.memoryLimitMb !== undefined && def.isolation === 'never')
+      problems.push("memoryLimitMb needs a child process: isolation 'never' cannot enforce it");
+    if (
+      def.maxJobsPerChild !== undefined &&
+      !(Number.isInteger(def.maxJobsPerChild) && def.maxJobsPerChild >= 1)
+    )
+      problems.push('maxJobsPerChild must be a whole number >= 1');
+    if (problems.length > 0) throw new Error(`job type '${def.type}': ${problems.join('; ')}`);
     this.handlers.set(def.type, def as HandlerDefinition);
     return this;
   }
