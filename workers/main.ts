@@ -10,6 +10,9 @@
  *   FLOTILLA_DRAIN_SECONDS  how long SIGTERM waits for running jobs (default 90)
  *   FLOTILLA_WAIT_SECONDS   long-poll wait (default 20)
  *   FLOTILLA_RETRY_BASE_MS  first retry delay, doubling per attempt (default 5000)
+ *   FLOTILLA_MAX_ATTEMPTS   failed attempts before the DLQ (default: the queue's maxReceiveCount)
+ *   FLOTILLA_DLQ_CHECK_SECONDS how often the DLQ is checked for jobs without a final record (default 60)
+ *   FLOTILLA_HANDLER_CHILD  set by the worker itself when it starts this bundle as a handler child
  *   FLOTILLA_LOG_LEVEL      debug | info | warn | error (default info)
  *   FLOTILLA_METRICS        emf | json: the stats lines as CloudWatch EMF or plain JSON
  *                           (default emf inside an ECS task, json elsewhere)
@@ -22,9 +25,13 @@
  *   ECS_AGENT_URI           set by ECS in every task, for 'ecs'
  *   AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID...
  */
-import { endpointFromEnv } from '../core/aws.js';
+import { endpointFromEnv, s3Client } from '../core/aws.js';
+import { S3Store } from '../core/ports.js';
 import { builtinHandlers } from './handlers/index.js';
 import { Imds } from './runtime/imds.js';
+import { runHandlerChild } from './runtime/isolation/handler-child.js';
+import { thisProgram } from './runtime/isolation/handler-pool.js';
+import { CHILD_ENV } from './runtime/isolation/protocol.js';
 import { jsonLogger, type LogLevel } from './runtime/logger.js';
 import { metricsFormat } from './runtime/metrics.js';
 import { runWorkerProcess } from './runtime/process.js';
@@ -57,6 +64,10 @@ async function main(): Promise<number> {
   } catch (err) {
     log.error((err as Error).message);
     return 2;
+  }
+  if (env[CHILD_ENV] === '1') {
+    // Started again by the worker to run isolated jobs: the same handlers, no polling.
+    return runHandlerChild({ handlers: builtinHandlers(), store: new S3Store(s3Client(endpoint), bucket) });
   }
   let guardKind: ReturnType<typeof parseScaleInGuardKind>;
   let metrics: ReturnType<typeof metricsFormat>;
@@ -106,6 +117,9 @@ async function main(): Promise<number> {
       drainTimeoutMs: num('FLOTILLA_DRAIN_SECONDS', 90) * 1000,
       waitTimeSeconds: num('FLOTILLA_WAIT_SECONDS', 20),
       retryBaseDelayMs: num('FLOTILLA_RETRY_BASE_MS', 5000),
+      deadLetterCheckMs: num('FLOTILLA_DLQ_CHECK_SECONDS', 60) * 1000,
+      ...(env.FLOTILLA_MAX_ATTEMPTS ? { maxAttempts: num('FLOTILLA_MAX_ATTEMPTS', 1) } : {}),
+      childEntry: thisProgram(),
     },
   });
 }

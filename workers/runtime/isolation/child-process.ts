@@ -175,6 +175,32 @@ export class GroupChild {
   }
 }
 
+/**
+ * How a run in a child is cut short: after `timeoutMs` (with `timeoutError`, or one naming the
+ * timeout) or when `signal` aborts (with its reason), `stop` is called once. Returns the undo.
+ */
+export function cutShortBy(
+  run: { readonly timeoutMs?: number; readonly timeoutError?: () => Error; readonly signal?: AbortSignal },
+  what: string,
+  stop: (reason: Error) => void,
+): () => void {
+  const { timeoutMs, signal } = run;
+  const timer =
+    timeoutMs !== undefined
+      ? setTimeout(
+          () => stop(run.timeoutError?.() ?? new Error(`${what} ran past its ${timeoutMs} ms timeout`)),
+          timeoutMs,
+        )
+      : undefined;
+  const onAbort = () =>
+    stop(signal?.reason instanceof Error ? signal.reason : new Error(String(signal?.reason)));
+  signal?.addEventListener('abort', onAbort, { once: true });
+  return () => {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  };
+}
+
 function closed(child: ChildProcess): Promise<void> {
   // 'close' follows 'exit' once every stdio stream has ended; after the group is killed nothing
   // holds them open, but never wait on it for long.

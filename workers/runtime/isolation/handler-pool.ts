@@ -9,7 +9,7 @@
 import { UnrecoverableError } from '../../../core/errors.js';
 import type { Job } from '../../handlers/registry.js';
 import type { LogLevel } from '../logger.js';
-import { ChildOutputError, GroupChild } from './child-process.js';
+import { ChildOutputError, cutShortBy, GroupChild } from './child-process.js';
 import { readLines } from './lines.js';
 import { CHILD_ENV, type FromChild, type ToChild } from './protocol.js';
 
@@ -21,6 +21,16 @@ export interface ChildEntry {
   readonly args: readonly string[];
   /** @default - the parent's environment */
   readonly env?: NodeJS.ProcessEnv;
+}
+
+/** This very program (`node [flags] script args`), to be started again as a handler child. */
+export function thisProgram(): ChildEntry {
+  return {
+    execPath: process.execPath,
+    execArgv: process.execArgv,
+    script: process.argv[1] ?? '',
+    args: process.argv.slice(2),
+  };
 }
 
 export interface HandlerPoolOptions {
@@ -38,9 +48,12 @@ export interface IsolatedRun {
   readonly maxJobsPerChild?: number;
   /** V8 heap limit for the child (--max-old-space-size). @default - Node's own */
   readonly memoryLimitMb?: number;
-  readonly timeoutMs: number;
-  /** Rejection when the timeout fires. */
-  readonly timeoutError: () => Error;
+  /** Start a new child for this job rather than reuse an idle one. @default false */
+  readonly fresh?: boolean;
+  /** Stop the run after this long. @default - no limit (the caller's signal decides) */
+  readonly timeoutMs?: number;
+  /** Rejection when the timeout fires. @default - an Error naming the timeout */
+  readonly timeoutError?: () => Error;
   /** Aborts the run (the worker's drain deadline): the child is stopped, the run rejects with the reason. */
   readonly signal?: AbortSignal;
   readonly onLog?: (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
@@ -143,7 +156,7 @@ export class HandlerPool {
   async run(job: Job, run: IsolatedRun): Promise<unknown> {
     if (this.closed) throw new Error('the handler pool is closed');
     run.signal?.throwIfAborted();
-    const child = this.take(run.memoryLimitMb);
+    const child = this.take(run.memoryLimitMb, run.fresh ?? false);
     this.busy.add(child);
     child.jobs++;
     let stopTimer: NodeJS.Timeout | undefined;
@@ -159,16 +172,8 @@ export class HandlerPool {
         child.broken = true;
         stopTimer = setTimeout(() => child.proc.kill('SIGKILL'), this.opts.killGraceMs ?? 2000);
       };
-      const timer = setTimeout(() => stop(run.timeoutError()), run.timeoutMs);
-      const onAbort = () =>
-        stop(run.signal?.reason instanceof Error ? run.signal.reason : new Error('aborted'));
-      run.signal?.addEventListener('abort', onAbort, { once: true });
-      void answered
-        .catch(() => {})
-        .finally(() => {
-          clearTimeout(timer);
-          run.signal?.removeEventListener('abort', onAbort);
-        });
+      const undo = cutShortBy(run, 'the job', stop);
+      void answered.catch(() => {}).finally(undo);
     });
     cutShort.catch(() => {});
     try {
@@ -201,9 +206,9 @@ export class HandlerPool {
     await Promise.all([...all.map((c) => this.retire(c)), ...this.leaving]);
   }
 
-  private take(memoryLimitMb: number | undefined): HandlerChild {
+  private take(memoryLimitMb: number | undefined, fresh: boolean): HandlerChild {
     const key = String(memoryLimitMb ?? '');
-    const list = this.idle.get(key);
+    const list = fresh ? undefined : this.idle.get(key);
     while (list && list.length > 0) {
       const c = list.pop()!;
       clearTimeout(c.idleTimer);

@@ -5,7 +5,13 @@
  * timeout or when `signal` aborts (the drain deadline), and nothing it prints can grow the parent
  * past `maxOutputBytes`.
  */
-import { type ChildCommand, type ChildExit, ChildOutputError, GroupChild } from './child-process.js';
+import {
+  type ChildCommand,
+  type ChildExit,
+  ChildOutputError,
+  cutShortBy,
+  GroupChild,
+} from './child-process.js';
 import { collectBounded } from './lines.js';
 
 export interface RunCommandOptions {
@@ -60,16 +66,7 @@ export async function runCommand(
     cutShort = reason;
     void child.terminate(opts.killGraceMs ?? 2000);
   };
-  const timer =
-    opts.timeoutMs !== undefined
-      ? setTimeout(
-          () =>
-            stop(opts.timeoutError?.() ?? new Error(`the command ran past its ${opts.timeoutMs} ms timeout`)),
-          opts.timeoutMs,
-        )
-      : undefined;
-  const onAbort = () => stop(asError(opts.signal?.reason));
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const undo = cutShortBy(opts, 'the command', stop);
   try {
     const exit = await child.exit;
     const stdout = await out.done;
@@ -84,8 +81,7 @@ export async function runCommand(
     if (exit.code !== 0) return { exit, lastLines };
     return { exit, answer: parseAnswer(stdout.text), lastLines };
   } finally {
-    clearTimeout(timer);
-    opts.signal?.removeEventListener('abort', onAbort);
+    undo();
   }
 }
 
@@ -100,8 +96,4 @@ export function parseAnswer(text: string): unknown {
       `the command's stdout is not JSON (${(err as Error).message.replace(/\s+/g, ' ')}); it began: ${JSON.stringify(start)}`,
     );
   }
-}
-
-function asError(reason: unknown): Error {
-  return reason instanceof Error ? reason : new Error(String(reason ?? 'aborted'));
 }

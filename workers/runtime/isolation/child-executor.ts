@@ -1,0 +1,28 @@
+/**
+ * The executor (see ../executor.ts) for a job that runs isolated: its handler runs in a child
+ * process from the pool, and the runtime stays in this one. The handler's log lines, progress and
+ * printed output come back under the job's ids; a cut-short job (its timeout, the drain deadline)
+ * stops its child; a child that dies fails only its own job, with the cause.
+ */
+import { isolationOf } from '../../handlers/registry.js';
+import type { JobExecutor } from '../executor.js';
+import type { HandlerPool } from './handler-pool.js';
+
+/** Run in a child; `alone` (a suspect) gets a fresh child that serves no other job. */
+export function inChild(pool: HandlerPool, alone: boolean): JobExecutor {
+  return (def, job, ctx, entry) => {
+    if (entry.abortReason) return Promise.reject(entry.abortReason);
+    const { memoryLimitMb, maxJobsPerChild } = isolationOf(def);
+    const stop = new AbortController();
+    entry.interrupt = (reason) => stop.abort(reason);
+    return pool.run(job, {
+      maxJobsPerChild: alone ? 1 : maxJobsPerChild,
+      fresh: alone,
+      ...(memoryLimitMb !== undefined ? { memoryLimitMb } : {}),
+      signal: stop.signal,
+      onLog: (level, msg, fields) => ctx.log[level](msg, fields),
+      onProgress: (detail) => ctx.progress(detail),
+      onOutput: (line) => ctx.log.info('handler output', { line }),
+    });
+  };
+}
