@@ -91,11 +91,61 @@ export class HandlerRegistry {
     return this;
   }
 
+  /**
+   * Change where the types run (all of them, or those listed) without touching their code: the
+   * deployed fleet's FLOTILLA_ISOLATION. Checked as `register` checks.
+   */
+  isolate(
+    opts: Pick<HandlerDefinition, 'isolation' | 'memoryLimitMb' | 'maxJobsPerChild'>,
+    types: readonly string[] = this.types(),
+  ): this {
+    for (const type of types) {
+      const def = this.handlers.get(type);
+      if (!def)
+        throw new Error(`cannot set isolation for '${type}': no such job type (${this.types().join(', ')})`);
+      this.handlers.delete(type);
+      try {
+        this.register({ ...def, ...opts });
+      } catch (err) {
+        this.handlers.set(type, def);
+        throw err;
+      }
+    }
+    return this;
+  }
+
   get(type: string): HandlerDefinition | undefined {
     return this.handlers.get(type);
   }
 
   types(): string[] {
     return [...this.handlers.keys()].sort();
+  }
+}
+
+/**
+ * Apply an isolation setting written as text (FLOTILLA_ISOLATION): a mode for every type
+ * ('always'), or `type=mode` pairs separated by commas ('wordcount=always,pi=never'). `extra`
+ * (a memory limit, jobs per child) goes with each type named.
+ */
+export function applyIsolationSpec(
+  registry: HandlerRegistry,
+  spec: string,
+  extra: Pick<HandlerDefinition, 'memoryLimitMb' | 'maxJobsPerChild'> = {},
+): void {
+  const modes = ['suspects', 'always', 'never'];
+  const check = (mode: string) => {
+    if (!modes.includes(mode)) throw new Error(`isolation '${mode}' is not one of ${modes.join(', ')}`);
+    return mode as Isolation;
+  };
+  const text = spec.trim();
+  if (!text.includes('=')) {
+    registry.isolate({ ...extra, isolation: check(text) });
+    return;
+  }
+  for (const pair of text.split(',')) {
+    const [type, mode] = pair.split('=').map((s) => s.trim());
+    if (!type || !mode) throw new Error(`'${pair}' is not TYPE=MODE`);
+    registry.isolate({ ...extra, isolation: check(mode) }, [type]);
   }
 }

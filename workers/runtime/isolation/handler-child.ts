@@ -35,7 +35,13 @@ export async function runHandlerChild(opts: HandlerChildOptions): Promise<number
       // A job (its payload included) is at most what SQS or a claim check carries.
       { maxLineBytes: 256 * 1024 * 1024 },
     );
-    process.stdin.once('end', resolve);
+    process.stdin.once('end', () => {
+      // The parent closed our stdin: it retires this child, or it is gone (killed with its
+      // worker). A job still running here has no one to answer to: stop it, and leave soon.
+      current?.abort(new Error('the worker closed this handler child'));
+      setTimeout(() => process.exit(0), 1000).unref();
+      resolve();
+    });
   });
 
   const runOne = async (job: Job) => {
