@@ -182,6 +182,9 @@ export class JobRunner {
     fields: { attempt: number },
   ): Promise<JobExecutor> {
     const { msg } = entry;
+    // The common case, a first delivery of a type that runs here: nothing to read or decide.
+    if (msg.receiveCount <= 1 && def.isolation === undefined && def.memoryLimitMb === undefined)
+      return this.execute;
     const history = await jobHistory(this.store, envelope.batch, envelope.id, msg.receiveCount);
     entry.attempt = history.attempt;
     entry.lostDeliveries = history.lostDeliveries;
