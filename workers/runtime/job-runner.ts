@@ -52,12 +52,10 @@ export class JobRunner {
     /** Child processes for isolated jobs. @default - none: every job runs in this process */
     pool?: HandlerPool,
   ) {
-    this.alone = pool ? inChild(pool, true) : undefined;
-    this.pooled = pool ? inChild(pool, false) : undefined;
+    this.isolated = pool ? inChild(pool) : undefined;
   }
 
-  private readonly alone: JobExecutor | undefined;
-  private readonly pooled: JobExecutor | undefined;
+  private readonly isolated: JobExecutor | undefined;
 
   async run(entry: RunningJob): Promise<void> {
     const { msg } = entry;
@@ -209,7 +207,7 @@ export class JobRunner {
             this.log.warn('could not write the error record', { ...fields, error: errorText(e) }),
           );
       }
-      const alone = isolation !== 'never' ? this.alone : undefined;
+      const alone = isolation !== 'never' ? this.isolated : undefined;
       this.log.warn(
         alone
           ? 'job follows a lost worker; running it alone in a child process'
@@ -222,9 +220,9 @@ export class JobRunner {
       }
       return this.execute;
     }
-    if (isolation === 'always' && this.pooled) {
+    if (isolation === 'always' && this.isolated) {
       this.counters.isolated++;
-      return this.pooled;
+      return this.isolated;
     }
     return this.execute;
   }

@@ -8,16 +8,19 @@ import { isolationOf } from '../../handlers/registry.js';
 import type { JobExecutor } from '../executor.js';
 import type { HandlerPool } from './handler-pool.js';
 
-/** Run in a child; `alone` (a suspect) gets a fresh child that serves no other job. */
-export function inChild(pool: HandlerPool, alone: boolean): JobExecutor {
+/**
+ * Run in a child of the pool. A child runs one job at a time, so a suspect there is alone: if it
+ * kills its child, only it pays. A child whose job succeeded goes back to the pool (a cold start
+ * per suspect would cost more than the suspect's own work, see docs/performance.md).
+ */
+export function inChild(pool: HandlerPool): JobExecutor {
   return (def, job, ctx, entry) => {
     if (entry.abortReason) return Promise.reject(entry.abortReason);
     const { memoryLimitMb, maxJobsPerChild } = isolationOf(def);
     const stop = new AbortController();
     entry.interrupt = (reason) => stop.abort(reason);
     return pool.run(job, {
-      maxJobsPerChild: alone ? 1 : maxJobsPerChild,
-      fresh: alone,
+      maxJobsPerChild,
       ...(memoryLimitMb !== undefined ? { memoryLimitMb } : {}),
       signal: stop.signal,
       onLog: (level, msg, fields) => ctx.log[level](msg, fields),

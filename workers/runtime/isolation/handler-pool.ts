@@ -48,8 +48,6 @@ export interface IsolatedRun {
   readonly maxJobsPerChild?: number;
   /** V8 heap limit for the child (--max-old-space-size). @default - Node's own */
   readonly memoryLimitMb?: number;
-  /** Start a new child for this job rather than reuse an idle one. @default false */
-  readonly fresh?: boolean;
   /** Stop the run after this long. @default - no limit (the caller's signal decides) */
   readonly timeoutMs?: number;
   /** Rejection when the timeout fires. @default - an Error naming the timeout */
@@ -156,7 +154,7 @@ export class HandlerPool {
   async run(job: Job, run: IsolatedRun): Promise<unknown> {
     if (this.closed) throw new Error('the handler pool is closed');
     run.signal?.throwIfAborted();
-    const child = this.take(run.memoryLimitMb, run.fresh ?? false);
+    const child = this.take(run.memoryLimitMb);
     this.busy.add(child);
     child.jobs++;
     let stopTimer: NodeJS.Timeout | undefined;
@@ -206,9 +204,9 @@ export class HandlerPool {
     await Promise.all([...all.map((c) => this.retire(c)), ...this.leaving]);
   }
 
-  private take(memoryLimitMb: number | undefined, fresh: boolean): HandlerChild {
+  private take(memoryLimitMb: number | undefined): HandlerChild {
     const key = String(memoryLimitMb ?? '');
-    const list = fresh ? undefined : this.idle.get(key);
+    const list = this.idle.get(key);
     while (list && list.length > 0) {
       const c = list.pop()!;
       clearTimeout(c.idleTimer);
