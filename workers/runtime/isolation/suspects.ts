@@ -91,7 +91,7 @@ export function lostRecord(
       name: WORKER_LOST,
       message:
         `${n === 1 ? 'a delivery' : `${n} deliveries`} of this job ended without a result or a recorded failure: ` +
-        'its worker was lost (crash, OOM or kill); running it alone in a child process',
+        'its worker was lost (a crash, an OOM kill, or a stop that handed it back unstarted); running it alone in a child process',
     },
     attempt: history.attempt,
     receiveCount,
