@@ -172,6 +172,18 @@ export const ErrorRecordSchema = z
     final: z.boolean().describe('true once the job went to the dead-letter queue: it will not run again'),
     error: z.object({ name: z.string(), message: z.string() }),
     attempt: z.number().int().nonnegative(),
+    receiveCount: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('the SQS receive this was written on (attempts leave out deliveries lost with their worker)'),
+    lostDeliveries: z
+      .number()
+      .int()
+      .nonnegative()
+      .optional()
+      .describe('deliveries of this job lost with their worker (crash, OOM or kill) so far'),
     at: isoTime(),
     worker: z.string(),
     messageId: z.string().optional(),

@@ -10,6 +10,13 @@
  *   FLOTILLA_DRAIN_SECONDS  how long SIGTERM waits for running jobs (default 90)
  *   FLOTILLA_WAIT_SECONDS   long-poll wait (default 20)
  *   FLOTILLA_RETRY_BASE_MS  first retry delay, doubling per attempt (default 5000)
+ *   FLOTILLA_MAX_ATTEMPTS   failed attempts before the DLQ (default: the queue's maxReceiveCount)
+ *   FLOTILLA_DLQ_CHECK_SECONDS how often the DLQ is checked for jobs without a final record (default 60)
+ *   FLOTILLA_ISOLATION      where jobs run: 'suspects' (default), 'always' or 'never', for every
+ *                           type or as TYPE=MODE,... (see docs/workers.md, "Isolation")
+ *   FLOTILLA_MEMORY_LIMIT_MB heap limit of the child processes of the types FLOTILLA_ISOLATION names
+ *   FLOTILLA_MAX_JOBS_PER_CHILD jobs a child runs before it is replaced (default 100)
+ *   FLOTILLA_HANDLER_CHILD  set by the worker itself when it starts this bundle as a handler child
  *   FLOTILLA_LOG_LEVEL      debug | info | warn | error (default info)
  *   FLOTILLA_METRICS        emf | json: the stats lines as CloudWatch EMF or plain JSON
  *                           (default emf inside an ECS task, json elsewhere)
@@ -24,10 +31,14 @@
  *   ECS_AGENT_URI           set by ECS in every task, for 'ecs'
  *   AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID...
  */
-import { endpointFromEnv } from '../core/aws.js';
+import { S3Store } from '../core/adapters/s3-store.js';
+import { endpointFromEnv, s3Client } from '../core/aws.js';
 import { type BucketLayout, DATA_LAYOUT, extendLayout } from '../core/layout.js';
-import { builtinHandlers } from './handlers/index.js';
+import { applyIsolationSpec, builtinHandlers } from './handlers/index.js';
 import { Imds } from './runtime/imds.js';
+import { runHandlerChild } from './runtime/isolation/handler-child.js';
+import { thisProgram } from './runtime/isolation/handler-pool.js';
+import { CHILD_ENV } from './runtime/isolation/protocol.js';
 import { jsonLogger, type LogLevel } from './runtime/logger.js';
 import { metricsFormat } from './runtime/metrics.js';
 import { runWorkerProcess } from './runtime/process.js';
@@ -60,6 +71,24 @@ async function main(): Promise<number> {
   } catch (err) {
     log.error((err as Error).message);
     return 2;
+  }
+  const handlers = builtinHandlers();
+  if (env.FLOTILLA_ISOLATION) {
+    try {
+      applyIsolationSpec(handlers, env.FLOTILLA_ISOLATION, {
+        ...(env.FLOTILLA_MEMORY_LIMIT_MB ? { memoryLimitMb: num('FLOTILLA_MEMORY_LIMIT_MB', 0) } : {}),
+        ...(env.FLOTILLA_MAX_JOBS_PER_CHILD
+          ? { maxJobsPerChild: num('FLOTILLA_MAX_JOBS_PER_CHILD', 1) }
+          : {}),
+      });
+    } catch (err) {
+      log.error(`FLOTILLA_ISOLATION: ${(err as Error).message}`);
+      return 2;
+    }
+  }
+  if (env[CHILD_ENV] === '1') {
+    // Started again by the worker to run isolated jobs: the same handlers, no polling.
+    return runHandlerChild({ handlers, store: new S3Store(s3Client(endpoint), bucket) });
   }
   let guardKind: ReturnType<typeof parseScaleInGuardKind>;
   let metrics: ReturnType<typeof metricsFormat>;
@@ -97,7 +126,7 @@ async function main(): Promise<number> {
     queueUrl,
     bucket,
     ...(env.FLOTILLA_DLQ_URL ? { dlqUrl: env.FLOTILLA_DLQ_URL } : {}),
-    handlers: builtinHandlers(),
+    handlers,
     layout,
     log,
     metrics,
@@ -117,6 +146,9 @@ async function main(): Promise<number> {
       drainTimeoutMs: num('FLOTILLA_DRAIN_SECONDS', 90) * 1000,
       waitTimeSeconds: num('FLOTILLA_WAIT_SECONDS', 20),
       retryBaseDelayMs: num('FLOTILLA_RETRY_BASE_MS', 5000),
+      deadLetterCheckMs: num('FLOTILLA_DLQ_CHECK_SECONDS', 60) * 1000,
+      ...(env.FLOTILLA_MAX_ATTEMPTS ? { maxAttempts: num('FLOTILLA_MAX_ATTEMPTS', 1) } : {}),
+      childEntry: thisProgram(),
     },
   });
 }

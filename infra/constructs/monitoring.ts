@@ -1,9 +1,12 @@
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import * as metrics from '../../core/worker-metrics.js';
+import { FargateWorkerFleet } from './fargate-worker-fleet.js';
 import type { JobQueue } from './job-queue.js';
 import type { WorkerFleetBase } from './worker-fleet-base.js';
 
@@ -27,6 +30,8 @@ export interface MonitoringProps {
 export class Monitoring extends Construct {
   readonly alarmTopic: sns.Topic;
   readonly dashboard: cloudwatch.Dashboard;
+  /** Fires when worker tasks keep exiting abnormally (a crash loop); set by `addFleet` for a Fargate fleet. */
+  workerExitAlarm?: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: MonitoringProps = {}) {
     super(scope, id);
@@ -110,7 +115,12 @@ export class Monitoring extends Construct {
         width: 8,
       }),
       ...this.workerMetricWidgets(queue.queueName),
-      new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: jobQueue.alarms, width: 24, height: 3 }),
+      new cloudwatch.AlarmStatusWidget({
+        title: 'Alarms',
+        alarms: [...jobQueue.alarms, ...this.addWorkerExitAlarm(fleet)],
+        width: 24,
+        height: 3,
+      }),
     );
   }
 
@@ -164,5 +174,46 @@ export class Monitoring extends Construct {
         width: 8,
       }),
     ];
+  }
+
+  /**
+   * A crash loop made visible: ECS reports every task that stops; a worker that drains exits 0,
+   * so a stopped task whose container exited otherwise (a crash, `process.abort()`, an OOM kill's
+   * 137) is abnormal. An EventBridge rule counts them (its MatchedEvents metric; the rule needs no
+   * target), and the alarm fires at 3 within 10 minutes. The runtime isolates the job that caused
+   * it, so a loop that goes on means something beyond one job: the image, the host, the limits.
+   */
+  private addWorkerExitAlarm(fleet: WorkerFleetBase): cloudwatch.Alarm[] {
+    if (!(fleet instanceof FargateWorkerFleet)) return [];
+    const rule = new events.Rule(this, 'WorkerTaskExitRule', {
+      description: 'Flotilla worker tasks that stopped with a non-zero exit code',
+      eventPattern: {
+        source: ['aws.ecs'],
+        detailType: ['ECS Task State Change'],
+        detail: {
+          clusterArn: [fleet.cluster.clusterArn],
+          lastStatus: ['STOPPED'],
+          containers: { exitCode: [{ 'anything-but': 0 }] },
+        },
+      },
+    });
+    const alarm = new cloudwatch.Alarm(this, 'WorkerTaskExitAlarm', {
+      alarmDescription:
+        'Worker tasks keep exiting abnormally (crash, abort or OOM kill). Jobs that lost their worker run isolated and are recorded under errors/; see the workers\' logs ("lostWorker" in the stats line).',
+      metric: new cloudwatch.Metric({
+        namespace: 'AWS/Events',
+        metricName: 'MatchedEvents',
+        dimensionsMap: { RuleName: rule.ruleName },
+        statistic: 'Sum',
+        period: Duration.minutes(10),
+      }),
+      threshold: 3,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    alarm.addAlarmAction(new cloudwatchActions.SnsAction(this.alarmTopic));
+    this.workerExitAlarm = alarm;
+    return [alarm];
   }
 }

@@ -7,9 +7,12 @@ import {
   type HandlerDefinition,
   type HandlerRegistry,
 } from '../../workers/handlers/index.js';
+import { runHandlerChild } from '../../workers/runtime/isolation/handler-child.js';
+import { thisProgram } from '../../workers/runtime/isolation/handler-pool.js';
+import { CHILD_ENV } from '../../workers/runtime/isolation/protocol.js';
 import { jsonLogger, type LogLevel } from '../../workers/runtime/logger.js';
 import { runWorkerProcess } from '../../workers/runtime/process.js';
-import { closeTarget, requireBucket, requireQueue, resolveTarget } from '../target.js';
+import { closeTarget, openStore, requireBucket, requireQueue, resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
 import type { CommandMain } from './types.js';
 
@@ -56,6 +59,8 @@ export const main: CommandMain = async ({ argv, env, out }) => {
   const target = await resolveTarget(values, env);
   const queueUrl = requireQueue(target);
   const bucket = requireBucket(target);
+  // Started again by the worker to run isolated jobs: the same handlers (--handlers included), no polling.
+  if (env[CHILD_ENV] === '1') return runHandlerChild({ handlers, store: openStore(target) });
   closeTarget(target);
   return runWorkerProcess({
     endpoint: target.endpoint,
@@ -68,6 +73,7 @@ export const main: CommandMain = async ({ argv, env, out }) => {
       ...(concurrency ? { concurrency } : {}),
       ...(drain !== undefined ? { drainTimeoutMs: drain * 1000 } : {}),
       ...(wait !== undefined ? { waitTimeSeconds: wait } : {}),
+      childEntry: thisProgram(),
     },
   });
 };

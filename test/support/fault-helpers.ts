@@ -39,15 +39,19 @@ export interface FaultSuite {
 
 /**
  * Register the hooks every fault test file needs and return what they set up: the emulator,
- * the bundle (the built-in worker, or the fixture worker with the test job types) and cleanup.
+ * the bundle (the built-in worker, the fixture worker with the test job types, or another entry)
+ * and cleanup.
  */
-export function faultSuite(worker: 'builtin' | 'fixture'): FaultSuite {
+export function faultSuite(worker: 'builtin' | 'fixture' | { readonly entry: string }): FaultSuite {
   const suite = { running: [] as WorkerProc[] } as { -readonly [K in keyof FaultSuite]: FaultSuite[K] };
   beforeAll(async () => {
     suite.emu = await startSpiedEmulator();
     suite.dir = mkdtempSync(join(tmpdir(), 'flotilla-faults-'));
     const out = join(suite.dir, 'worker.js');
-    suite.bundle = worker === 'fixture' ? await buildFixtureWorker(out) : (await buildWorker(out)).outfile;
+    suite.bundle =
+      worker === 'builtin'
+        ? (await buildWorker(out)).outfile
+        : await buildFixtureWorker(out, ...(worker === 'fixture' ? [] : [worker.entry]));
   });
   afterEach(async () => {
     await Promise.all(suite.running.splice(0).map(stopWorker));
@@ -89,10 +93,13 @@ export function effectCounts(file: string): Map<string, number> {
   return out;
 }
 
-/** Bundle the fixture worker (test/faults/fixtures/worker.ts) the way scripts/build-worker.ts bundles workers/main.ts. */
-export async function buildFixtureWorker(outfile: string): Promise<string> {
+/** Bundle the fixture worker (test/faults/fixtures/worker.ts, or `entry`) the way scripts/build-worker.ts bundles workers/main.ts. */
+export async function buildFixtureWorker(
+  outfile: string,
+  entry = join(root, 'test', 'faults', 'fixtures', 'worker.ts'),
+): Promise<string> {
   await build({
-    entryPoints: [join(root, 'test', 'faults', 'fixtures', 'worker.ts')],
+    entryPoints: [entry],
     outfile,
     bundle: true,
     platform: 'node',

@@ -19,6 +19,12 @@ export interface WorkerCounters {
   released: number;
   /** Lease extensions that SQS accepted. */
   heartbeats: number;
+  /** Deliveries whose previous delivery was lost with its worker (a crash, an OOM kill): a crash loop shows here. */
+  lostWorker: number;
+  /** Jobs run in a child process (suspects, and types with isolation 'always'). */
+  isolated: number;
+  /** Jobs found in the DLQ, moved there by the queue, and given their final error record. */
+  accounted: number;
 }
 
 export function newCounters(): WorkerCounters {
@@ -31,5 +37,8 @@ export function newCounters(): WorkerCounters {
     duplicates: 0,
     released: 0,
     heartbeats: 0,
+    lostWorker: 0,
+    isolated: 0,
+    accounted: 0,
   };
 }

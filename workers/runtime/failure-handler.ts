@@ -36,11 +36,12 @@ export class FailureHandler {
     durationMs: number,
   ): Promise<void> {
     const { msg } = entry;
-    const attempt = msg.receiveCount;
+    const attempt = entry.attempt ?? msg.receiveCount;
     const decision = decideFailure(
       {
         error: err,
         attempt,
+        receiveCount: msg.receiveCount,
         heldMs: Date.now() - entry.receivedAtMs,
         stopping: this.isStopping(),
         cutShort: entry.abortReason !== undefined,
@@ -62,7 +63,7 @@ export class FailureHandler {
       errorName: err.name,
       retryInSeconds: decision.delaySeconds,
     });
-    await this.writeError(envelope, err, attempt, false, msg.messageId);
+    await this.writeError(envelope, err, attempt, false, entry);
     try {
       await entry.source.queue.changeVisibility(msg.receiptHandle, decision.delaySeconds);
     } catch (e) {
@@ -77,7 +78,7 @@ export class FailureHandler {
   async deadLetter(entry: RunningJob, err: Error, ids: JobIds, attempt: number): Promise<void> {
     const { msg, source } = entry;
     const fields = { jobId: ids.id, type: ids.type, batch: ids.batch, attempt, messageId: msg.messageId };
-    await this.writeError(ids, err, attempt, true, msg.messageId);
+    await this.writeError(ids, err, attempt, true, entry);
     if (!source.dlq) {
       this.log.error('job failed for good, but the queue has no DLQ; leaving it to the redrive policy', {
         ...fields,
@@ -113,7 +114,7 @@ export class FailureHandler {
     err: Error,
     attempt: number,
     final: boolean,
-    messageId: string,
+    entry: RunningJob,
   ): Promise<void> {
     if (!ids.id || !ids.batch) return;
     const record: ErrorRecord = {
@@ -125,9 +126,11 @@ export class FailureHandler {
       final,
       error: { name: err.name, message: errorText(err) },
       attempt,
+      receiveCount: entry.msg.receiveCount,
+      ...(entry.lostDeliveries ? { lostDeliveries: entry.lostDeliveries } : {}),
       at: new Date().toISOString(),
       worker: this.workerId,
-      messageId,
+      messageId: entry.msg.messageId,
     };
     try {
       await this.store.put(errorKey(ids.batch, ids.id), JSON.stringify(record), {

@@ -10,8 +10,10 @@ import { visibilityLeftSeconds } from './running-job.js';
 
 export interface FailureFacts {
   readonly error: Error;
-  /** The delivery that failed: 1 on the first, then 2, 3... (the message's receive count). */
+  /** The attempt that failed: 1 + the failures recorded before it (deliveries lost with a worker do not count). */
   readonly attempt: number;
+  /** The message's receive count: SQS's own count, lost deliveries included. @default - attempt */
+  readonly receiveCount?: number;
   /** How long this process has held the message. */
   readonly heldMs: number;
   /** The worker is stopping. */
@@ -21,8 +23,10 @@ export interface FailureFacts {
 }
 
 export interface RetryPolicy {
-  /** Deliveries after which a failing job goes to the DLQ. */
+  /** The queue's maxReceiveCount: on that receive a failing job goes to the DLQ, whatever its attempt. */
   readonly maxReceiveCount: number;
+  /** Failed attempts after which a job goes to the DLQ. @default - maxReceiveCount */
+  readonly maxAttempts?: number;
   readonly retryBaseDelayMs: number;
   readonly retryMaxDelayMs: number;
 }
@@ -30,7 +34,7 @@ export interface RetryPolicy {
 export type FailureDecision =
   /** The drain cut the run short and released the message: not a failure of the job. */
   | { readonly action: 'leave' }
-  /** Failed for good: the handler said so, or this was the last delivery allowed. */
+  /** Failed for good: the handler said so, or this was the last attempt (or receive) allowed. */
   | { readonly action: 'dead-letter' }
   /** Make the message visible again after this long. */
   | { readonly action: 'retry'; readonly delaySeconds: number };
@@ -45,7 +49,14 @@ export function decideFailure(
 ): FailureDecision {
   const { error, attempt } = facts;
   if (facts.stopping && facts.cutShort && !(error instanceof JobTimeoutError)) return LEAVE;
-  if (error instanceof UnrecoverableError || attempt >= policy.maxReceiveCount) return DEAD_LETTER;
+  // The queue would move the message on its next receive: say why now, while we can.
+  const lastReceive = (facts.receiveCount ?? attempt) >= policy.maxReceiveCount;
+  if (
+    error instanceof UnrecoverableError ||
+    attempt >= (policy.maxAttempts ?? policy.maxReceiveCount) ||
+    lastReceive
+  )
+    return DEAD_LETTER;
   const delayMs = backoffMs(attempt, policy.retryBaseDelayMs, policy.retryMaxDelayMs, random);
   // SQS counts a message's visibility from its receipt: the delay cannot reach past 12 hours.
   const delaySeconds = Math.min(Math.ceil(delayMs / 1000), visibilityLeftSeconds(facts.heldMs));

@@ -3,21 +3,34 @@
  * is already running here or already done (job ids are idempotency keys), fetch a claim-checked
  * payload and check it against its envelope, run the handler through an executor under its
  * timeout, write the result record once, and delete the message. Failures go to the failure
- * handler.
+ * handler. A redelivered job's history decides where it runs: a suspect (its last delivery was
+ * lost with its worker) runs alone in a child process, as does every job of a type with
+ * isolation 'always' (in the pool's children); the rest run here.
  */
 import { createHash } from 'node:crypto';
-import { type Envelope, parseEnvelope, peekIds, type ResultRecord, resultKey } from '../../core/envelope.js';
-import { JobTimeoutError, UnknownJobTypeError, UnrecoverableError } from '../../core/errors.js';
+import {
+  type Envelope,
+  errorKey,
+  parseEnvelope,
+  peekIds,
+  type ResultRecord,
+  resultKey,
+} from '../../core/envelope.js';
+import { errorText, JobTimeoutError, UnknownJobTypeError, UnrecoverableError } from '../../core/errors.js';
 import type { ObjectStore } from '../../core/ports/object-store.js';
 import {
   DEFAULT_JOB_TIMEOUT_MS,
   type HandlerDefinition,
   type HandlerRegistry,
+  isolationOf,
   type Job,
 } from '../handlers/registry.js';
 import type { WorkerCounters } from './counters.js';
 import { type JobExecutor, runInProcess } from './executor.js';
 import type { FailureHandler } from './failure-handler.js';
+import { inChild } from './isolation/child-executor.js';
+import type { HandlerPool } from './isolation/handler-pool.js';
+import { jobHistory, lostRecord } from './isolation/suspects.js';
 import { JobContext } from './job-context.js';
 import type { Logger } from './logger.js';
 import { abortJob, type RunningJob } from './running-job.js';
@@ -36,7 +49,13 @@ export class JobRunner {
     private readonly workerId: string,
     private readonly onJobEnd: JobEndListener,
     private readonly execute: JobExecutor = runInProcess,
-  ) {}
+    /** Child processes for isolated jobs. @default - none: every job runs in this process */
+    pool?: HandlerPool,
+  ) {
+    this.isolated = pool ? inChild(pool) : undefined;
+  }
+
+  private readonly isolated: JobExecutor | undefined;
 
   async run(entry: RunningJob): Promise<void> {
     const { msg } = entry;
@@ -81,6 +100,7 @@ export class JobRunner {
         entry.source.deletes.add(msg.receiptHandle);
         return;
       }
+      const execute = await this.place(entry, envelope, def, fields);
       this.log.info('job started', fields);
       const payload = envelope.payloadRef ? await this.loadPayload(envelope) : envelope.payload;
       const job: Job = {
@@ -89,9 +109,9 @@ export class JobRunner {
         batch: envelope.batch,
         payload,
         submittedAt: envelope.submittedAt,
-        attempt,
+        attempt: fields.attempt,
       };
-      const result = await this.invoke(def, entry, job, fields);
+      const result = await this.invoke(def, entry, job, fields, execute);
       const durationMs = Date.now() - startedAtMs;
       if (writeResult) {
         const record: ResultRecord = {
@@ -101,7 +121,7 @@ export class JobRunner {
           type: envelope.type,
           status: 'done',
           result: result ?? null,
-          attempt,
+          attempt: fields.attempt,
           startedAt: new Date(startedAtMs).toISOString(),
           finishedAt: new Date().toISOString(),
           durationMs,
@@ -124,7 +144,7 @@ export class JobRunner {
         jobId: envelope.id,
         type: envelope.type,
         batch: envelope.batch,
-        attempt,
+        attempt: fields.attempt,
         durationMs,
       });
     } catch (err) {
@@ -140,16 +160,75 @@ export class JobRunner {
     entry: RunningJob,
     job: Job,
     fields: Record<string, unknown>,
+    execute: JobExecutor,
   ): Promise<unknown> {
     const timeoutMs = def.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
     const timer = setTimeout(() => abortJob(entry, new JobTimeoutError(def.type, timeoutMs)), timeoutMs);
     const ctx = new JobContext(this.store, entry, this.log, fields);
     try {
-      return await this.execute(def, job, ctx, entry);
+      return await execute(def, job, ctx, entry);
     } finally {
       clearTimeout(timer);
       entry.interrupt = undefined;
     }
+  }
+
+  /**
+   * Where this delivery runs, from the job's history (read on redeliveries only). A suspect's run
+   * starts with a record saying its worker was lost, so the fleet and a waiting client see it.
+   */
+  private async place(
+    entry: RunningJob,
+    envelope: Envelope,
+    def: HandlerDefinition,
+    fields: { attempt: number },
+  ): Promise<JobExecutor> {
+    const { msg } = entry;
+    // The common case, a first delivery of a type that runs here: nothing to read or decide.
+    if (msg.receiveCount <= 1 && def.isolation === undefined && def.memoryLimitMb === undefined)
+      return this.execute;
+    const history = await jobHistory(this.store, envelope.batch, envelope.id, msg.receiveCount);
+    entry.attempt = history.attempt;
+    entry.lostDeliveries = history.lostDeliveries;
+    fields.attempt = history.attempt;
+    const { isolation } = isolationOf(def);
+    if (history.suspect) {
+      this.counters.lostWorker++;
+      const newlyLost = history.lostDeliveries > (history.last?.lostDeliveries ?? 0);
+      if (newlyLost) {
+        const record = lostRecord(
+          { batch: envelope.batch, id: envelope.id, type: envelope.type },
+          history,
+          msg.receiveCount,
+          this.workerId,
+          msg.messageId,
+        );
+        await this.store
+          .put(errorKey(envelope.batch, envelope.id), JSON.stringify(record), {
+            contentType: 'application/json',
+          })
+          .catch((e) =>
+            this.log.warn('could not write the error record', { ...fields, error: errorText(e) }),
+          );
+      }
+      const alone = isolation !== 'never' ? this.isolated : undefined;
+      this.log.warn(
+        alone
+          ? 'job follows a lost worker; running it alone in a child process'
+          : 'job follows a lost worker but runs in this process (no isolation for it)',
+        { ...fields, receiveCount: msg.receiveCount, lostDeliveries: history.lostDeliveries },
+      );
+      if (alone) {
+        this.counters.isolated++;
+        return alone;
+      }
+      return this.execute;
+    }
+    if (isolation === 'always' && this.isolated) {
+      this.counters.isolated++;
+      return this.isolated;
+    }
+    return this.execute;
   }
 
   private async loadPayload(envelope: Envelope): Promise<unknown> {

@@ -35,6 +35,13 @@ export interface RunningJob {
   interrupt?: (reason: Error) => void;
   /** The parsed envelope, once it is known. */
   job?: Envelope;
+  /**
+   * The job's attempt, once its history is read: 1 + the failures recorded for it. Deliveries
+   * lost with their worker do not count. @default - the receive count
+   */
+  attempt?: number;
+  /** Deliveries of this job lost with their worker so far. */
+  lostDeliveries?: number;
   /** Settles when the job is over and its slot given back. */
   done?: Promise<void>;
 }

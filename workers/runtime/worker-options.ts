@@ -8,6 +8,7 @@ import type { ObjectStore } from '../../core/ports/object-store.js';
 import type { QueuePort } from '../../core/ports/queue.js';
 import { NO_SCALE_IN_GUARD, type ScaleInGuard } from '../../core/ports/scale-in-guard.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
+import type { ChildEntry } from './isolation/handler-pool.js';
 import { type Logger, silentLogger } from './logger.js';
 
 export interface WorkerOptions {
@@ -28,6 +29,19 @@ export interface WorkerOptions {
   readonly heartbeatIntervalMs?: number;
   /** Receives after which a failing job goes to the DLQ (the queue's maxReceiveCount). @default 5 */
   readonly maxReceiveCount?: number;
+  /**
+   * Failed attempts after which a job goes to the DLQ. Deliveries lost with their worker (a
+   * crash beside the job) are not attempts, but SQS counts them as receives: a queue whose
+   * maxReceiveCount is above this leaves that much room for them. @default - maxReceiveCount
+   */
+  readonly maxAttempts?: number;
+  /**
+   * How to start this program again as a handler child (see isolation/handler-pool.ts), for
+   * jobs that run isolated. @default - none: every job runs in this process, suspects too
+   */
+  readonly childEntry?: ChildEntry;
+  /** How often the DLQ is checked for jobs the queue moved without a final record. @default 60000 */
+  readonly deadLetterCheckMs?: number;
   /** First retry delay; doubles each attempt, with jitter. @default 5000 */
   readonly retryBaseDelayMs?: number;
   /** The longest retry delay. @default 900000 (15 minutes) */
@@ -59,14 +73,16 @@ export const WORKER_DEFAULTS = Object.freeze({
   retryBaseDelayMs: 5000,
   retryMaxDelayMs: 15 * 60 * 1000,
   drainTimeoutMs: 90_000,
+  deadLetterCheckMs: 60_000,
   outageBackoff: Object.freeze({ baseMs: 500, maxMs: 20_000 }),
   scaleInGuard: NO_SCALE_IN_GUARD,
   log: silentLogger,
   onJobEnd: (() => {}) as JobEndListener,
 });
 
-/** Every option with its value: only `dlq` may be absent. */
-export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'dlq'>> & Pick<WorkerOptions, 'dlq'>;
+/** Every option with its value: only `dlq` and `childEntry` may be absent. */
+export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'dlq' | 'childEntry'>> &
+  Pick<WorkerOptions, 'dlq' | 'childEntry'>;
 
 const whole = (n: number, min: number) => Number.isInteger(n) && n >= min;
 
@@ -78,6 +94,7 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
     heartbeatIntervalMs: o.heartbeatIntervalMs ?? Math.max(1000, (o.visibilityTimeoutSeconds * 1000) / 3),
     pollers: o.pollers ?? Math.max(1, Math.ceil(o.concurrency / 10)),
     workerId: o.workerId ?? `${hostname()}:${process.pid}`,
+    maxAttempts: o.maxAttempts ?? o.maxReceiveCount,
   };
   const problems: string[] = [];
   if (!whole(r.concurrency, 1)) problems.push('concurrency must be a whole number >= 1');
@@ -86,6 +103,9 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   if (!(r.visibilityTimeoutSeconds >= 1)) problems.push('visibilityTimeoutSeconds must be >= 1');
   if (!(r.heartbeatIntervalMs >= 1)) problems.push('heartbeatIntervalMs must be >= 1');
   if (!(r.maxReceiveCount >= 1)) problems.push('maxReceiveCount must be >= 1');
+  if (options.maxAttempts !== undefined && !whole(r.maxAttempts, 1))
+    problems.push('maxAttempts must be a whole number >= 1');
+  if (!(r.deadLetterCheckMs >= 100)) problems.push('deadLetterCheckMs must be >= 100');
   if (!(r.retryBaseDelayMs >= 0)) problems.push('retryBaseDelayMs must be >= 0');
   if (!(r.retryMaxDelayMs >= 0)) problems.push('retryMaxDelayMs must be >= 0');
   if (!(r.drainTimeoutMs >= 0)) problems.push('drainTimeoutMs must be >= 0');

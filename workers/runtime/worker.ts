@@ -12,13 +12,18 @@
  *   protection.ts        scale-in protection while busy
  *   job-context.ts       what a handler gets
  *   worker-options.ts    options, defaults and their checks
+ *   isolation/           child processes for suspects and isolated types
+ *   dead-letter-watch.ts final records for jobs the queue's redrive policy moved
  */
 
 import { errorText } from '../../core/errors.js';
 import type { QueueMessage } from '../../core/ports/queue.js';
 import { newCounters, type WorkerCounters } from './counters.js';
+import { DeadLetterWatch } from './dead-letter-watch.js';
 import { DeleteBatcher } from './delete-batcher.js';
+import { runInProcess } from './executor.js';
 import { FailureHandler } from './failure-handler.js';
+import { HandlerPool } from './isolation/handler-pool.js';
 import { JobRunner } from './job-runner.js';
 import type { Logger } from './logger.js';
 import { Poller } from './poller.js';
@@ -46,6 +51,9 @@ export class Worker {
   private readonly runner: JobRunner;
   private readonly visibility: VisibilityKeeper;
   private readonly protection: ScaleInProtection;
+  private readonly pool: HandlerPool | undefined;
+  private readonly deadLetters: DeadLetterWatch | undefined;
+  private deadLetterTimer?: NodeJS.Timeout;
   private readonly running = new Map<string, RunningJob>();
   private stopping = false;
   private onStop?: () => void;
@@ -84,6 +92,7 @@ export class Worker {
       () => this.stopping,
       opts.onJobEnd,
     );
+    this.pool = opts.childEntry ? new HandlerPool({ entry: opts.childEntry }) : undefined;
     this.runner = new JobRunner(
       opts.store,
       opts.handlers,
@@ -92,7 +101,18 @@ export class Worker {
       log,
       this.id,
       opts.onJobEnd,
+      runInProcess,
+      this.pool,
     );
+    this.deadLetters = opts.dlq
+      ? new DeadLetterWatch({
+          dlq: opts.dlq,
+          store: opts.store,
+          maxReceiveCount: opts.maxReceiveCount,
+          workerId: this.id,
+          log,
+        })
+      : undefined;
     this.protection = new ScaleInProtection(opts.scaleInGuard, log);
   }
 
@@ -131,6 +151,16 @@ export class Worker {
       dlq: this.source.dlq?.url ?? null,
     });
     this.visibility.start();
+    if (!this.pool) {
+      const always = this.opts.handlers
+        .types()
+        .filter((t) => this.opts.handlers.get(t)?.isolation === 'always');
+      if (always.length > 0)
+        this.log.warn("no child entry given: types with isolation 'always' run in this process", {
+          types: always,
+        });
+    }
+    this.watchDeadLetters();
     const polls = this.poller.run(this.opts.pollers);
     await new Promise<void>((resolve) => {
       this.onStop = resolve;
@@ -159,9 +189,26 @@ export class Worker {
     this.poller.abort();
     await within(pollsDone, 1000);
     this.visibility.stop();
+    clearTimeout(this.deadLetterTimer);
+    await this.pool?.close();
     await this.source.deletes.flush();
     await this.protection.stop();
     this.log.info('worker stopped', { ...this.counters });
+  }
+
+  /** Check the DLQ now and then (the first time at a random point of the first interval, so a fleet spreads out). */
+  private watchDeadLetters(): void {
+    const watch = this.deadLetters;
+    if (!watch) return;
+    const every = this.opts.deadLetterCheckMs;
+    const next = (ms: number) => {
+      this.deadLetterTimer = setTimeout(async () => {
+        this.counters.accounted += await watch.check();
+        if (!this.stopping) next(every);
+      }, ms);
+      this.deadLetterTimer.unref();
+    };
+    next(Math.random() * every);
   }
 
   /** Settles when every job running now is over. */

@@ -33,6 +33,26 @@ describe('decideFailure', () => {
     expect(decideFailure(failed({ attempt: 7 }), policy, high)).toEqual({ action: 'dead-letter' });
   });
 
+  it('counts attempts, not receives: a job whose earlier deliveries were lost with their worker still retries', () => {
+    const decision = decideFailure(
+      failed({ attempt: 2, receiveCount: 4 }),
+      { ...policy, maxAttempts: 3 },
+      high,
+    );
+    expect(decision).toEqual({ action: 'retry', delaySeconds: 8 });
+    expect(
+      decideFailure(failed({ attempt: 3, receiveCount: 4 }), { ...policy, maxAttempts: 3 }, high),
+    ).toEqual({
+      action: 'dead-letter',
+    });
+  });
+
+  it("dead-letters a failure on the queue's last receive even with attempts left, since the queue would move it unrecorded", () => {
+    expect(decideFailure(failed({ attempt: 1, receiveCount: 5 }), policy, high)).toEqual({
+      action: 'dead-letter',
+    });
+  });
+
   it('dead-letters at once a job whose handler said "do not retry"', () => {
     const decision = decideFailure(failed({ error: new UnrecoverableError('bad row') }), policy, high);
     expect(decision).toEqual({ action: 'dead-letter' });

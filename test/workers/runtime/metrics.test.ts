@@ -60,6 +60,9 @@ const counters = (n: number) => ({
   duplicates: 0,
   released: 0,
   heartbeats: 3 * n,
+  lostWorker: 0,
+  isolated: 0,
+  accounted: 0,
 });
 
 describe('the stats lines', () => {
