@@ -64,6 +64,16 @@ export const PREFIXES = Object.freeze({
   results: 'results/',
   errors: 'errors/',
   payloads: 'payloads/',
+  /** A running job's last progress report (workers write, submitters read). */
+  progress: 'progress/',
+  /** Cancel requests (submitters write, workers list). */
+  cancel: 'cancel/',
+  /** Markers of jobs whose final record says cancelled (workers write), for counting. */
+  cancelled: 'cancelled/',
+  /** Each worker's status report (workers write, the dashboard reads). */
+  workers: 'workers/',
+  /** Batch manifests: the job ids a submit sent (submitters write). */
+  batches: 'batches/',
 });
 
 /** CloudFormation output keys that the CLI reads for `--stack NAME`. */
