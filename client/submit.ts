@@ -341,7 +341,11 @@ export class BatchHandle {
         }
       }),
     ]);
-    for (const id of deadLettered.keys()) running.delete(id);
+    // A report older than the job's last failure belongs to an attempt that is over.
+    for (const [id, p] of running) {
+      const err = deadLettered.get(id) ?? retrying.get(id);
+      if (err && Date.parse(err.at) >= Date.parse(p.at)) running.delete(id);
+    }
     return { batch: this.batch, done, cancelled, deadLettered, retrying, progress: running };
   }
 

@@ -133,7 +133,12 @@ export class BatchState {
         if (rec) s.errors.set(rec.jobId, rec);
       }),
     );
-    for (const o of open(progress)) s.progress.set(jobIdOfKey(o.key), o);
+    for (const o of open(progress)) {
+      // A report older than the job's last failure belongs to an attempt that is over.
+      const id = jobIdOfKey(o.key);
+      const err = s.errors.get(id);
+      if (!err || o.lastModifiedMs > Date.parse(err.at)) s.progress.set(id, o);
+    }
     for (const w of workers) {
       if (w.stopped) continue;
       for (const r of w.running) if (r.batch === batch) s.running.set(r.jobId, { ...r, worker: w.worker });

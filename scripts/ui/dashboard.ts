@@ -172,7 +172,7 @@ export class Dashboard {
       const fresh = infos.filter((o) => o.lastModifiedMs > Date.now() - recentMs);
       const recs = await Promise.all(fresh.map((o) => this.cache.read<WorkerStatusRecord>(o)));
       return recs
-        .filter((r): r is WorkerStatusRecord => r !== undefined)
+        .filter((r): r is WorkerStatusRecord => r !== undefined && !r.stopped)
         .sort((a, b) => a.worker.localeCompare(b.worker));
     })();
     list.catch(() => (this.workers = undefined));
