@@ -18,7 +18,10 @@ export interface Job<P = unknown> {
 export interface HandlerContext {
   /** The data bucket. */
   readonly store: ObjectStore;
-  /** Aborted when the job times out or the worker is forced to stop: stop work and throw. */
+  /**
+   * Aborted when the job times out, its batch or itself is cancelled (reason: JobCancelledError),
+   * or the worker is forced to stop: stop work and throw.
+   */
   readonly signal: AbortSignal;
   readonly log: Logger;
   /** Report progress (a fraction 0..1 or any JSON-able detail); logged with the job's ids. */

@@ -19,6 +19,8 @@ export interface WorkerCounters {
   released: number;
   /** Lease extensions that SQS accepted. */
   heartbeats: number;
+  /** Jobs that ended cancelled (dropped before they ran, or aborted while running). */
+  cancelled: number;
 }
 
 export function newCounters(): WorkerCounters {
@@ -31,5 +33,6 @@ export function newCounters(): WorkerCounters {
     duplicates: 0,
     released: 0,
     heartbeats: 0,
+    cancelled: 0,
   };
 }

@@ -22,6 +22,7 @@ import { JobContext } from './job-context.js';
 import type { Logger } from './logger.js';
 import { abortJob, type RunningJob } from './running-job.js';
 import type { JobEndListener } from './worker-options.js';
+import type { JobSteering } from './steering.js';
 
 export class JobRunner {
   /** Job keys (batch/id) running in this process, to drop a duplicate delivery of one of them. */
@@ -36,6 +37,8 @@ export class JobRunner {
     private readonly workerId: string,
     private readonly onJobEnd: JobEndListener,
     private readonly execute: JobExecutor = runInProcess,
+    /** Progress, cancel and status through the bucket. @default - none (progress is only logged) */
+    private readonly steering?: JobSteering,
   ) {}
 
   async run(entry: RunningJob): Promise<void> {
@@ -70,6 +73,7 @@ export class JobRunner {
     this.runningJobs.add(jobKey);
     const startedAtMs = Date.now();
     try {
+      if (await this.steering?.dropIfCancelled(entry, envelope)) return;
       // Job ids are idempotency keys. A redelivery (SQS handed the message out before) may be of
       // a job that finished and lost its delete: one HEAD tells, and a finished job is not run
       // again. A first delivery skips that request: the conditional PUT below keeps the first
@@ -128,9 +132,11 @@ export class JobRunner {
         durationMs,
       });
     } catch (err) {
+      if (await this.steering?.finishIfCancelled(entry, envelope, err)) return;
       await this.failures.jobFailed(entry, envelope, err as Error, fields, Date.now() - startedAtMs);
     } finally {
       this.runningJobs.delete(jobKey);
+      await this.steering?.jobEnded(entry);
     }
   }
 
@@ -143,7 +149,9 @@ export class JobRunner {
   ): Promise<unknown> {
     const timeoutMs = def.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
     const timer = setTimeout(() => abortJob(entry, new JobTimeoutError(def.type, timeoutMs)), timeoutMs);
-    const ctx = new JobContext(this.store, entry, this.log, fields);
+    const steering = this.steering;
+    const sink = steering && ((f: number, note?: string) => steering.report(entry, f, note));
+    const ctx = new JobContext(this.store, entry, this.log, fields, sink);
     try {
       return await this.execute(def, job, ctx, entry);
     } finally {

@@ -11,6 +11,7 @@
  *   visibility-keeper.ts heartbeats, and releasing messages on drain
  *   protection.ts        scale-in protection while busy
  *   job-context.ts       what a handler gets
+ *   steering.ts          progress, cancel requests and the worker's status, through the bucket
  *   worker-options.ts    options, defaults and their checks
  */
 
@@ -25,6 +26,7 @@ import { Poller } from './poller.js';
 import { ScaleInProtection } from './protection.js';
 import { abortJob, type JobSource, type RunningJob } from './running-job.js';
 import { Slots } from './slots.js';
+import { JobSteering } from './steering.js';
 import { VisibilityKeeper } from './visibility-keeper.js';
 import { type ResolvedWorkerOptions, resolveWorkerOptions, type WorkerOptions } from './worker-options.js';
 
@@ -46,6 +48,7 @@ export class Worker {
   private readonly runner: JobRunner;
   private readonly visibility: VisibilityKeeper;
   private readonly protection: ScaleInProtection;
+  private readonly steering: JobSteering;
   private readonly running = new Map<string, RunningJob>();
   private stopping = false;
   private onStop?: () => void;
@@ -84,6 +87,19 @@ export class Worker {
       () => this.stopping,
       opts.onJobEnd,
     );
+    this.steering = new JobSteering({
+      store: opts.store,
+      workerId: this.id,
+      queueUrl: opts.queue.url,
+      concurrency: opts.concurrency,
+      types: opts.handlers.types(),
+      cancelCheckIntervalMs: opts.heartbeatIntervalMs,
+      progressIntervalMs: opts.progressIntervalMs,
+      statusIntervalMs: opts.statusIntervalMs,
+      running: this.running,
+      counters: this.counters,
+      log,
+    });
     this.runner = new JobRunner(
       opts.store,
       opts.handlers,
@@ -92,6 +108,8 @@ export class Worker {
       log,
       this.id,
       opts.onJobEnd,
+      undefined,
+      this.steering,
     );
     this.protection = new ScaleInProtection(opts.scaleInGuard, log);
   }
@@ -131,6 +149,7 @@ export class Worker {
       dlq: this.source.dlq?.url ?? null,
     });
     this.visibility.start();
+    await this.steering.start();
     const polls = this.poller.run(this.opts.pollers);
     await new Promise<void>((resolve) => {
       this.onStop = resolve;
@@ -159,6 +178,7 @@ export class Worker {
     this.poller.abort();
     await within(pollsDone, 1000);
     this.visibility.stop();
+    await this.steering.stop();
     await this.source.deletes.flush();
     await this.protection.stop();
     this.log.info('worker stopped', { ...this.counters });
