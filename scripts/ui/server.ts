@@ -55,16 +55,18 @@ async function assets(): Promise<Record<string, { body: string; type: string }>>
   pageScript ??= buildPageScript();
   const require = createRequire(import.meta.url);
   const uplotCss = require.resolve('uplot/dist/uPlot.min.css');
-  const [html, css, chartCss, js] = await Promise.all([
+  const [html, css, chartCss, icon, js] = await Promise.all([
     readFile(join(PAGE_DIR, 'index.html'), 'utf8'),
     readFile(join(PAGE_DIR, 'app.css'), 'utf8'),
     readFile(uplotCss, 'utf8'),
+    readFile(join(PAGE_DIR, 'favicon.svg'), 'utf8'),
     pageScript,
   ]);
   return {
     '/': { body: html, type: 'text/html; charset=utf-8' },
     '/assets/app.css': { body: `${chartCss}\n${css}`, type: 'text/css; charset=utf-8' },
     '/assets/app.js': { body: js, type: 'text/javascript; charset=utf-8' },
+    '/favicon.ico': { body: icon, type: 'image/svg+xml' },
   };
 }
 
