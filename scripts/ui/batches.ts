@@ -108,7 +108,7 @@ export class BatchState {
     const [manifest, results, cancelled, errors, progress, cancels] = await Promise.all([
       manifestInfo
         ? cache.read<BatchManifest>(manifestInfo)
-        : cache.read<BatchManifest>({ key: manifestKey(batch), etag: '' }).catch(() => undefined),
+        : cache.readAny<BatchManifest>(manifestKey(batch)),
       under('results/'),
       under('cancelled/'),
       under('errors/'),
@@ -144,6 +144,14 @@ export class BatchState {
       for (const r of w.running) if (r.batch === batch) s.running.set(r.jobId, { ...r, worker: w.worker });
     }
     return s;
+  }
+
+  /** Every job has ended (done, failed for good, or cancelled) and no cancel waits on a worker. */
+  get settled(): boolean {
+    return this.jobIds().every((id) => {
+      const s = this.statusOf(id);
+      return s === 'done' || s === 'failed' || s === 'cancelled';
+    });
   }
 
   isFinal(id: string): boolean {
@@ -222,7 +230,7 @@ export class BatchState {
       error: null,
     };
     if (status === 'done' || status === 'cancelled') {
-      const rec = await cache.readFinal<ResultRecord | CancelledRecord>(resultKey(this.batch, id));
+      const rec = await cache.readAny<ResultRecord | CancelledRecord>(resultKey(this.batch, id));
       if (!rec) return base;
       if (rec.status === 'cancelled')
         return { ...base, attempt: rec.attempt, worker: rec.worker, note: `cancelled at ${rec.at}` };
@@ -261,7 +269,7 @@ export class BatchState {
       if (body) payload = body.subarray(0, 64 * 1024).toString('utf8');
     }
     const final = this.isFinal(id)
-      ? await cache.readFinal<ResultRecord | CancelledRecord>(resultKey(this.batch, id))
+      ? await cache.readAny<ResultRecord | CancelledRecord>(resultKey(this.batch, id))
       : undefined;
     return {
       ...row,

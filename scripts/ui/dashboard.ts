@@ -22,6 +22,8 @@ export interface DashboardOptions {
   readonly workerRecentMs?: number;
   /** How long a batch's state is reused between requests (the overview and its job page share one). @default 1500 */
   readonly stateTtlMs?: number;
+  /** The same for a batch whose every job has ended (done, failed or cancelled). @default 60000 */
+  readonly settledTtlMs?: number;
 }
 
 export interface Overview {
@@ -48,8 +50,8 @@ export class Dashboard {
   readonly history: QueueHistory;
   private readonly cache: RecordCache;
   private readonly submitter: Submitter;
-  private readonly states = new Map<string, { at: number; state: Promise<BatchState> }>();
-  private workers: { at: number; list: Promise<WorkerStatusRecord[]> } | undefined;
+  private readonly states = new Map<string, { at: number; ttlMs: number; state: Promise<BatchState> }>();
+  private readonly listings = new Map<string, { at: number; value: Promise<unknown> }>();
 
   constructor(private readonly opts: DashboardOptions) {
     this.history = new QueueHistory(opts.queue, opts.dlq);
@@ -128,26 +130,34 @@ export class Dashboard {
       store: this.opts.store,
       max: Number.POSITIVE_INFINITY,
     });
-    this.states.clear();
+    this.forget();
     return moved;
   }
 
   async submit(type: string, payload: unknown, batch?: string): Promise<{ batch: string }> {
     const handle = await this.submitter.submit(type, payload, batch ? { batch } : {});
-    this.states.delete(handle.batch);
+    this.forget();
     return { batch: handle.batch };
   }
 
+  /** Read the listings again on the next call (records already read stay known by their ETag). */
+  forget(): void {
+    this.states.clear();
+    this.listings.clear();
+  }
+
   /** Batch manifests, newest first (one LIST per 1,000 batches). */
-  private async batchList(): Promise<ObjectInfo[]> {
-    const all = await listAll(this.opts.store, 'batches/');
-    return all.sort((a, b) => b.lastModifiedMs - a.lastModifiedMs || b.key.localeCompare(a.key));
+  private batchList(): Promise<ObjectInfo[]> {
+    return this.shared('batches', async () => {
+      const all = await listAll(this.opts.store, 'batches/');
+      return all.sort((a, b) => b.lastModifiedMs - a.lastModifiedMs || b.key.localeCompare(a.key));
+    });
   }
 
   private state(info: ObjectInfo | string): Promise<BatchState> {
     const batch = typeof info === 'string' ? info : info.key.slice('batches/'.length, -'.json'.length);
     const hit = this.states.get(batch);
-    if (hit && Date.now() - hit.at < (this.opts.stateTtlMs ?? 1500)) return hit.state;
+    if (hit && Date.now() - hit.at < hit.ttlMs) return hit.state;
     const state = this.recentWorkers().then((workers) =>
       BatchState.load(
         this.opts.store,
@@ -157,16 +167,23 @@ export class Dashboard {
         typeof info === 'string' ? undefined : info,
       ),
     );
-    state.catch(() => this.states.delete(batch));
-    this.states.set(batch, { at: Date.now(), state });
+    const entry = { at: Date.now(), ttlMs: this.opts.stateTtlMs ?? 1500, state };
+    this.states.set(batch, entry);
+    state.then(
+      // Fresh from when it was read. A batch with every job ended changes only through a redrive
+      // or a resubmit: read it once a minute.
+      (s) => {
+        entry.at = Date.now();
+        if (s.settled) entry.ttlMs = Math.max(entry.ttlMs, this.opts.settledTtlMs ?? 60_000);
+      },
+      () => this.states.delete(batch),
+    );
     return state;
   }
 
   /** Workers whose last status report is recent: one LIST, and a GET per report that changed. */
   private recentWorkers(): Promise<WorkerStatusRecord[]> {
-    if (this.workers && Date.now() - this.workers.at < (this.opts.stateTtlMs ?? 1500))
-      return this.workers.list;
-    const list = (async () => {
+    return this.shared('workers', async () => {
       const infos = await listAll(this.opts.store, 'workers/');
       const recentMs = this.opts.workerRecentMs ?? 120_000;
       const fresh = infos.filter((o) => o.lastModifiedMs > Date.now() - recentMs);
@@ -174,9 +191,22 @@ export class Dashboard {
       return recs
         .filter((r): r is WorkerStatusRecord => r !== undefined && !r.stopped)
         .sort((a, b) => a.worker.localeCompare(b.worker));
-    })();
-    list.catch(() => (this.workers = undefined));
-    this.workers = { at: Date.now(), list };
-    return list;
+    });
+  }
+
+  /** One answer per `stateTtlMs` for every caller: the calls of one page refresh share a listing. */
+  private shared<T>(name: string, load: () => Promise<T>): Promise<T> {
+    const hit = this.listings.get(name);
+    if (hit && Date.now() - hit.at < (this.opts.stateTtlMs ?? 1500)) return hit.value as Promise<T>;
+    const value = load();
+    const entry = { at: Date.now(), value };
+    value.then(
+      () => {
+        entry.at = Date.now();
+      },
+      () => this.listings.delete(name),
+    );
+    this.listings.set(name, entry);
+    return value;
   }
 }

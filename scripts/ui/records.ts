@@ -21,8 +21,11 @@ export class RecordCache {
     return this.fetch<T>(info.key, info.etag);
   }
 
-  /** A record that never changes once written: fetched the first time only. */
-  async readFinal<T>(key: string): Promise<T | undefined> {
+  /**
+   * The record at a key as last read, whatever its ETag now: for a record that never changes
+   * once written (a final record), or one that a listing elsewhere keeps fresh (a manifest).
+   */
+  async readAny<T>(key: string): Promise<T | undefined> {
     const hit = this.entries.get(key);
     if (hit) return hit.value as T;
     return this.fetch<T>(key, '*');
