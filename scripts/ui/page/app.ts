@@ -10,7 +10,7 @@ import type { QueueSample } from '../queue-history.js';
 
 const params = new URLSearchParams(location.search);
 const token = params.get('token') ?? '';
-const REFRESH_MS = Math.max(500, Number(params.get('refresh') ?? 2000) || 2000);
+const REFRESH_MS = Math.max(500, Number(params.get('refresh') ?? 5000) || 5000);
 const PAGE_SIZE = 100;
 const STATUSES: JobStatus[] = ['queued', 'running', 'cancelling', 'retrying', 'done', 'failed', 'cancelled'];
 
