@@ -176,15 +176,23 @@ export abstract class WorkerFleetBase extends Construct {
 
   /**
    * Grant what a worker does and nothing else: receive/delete/extend jobs, send to the DLQ
-   * (a job that must not be retried), read payloads, write results and errors.
+   * (a job that must not be retried), read payloads and cancel requests, write results, errors,
+   * progress, cancelled markers and its status.
    */
   protected grantWorker(role: iam.IRole): void {
     const { queue, deadLetterQueue } = this.jobQueue;
     queue.grantConsumeMessages(role);
     deadLetterQueue.grantSendMessages(role);
-    // Results are read back too: the runtime skips a job whose result already exists.
-    this.dataStore.grantReadPrefixes(role, role, [PREFIXES.payloads, PREFIXES.results]);
-    this.dataStore.grantWritePrefixes(role, role, [PREFIXES.results, PREFIXES.errors]);
+    // Results are read back too: the runtime skips a job whose result already exists. Cancel
+    // requests are listed; progress, cancelled markers and the worker's status are written.
+    this.dataStore.grantReadPrefixes(role, role, [PREFIXES.payloads, PREFIXES.results, PREFIXES.cancel]);
+    this.dataStore.grantWritePrefixes(role, role, [
+      PREFIXES.results,
+      PREFIXES.errors,
+      PREFIXES.progress,
+      PREFIXES.cancelled,
+      PREFIXES.workers,
+    ]);
   }
 
   /** The environment the runtime reads in workers/main.ts. */

@@ -106,13 +106,21 @@ export class PrimaryStack extends Stack {
 
     this.submitterRole = new iam.Role(this, 'SubmitterRole', {
       assumedBy: new iam.AccountRootPrincipal(),
-      description: 'Submit Flotilla jobs and read their results; nothing else',
+      description: 'Submit Flotilla jobs, cancel them and read their results; nothing else',
     });
     this.jobQueue.queue.grantSendMessages(this.submitterRole);
-    this.dataStore.grantWritePrefixes(this.submitterRole, this.submitterRole, [PREFIXES.payloads]);
+    // Payloads and batch manifests at submit; cancel requests (no deletes, no results of its own).
+    this.dataStore.grantWritePrefixes(this.submitterRole, this.submitterRole, [
+      PREFIXES.payloads,
+      PREFIXES.batches,
+      PREFIXES.cancel,
+    ]);
     this.dataStore.grantReadPrefixes(this.submitterRole, this.submitterRole, [
       PREFIXES.results,
       PREFIXES.errors,
+      PREFIXES.progress,
+      PREFIXES.cancelled,
+      PREFIXES.batches,
     ]);
 
     new CfnOutput(this, STACK_OUTPUTS.queueUrl, {

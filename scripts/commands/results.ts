@@ -65,8 +65,8 @@ export const main: CommandMain = async ({ argv, env, out, err }) => {
         );
     }
     err.write(
-      `batch ${batch}: ${s.done.size} done, ${s.progress.size} running with progress, ` +
-        `${s.cancelled.size} cancelled, ${s.retrying.size} retrying, ${s.deadLettered.size} in DLQ` +
+      `batch ${batch}: ${s.done.size} done, ${s.retrying.size} retrying, ${s.deadLettered.size} in DLQ, ` +
+        `${s.cancelled.size} cancelled, ${s.progress.size} running with progress` +
         (shown > limit ? ` (first ${limit} shown; --limit N for more)` : '') +
         '\n',
     );
