@@ -17,6 +17,7 @@ import type { Logger } from './logger.js';
 import { ProgressWriter } from './progress-writer.js';
 import { abortJob, type RunningJob } from './running-job.js';
 import { StatusReporter } from './status-reporter.js';
+import { within } from './within.js';
 
 export interface SteeringOptions {
   readonly store: ObjectStore;
@@ -68,17 +69,21 @@ export class JobSteering {
     });
   }
 
-  /** Read the cancel requests before the first receive, then keep them fresh; start reporting. */
+  /**
+   * Read the cancel requests before the first receive (waiting at most one check interval, so an
+   * unreachable bucket does not hold the worker up), then keep them fresh; start reporting.
+   */
   async start(): Promise<void> {
-    await this.cancels.refresh();
+    await within(this.cancels.refresh(), this.opts.cancelCheckIntervalMs);
     this.timer = setInterval(() => void this.checkCancels(), this.opts.cancelCheckIntervalMs);
     this.timer.unref();
     this.status.start();
   }
 
+  /** Stop checking; the last status report gets a short while, never the drain's whole deadline. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.status.stop();
+    await within(this.status.stop(), 2000);
   }
 
   /**

@@ -28,14 +28,8 @@ import { abortJob, type JobSource, type RunningJob } from './running-job.js';
 import { Slots } from './slots.js';
 import { JobSteering } from './steering.js';
 import { VisibilityKeeper } from './visibility-keeper.js';
+import { within } from './within.js';
 import { type ResolvedWorkerOptions, resolveWorkerOptions, type WorkerOptions } from './worker-options.js';
-
-/** Wait for `p`, but no longer than `ms`; the timer never outlives the wait (nor keeps the process up). */
-async function within(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([p, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
-}
 
 export class Worker {
   readonly counters: WorkerCounters = newCounters();
