@@ -2,10 +2,10 @@
 import { BatchHandle } from '../../client/submit.js';
 import { assertId } from '../../core/envelope.js';
 import { UsageError } from '../../core/errors.js';
-import type { CommandMain } from './types.js';
 import { closeTarget, openStore, resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
 import { waitWithProgress } from './submit.js';
+import type { CommandMain } from './types.js';
 
 const USAGE = `usage: flotilla cancel BATCH [JOB...] [--wait [--timeout SECONDS]]
 
@@ -19,8 +19,7 @@ first: then its result stands.
 export const main: CommandMain = async ({ argv, env, out, err }) => {
   const { values, positionals, help } = parseCommand<{ wait?: boolean; timeout?: string }>(
     argv,
-    { wait: { type: 'boolean' }, timeout: { type: 'string' } },
-    USAGE,
+    { options: { wait: { type: 'boolean' }, timeout: { type: 'string' } }, usage: USAGE },
     out,
   );
   if (help) return 0;

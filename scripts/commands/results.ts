@@ -2,7 +2,6 @@
 
 import { BatchHandle } from '../../client/submit.js';
 import { UsageError } from '../../core/errors.js';
-import { bar } from '../progress.js';
 import { closeTarget, openStore, resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
 import type { CommandMain } from './types.js';
@@ -52,7 +51,7 @@ export const main: CommandMain = async ({ argv, env, out, err }) => {
       if (values.json) out.write(`${JSON.stringify({ ...p, status: 'running' })}\n`);
       else
         out.write(
-          `${p.jobId}  running ${bar(p.fraction, 10)} ${String(Math.round(p.fraction * 100)).padStart(3)}%` +
+          `${p.jobId}  running ${String(Math.round(p.fraction * 100)).padStart(3)}%` +
             `${p.note ? `  ${p.note}` : ''}  (attempt ${p.attempt}, reported ${p.at})\n`,
         );
     }

@@ -1,10 +1,10 @@
 /** flotilla ui [--port N] [--host ADDR]: a web dashboard for one deployment, served from here. */
 import { UsageError } from '../../core/errors.js';
-import type { CommandMain } from './types.js';
 import { closeTarget, requireBucket, requireQueue, resolveTarget } from '../target.js';
 import { isLoopback } from '../ui/server.js';
 import { startDashboard } from '../ui/start.js';
 import { intOption, parseCommand } from './args.js';
+import type { CommandMain } from './types.js';
 
 const USAGE = `usage: flotilla ui [--port N] [--host ADDR]
 
@@ -18,8 +18,7 @@ bucket's records; it never receives from the job queue.
 export const main: CommandMain = async ({ argv, env, out, err }) => {
   const { values, positionals, help } = parseCommand<{ port?: string; host?: string }>(
     argv,
-    { port: { type: 'string' }, host: { type: 'string' } },
-    USAGE,
+    { options: { port: { type: 'string' }, host: { type: 'string' } }, usage: USAGE },
     out,
   );
   if (help) return 0;

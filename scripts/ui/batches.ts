@@ -18,7 +18,7 @@ import {
   resultKey,
   type WorkerStatusRecord,
 } from '../../core/envelope.js';
-import type { ObjectInfo, ObjectStore } from '../../core/ports.js';
+import type { ObjectInfo, ObjectStore } from '../../core/ports/object-store.js';
 import { listAll, type RecordCache } from './records.js';
 
 export type JobStatus = 'queued' | 'running' | 'cancelling' | 'retrying' | 'done' | 'failed' | 'cancelled';

@@ -6,7 +6,8 @@
 import { redrive } from '../../client/dlq.js';
 import { requestCancel, Submitter } from '../../client/submit.js';
 import { assertId, type ErrorRecord, type WorkerStatusRecord } from '../../core/envelope.js';
-import type { ObjectInfo, ObjectStore, QueuePort } from '../../core/ports.js';
+import type { ObjectInfo, ObjectStore } from '../../core/ports/object-store.js';
+import type { QueuePort } from '../../core/ports/queue.js';
 import { BatchState, type BatchSummary, type JobDetail, type JobRow, type JobStatus } from './batches.js';
 import { type QueueCounts, QueueHistory, type QueueSample } from './queue-history.js';
 import { listAll, RecordCache } from './records.js';

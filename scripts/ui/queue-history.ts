@@ -3,7 +3,7 @@
  * receiving). A sample is taken when asked and the last one is at least `minIntervalMs` old, so
  * any number of open pages cost one pair of calls per interval.
  */
-import type { QueuePort } from '../../core/ports.js';
+import type { QueuePort } from '../../core/ports/queue.js';
 
 export interface QueueCounts {
   readonly visible: number;

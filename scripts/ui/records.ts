@@ -3,7 +3,7 @@
  * is fetched again only when its ETag (from the listing the dashboard made anyway) changes, and
  * a final record (written once, If-None-Match) is fetched once.
  */
-import type { ObjectInfo, ObjectStore } from '../../core/ports.js';
+import type { ObjectInfo, ObjectStore } from '../../core/ports/object-store.js';
 
 export class RecordCache {
   private readonly entries = new Map<string, { etag: string; value: unknown }>();

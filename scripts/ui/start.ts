@@ -1,7 +1,9 @@
 /** Start a dashboard for one deployment: the `ui` command, `local --serve` and `mirror --to local` call this. */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { findDeadLetterQueue, type QueuePort, S3Store, SqsQueue } from '../../core/ports.js';
+import { S3Store } from '../../core/adapters/s3-store.js';
+import { findDeadLetterQueue, SqsQueue } from '../../core/adapters/sqs-queue.js';
+import type { QueuePort } from '../../core/ports/queue.js';
 import { Dashboard } from './dashboard.js';
 import { type DashboardServer, startDashboardServer } from './server.js';
 

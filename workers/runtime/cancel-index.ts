@@ -13,7 +13,7 @@ import {
   resultKey,
 } from '../../core/envelope.js';
 import { errorText } from '../../core/errors.js';
-import type { ObjectStore } from '../../core/ports.js';
+import type { ObjectStore } from '../../core/ports/object-store.js';
 import type { Logger } from './logger.js';
 
 export class CancelIndex {

@@ -21,8 +21,8 @@ import type { FailureHandler } from './failure-handler.js';
 import { JobContext } from './job-context.js';
 import type { Logger } from './logger.js';
 import { abortJob, type RunningJob } from './running-job.js';
-import type { JobEndListener } from './worker-options.js';
 import type { JobSteering } from './steering.js';
+import type { JobEndListener } from './worker-options.js';
 
 export class JobRunner {
   /** Job keys (batch/id) running in this process, to drop a duplicate delivery of one of them. */

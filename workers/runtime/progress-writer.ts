@@ -6,7 +6,7 @@
  */
 import { type ProgressRecord, parseProgress, progressKey } from '../../core/envelope.js';
 import { errorText } from '../../core/errors.js';
-import type { ObjectStore } from '../../core/ports.js';
+import type { ObjectStore } from '../../core/ports/object-store.js';
 import type { Logger } from './logger.js';
 
 export interface ProgressWriterOptions {

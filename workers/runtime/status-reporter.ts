@@ -5,7 +5,7 @@
  */
 import { type WorkerStatusRecord, workerStatusKey } from '../../core/envelope.js';
 import { errorText } from '../../core/errors.js';
-import type { ObjectStore } from '../../core/ports.js';
+import type { ObjectStore } from '../../core/ports/object-store.js';
 import type { Logger } from './logger.js';
 
 export type StatusSnapshot = Pick<WorkerStatusRecord, 'running' | 'counters'>;

@@ -10,7 +10,7 @@
  */
 import type { Envelope } from '../../core/envelope.js';
 import { errorText, JobCancelledError } from '../../core/errors.js';
-import type { ObjectStore } from '../../core/ports.js';
+import type { ObjectStore } from '../../core/ports/object-store.js';
 import { CancelIndex, recordCancelled } from './cancel-index.js';
 import type { WorkerCounters } from './counters.js';
 import type { Logger } from './logger.js';

@@ -4,8 +4,9 @@
  */
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { S3Store } from '../../../core/adapters/s3-store.js';
+import { SqsQueue } from '../../../core/adapters/sqs-queue.js';
 import { s3Client, sqsClient } from '../../../core/aws.js';
-import { S3Store, SqsQueue } from '../../../core/ports.js';
 import { Dashboard } from '../../../scripts/ui/dashboard.js';
 import { type DashboardServer, startDashboardServer } from '../../../scripts/ui/server.js';
 import { freshDeployment } from '../../support/deployment.js';

@@ -6,6 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pool } from '../../../client/submit.js';
+import { S3Store } from '../../../core/adapters/s3-store.js';
+import { SqsQueue } from '../../../core/adapters/sqs-queue.js';
 import { s3Client, sqsClient } from '../../../core/aws.js';
 import {
   type BatchManifest,
@@ -15,7 +17,6 @@ import {
   resultKey,
   workerStatusKey,
 } from '../../../core/envelope.js';
-import { S3Store, SqsQueue } from '../../../core/ports.js';
 import { Dashboard } from '../../../scripts/ui/dashboard.js';
 import { freshDeployment } from '../../support/deployment.js';
 import { startEmbedded } from '../../support/emulators.js';

@@ -18,7 +18,7 @@ import {
   type WorkerStatusRecord,
   workerStatusKey,
 } from '../../../core/envelope.js';
-import type { ObjectStore } from '../../../core/ports.js';
+import type { ObjectStore } from '../../../core/ports/object-store.js';
 import type { freshDeployment } from '../../support/deployment.js';
 
 export interface Seen {
