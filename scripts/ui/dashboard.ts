@@ -17,6 +17,8 @@ export interface DashboardOptions {
   /** @default - no DLQ counts, and no redrive */
   readonly dlq?: QueuePort;
   readonly store: ObjectStore;
+  /** Queue counts are asked for at most once per this long, however many pages refresh. @default 2000 */
+  readonly sampleEveryMs?: number;
   /** Batches shown on the overview, newest first. @default 10 */
   readonly batchesShown?: number;
   /** A worker that has not reported for this long is not listed. @default 120000 */
@@ -55,7 +57,10 @@ export class Dashboard {
   private readonly listings = new Map<string, { at: number; value: Promise<unknown> }>();
 
   constructor(private readonly opts: DashboardOptions) {
-    this.history = new QueueHistory(opts.queue, opts.dlq);
+    this.history = new QueueHistory(opts.queue, opts.dlq, {
+      minIntervalMs: opts.sampleEveryMs ?? 2000,
+      keep: 900,
+    });
     this.cache = new RecordCache(opts.store);
     this.submitter = new Submitter({ queue: opts.queue, store: opts.store });
   }

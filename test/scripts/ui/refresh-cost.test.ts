@@ -102,6 +102,7 @@ beforeAll(async () => {
     store: new S3Store(clients.s3, d.bucket),
     // One refresh's calls share their listings however long they take; forget() starts the next.
     stateTtlMs: 600_000,
+    sampleEveryMs: 0,
     settledTtlMs: 600_000,
   });
 }, 180_000);
