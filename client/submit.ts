@@ -5,17 +5,27 @@
  *   const flotilla = new Submitter({ queue, store });
  *   const batch = await flotilla.submitMany('wordcount', keys.map((key) => ({ payload: { key } })));
  *   const outcome = await batch.waitForAll();
+ *   await flotilla.cancel(batch.batch);           // or some of its jobs: cancel(batch, ['j000003'])
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pMap from 'p-map';
 import {
   assertId,
+  type BatchManifest,
+  type CancelledRecord,
+  type CancelRequest,
+  cancelKey,
   ENVELOPE_VERSION,
   type Envelope,
   EnvelopeSchema,
   type ErrorRecord,
   errorKey,
+  type FinalRecord,
+  jobIdOfKey,
+  MANIFEST_PREVIEW_CHARS,
+  manifestKey,
+  type ProgressRecord,
   payloadKey,
   type ResultRecord,
   resultKey,
@@ -105,6 +115,18 @@ export class Submitter {
       throw new FlotillaError(`job id '${dup}' appears twice in batch ${batch}; job ids must be unique`);
     const done = opts.skipDone === false ? new Set<string>() : await this.doneIds(batch);
     const submittedAt = new Date().toISOString();
+    const manifest: BatchManifest = {
+      v: 1,
+      batch,
+      type,
+      queue: this.opts.queue.url,
+      submittedAt,
+      total: ids.length,
+      jobIds: ids,
+      payloadPreviews: specs.map((sp) =>
+        (JSON.stringify(sp.payload) ?? 'null').slice(0, MANIFEST_PREVIEW_CHARS),
+      ),
+    };
     // Validate and size everything before sending anything: a bad job fails the whole submit.
     const envelopes: Envelope[] = [];
     for (const s of specs) {
@@ -113,8 +135,22 @@ export class Submitter {
     }
     const entries: SendEntry[] = [];
     for (const env of envelopes) entries.push(await this.toEntry(env));
+    // Before the jobs: whoever looks at the batch (a dashboard, `results`) knows what is queued.
+    await this.opts.store.put(manifestKey(batch), JSON.stringify(manifest), {
+      contentType: 'application/json',
+    });
     await this.sendAll(entries, (n) => opts.onProgress?.(n + done.size, specs.length));
     return new BatchHandle(this.opts.store, batch, ids, { skipped: done.size, sent: entries.length, type });
+  }
+
+  /**
+   * Ask the workers to cancel a batch (every job) or some of its jobs: one small object per
+   * request under cancel/. A job not yet started is dropped when a worker next receives it; a
+   * running one has its signal aborted within a heartbeat interval. Each ends with a final
+   * `cancelled` record, unless it finished first (then its result stands).
+   */
+  async cancel(batch: string, jobIds?: readonly string[]): Promise<number> {
+    return requestCancel(this.opts.store, assertId(batch, 'batch id'), jobIds);
   }
 
   /** A handle on a batch submitted earlier (by id), to wait for or inspect. */
@@ -203,19 +239,27 @@ export interface BatchStatus {
   readonly batch: string;
   /** Job ids with a result. */
   readonly done: Set<string>;
+  /** Job ids that ended cancelled (their final record says so). */
+  readonly cancelled: Set<string>;
   /** Job ids that failed for good (sent to the DLQ), with the last error. */
   readonly deadLettered: Map<string, ErrorRecord>;
   /** Job ids that failed at least once and are waiting for a retry. */
   readonly retrying: Map<string, ErrorRecord>;
+  /** The last progress reported by jobs that have no final record yet. */
+  readonly progress: Map<string, ProgressRecord>;
 }
 
 export interface BatchOutcome<R = unknown> {
   readonly batch: string;
-  /** True when every job is done or dead-lettered. */
+  /** True when every job is done, cancelled or dead-lettered. */
   readonly complete: boolean;
   readonly results: Map<string, ResultRecord<R>>;
   readonly deadLettered: ErrorRecord[];
-  /** Job ids neither done nor dead-lettered when waiting stopped. */
+  /** How many jobs have a result (whether or not `results` was fetched). */
+  readonly done: number;
+  /** Job ids that ended cancelled. */
+  readonly cancelled: string[];
+  /** Job ids neither done, cancelled nor dead-lettered when waiting stopped. */
   readonly pending: string[];
   readonly elapsedMs: number;
 }
@@ -231,7 +275,13 @@ export interface WaitOptions {
   readonly signal?: AbortSignal;
 }
 
+const readJson = async <T>(store: ObjectStore, key: string): Promise<T> =>
+  JSON.parse((await store.get(key)).toString('utf8')) as T;
+
 export class BatchHandle {
+  /** Progress records already read, by key, with the ETag they had: read again only when it changes. */
+  private readonly progressSeen = new Map<string, { etag: string; record: ProgressRecord }>();
+
   constructor(
     private readonly store: ObjectStore,
     readonly batch: string,
@@ -240,47 +290,95 @@ export class BatchHandle {
     readonly submitted: { skipped: number; sent: number; type?: string } = { skipped: 0, sent: 0 },
   ) {}
 
-  /** What the bucket says about the batch now: one listing of results/ and one of errors/. */
+  /**
+   * What the bucket says about the batch now: a listing each of results/, cancelled/, errors/ and
+   * progress/ under the batch, plus a GET per error record and per progress record that changed.
+   */
   async status(): Promise<BatchStatus> {
+    const keys = async (prefix: string) => {
+      const out: { key: string; etag: string }[] = [];
+      for await (const o of this.store.list(`${prefix}${this.batch}/`)) out.push(o);
+      return out;
+    };
+    const [results, cancelledKeys, errors, progress] = await Promise.all([
+      keys('results/'),
+      keys('cancelled/'),
+      keys('errors/'),
+      keys('progress/'),
+    ]);
+    const cancelled = new Set(cancelledKeys.map((o) => jobIdOfKey(o.key)));
     const done = new Set<string>();
+    for (const o of results) {
+      const id = jobIdOfKey(o.key);
+      if (!cancelled.has(id)) done.add(id);
+    }
+    const final = (id: string) => done.has(id) || cancelled.has(id);
     const deadLettered = new Map<string, ErrorRecord>();
     const retrying = new Map<string, ErrorRecord>();
-    const idOf = (key: string, prefix: string) => key.slice(prefix.length, -'.json'.length);
-    const rp = `results/${this.batch}/`;
-    for await (const o of this.store.list(rp)) done.add(idOf(o.key, rp));
-    const ep = `errors/${this.batch}/`;
-    const errorKeys: string[] = [];
-    for await (const o of this.store.list(ep)) if (!done.has(idOf(o.key, ep))) errorKeys.push(o.key);
-    await pool(errorKeys, 16, async (key) => {
-      try {
-        const rec = JSON.parse((await this.store.get(key)).toString('utf8')) as ErrorRecord;
-        (rec.final ? deadLettered : retrying).set(rec.jobId, rec);
-      } catch {
-        // deleted by a redrive between list and get
-      }
-    });
-    return { batch: this.batch, done, deadLettered, retrying };
+    const open = (list: { key: string; etag: string }[]) => list.filter((o) => !final(jobIdOfKey(o.key)));
+    const running = new Map<string, ProgressRecord>();
+    await Promise.all([
+      pool(open(errors), 16, async ({ key }) => {
+        try {
+          const rec = await readJson<ErrorRecord>(this.store, key);
+          (rec.final ? deadLettered : retrying).set(rec.jobId, rec);
+        } catch {
+          // deleted by a redrive between list and get
+        }
+      }),
+      pool(open(progress), 16, async ({ key, etag }) => {
+        const seen = this.progressSeen.get(key);
+        if (seen && seen.etag === etag) {
+          running.set(seen.record.jobId, seen.record);
+          return;
+        }
+        try {
+          const record = await readJson<ProgressRecord>(this.store, key);
+          this.progressSeen.set(key, { etag, record });
+          running.set(record.jobId, record);
+        } catch {
+          // gone between list and get
+        }
+      }),
+    ]);
+    // A report older than the job's last failure belongs to an attempt that is over.
+    for (const [id, p] of running) {
+      const err = deadLettered.get(id) ?? retrying.get(id);
+      if (err && Date.parse(err.at) >= Date.parse(p.at)) running.delete(id);
+    }
+    return { batch: this.batch, done, cancelled, deadLettered, retrying, progress: running };
   }
 
-  /** Resolve when every job has a result or went to the DLQ (or on timeout), with the results. */
+  /** Resolve when every job has a final record or went to the DLQ (or on timeout), with the results. */
   async waitForAll<R = unknown>(opts: WaitOptions = {}): Promise<BatchOutcome<R>> {
     const started = Date.now();
     const pollMs = opts.pollMs ?? 500;
     let status: BatchStatus;
+    const listed = this.jobIds ?? (await this.manifestIds());
     for (;;) {
       status = await this.status();
-      const ids = this.jobIds ?? [...status.done, ...status.deadLettered.keys(), ...status.retrying.keys()];
+      const ids = listed ?? [
+        ...new Set([
+          ...status.done,
+          ...status.cancelled,
+          ...status.deadLettered.keys(),
+          ...status.retrying.keys(),
+          ...status.progress.keys(),
+        ]),
+      ];
       opts.onProgress?.(status, ids.length);
-      const open = ids.filter((id) => !status.done.has(id) && !status.deadLettered.has(id));
+      const open = ids.filter(
+        (id) => !status.done.has(id) && !status.cancelled.has(id) && !status.deadLettered.has(id),
+      );
       const timedOut = opts.timeoutMs !== undefined && Date.now() - started >= opts.timeoutMs;
       if (open.length === 0 || timedOut || opts.signal?.aborted) {
         const results = new Map<string, ResultRecord<R>>();
         if (opts.fetchResults !== false) {
           await pool(
-            [...status.done].filter((id) => !this.jobIds || this.jobIds.includes(id)),
+            ids.filter((id) => status.done.has(id)),
             16,
             async (id) => {
-              results.set(id, JSON.parse((await this.store.get(resultKey(this.batch, id))).toString('utf8')));
+              results.set(id, await readJson<ResultRecord<R>>(this.store, resultKey(this.batch, id)));
             },
           );
         }
@@ -289,6 +387,8 @@ export class BatchHandle {
           complete: open.length === 0,
           results,
           deadLettered: [...status.deadLettered.values()],
+          done: ids.filter((id) => status.done.has(id)).length,
+          cancelled: ids.filter((id) => status.cancelled.has(id)),
           pending: open,
           elapsedMs: Date.now() - started,
         };
@@ -297,15 +397,60 @@ export class BatchHandle {
     }
   }
 
-  async result<R = unknown>(jobId: string): Promise<ResultRecord<R> | undefined> {
+  /** The job ids the batch's manifest lists; undefined for a batch submitted without one. */
+  private async manifestIds(): Promise<string[] | undefined> {
+    if (!(await this.store.head(manifestKey(this.batch)))) return undefined;
+    return (await readJson<BatchManifest>(this.store, manifestKey(this.batch))).jobIds;
+  }
+
+  /** Ask the workers to cancel this batch's jobs (all of them when `jobIds` is not given). */
+  cancel(jobIds?: readonly string[]): Promise<number> {
+    return requestCancel(this.store, this.batch, jobIds);
+  }
+
+  /** The job's final record: its result, or the record of its cancellation. */
+  async final<R = unknown>(jobId: string): Promise<FinalRecord<R> | undefined> {
     if (!(await this.store.head(resultKey(this.batch, jobId)))) return undefined;
-    return JSON.parse((await this.store.get(resultKey(this.batch, jobId))).toString('utf8'));
+    return readJson<FinalRecord<R>>(this.store, resultKey(this.batch, jobId));
+  }
+
+  /** The job's result; undefined while it has none, or when it was cancelled. */
+  async result<R = unknown>(jobId: string): Promise<ResultRecord<R> | undefined> {
+    const rec = await this.final<R>(jobId);
+    return rec?.status === 'done' ? rec : undefined;
+  }
+
+  async cancelled(jobId: string): Promise<CancelledRecord | undefined> {
+    const rec = await this.final(jobId);
+    return rec?.status === 'cancelled' ? rec : undefined;
   }
 
   async error(jobId: string): Promise<ErrorRecord | undefined> {
     if (!(await this.store.head(errorKey(this.batch, jobId)))) return undefined;
-    return JSON.parse((await this.store.get(errorKey(this.batch, jobId))).toString('utf8'));
+    return readJson<ErrorRecord>(this.store, errorKey(this.batch, jobId));
   }
+}
+
+/** Write cancel requests: one for the batch, or one per job. Returns how many were written. */
+export async function requestCancel(
+  store: ObjectStore,
+  batch: string,
+  jobIds?: readonly string[],
+): Promise<number> {
+  const at = new Date().toISOString();
+  const put = (jobId?: string) => {
+    const req: CancelRequest = { v: 1, batch, ...(jobId ? { jobId } : {}), at };
+    return store.put(cancelKey(batch, jobId), JSON.stringify(req), { contentType: 'application/json' });
+  };
+  if (!jobIds) {
+    await put();
+    return 1;
+  }
+  const ids = jobIds.map((id) => assertId(id, 'job id'));
+  await pool(ids, 16, async (id) => {
+    await put(id);
+  });
+  return ids.length;
 }
 
 /** Run `fn` over `items` with at most `limit` at once. */

@@ -195,3 +195,126 @@ export const ErrorRecordSchema = z
 
 export type ResultRecord<T = unknown> = Omit<z.infer<typeof ResultRecordSchema>, 'result'> & { result: T };
 export type ErrorRecord = z.infer<typeof ErrorRecordSchema>;
+
+// ---------------------------------------------------------------- seeing and steering running work
+
+/**
+ * A job's last reported progress (`ctx.progress`), written at most once per throttle interval
+ * while it runs. Not a final status: the record at resultKey or errorKey is.
+ */
+export const progressKey = (batch: string, jobId: string) => `progress/${batch}/${jobId}.json`;
+/** A cancel request for one job, or (with CANCEL_ALL) for a whole batch. Written by the submitter. */
+export const cancelKey = (batch: string, jobId: string = CANCEL_ALL) => `cancel/${batch}/${jobId}.json`;
+/** Not a job id (those start with a letter or digit): the name of a whole-batch cancel request. */
+export const CANCEL_ALL = '_batch';
+/** Marks a job whose final record (at resultKey) says `cancelled`, so a listing can count them. */
+export const cancelledKey = (batch: string, jobId: string) => `cancelled/${batch}/${jobId}.json`;
+/** Each worker's last status report (see WorkerStatusRecord). */
+export const workerStatusKey = (workerId: string) => `workers/${encodeURIComponent(workerId)}.json`;
+/** What a submitter sent as one batch (see BatchManifest). */
+export const manifestKey = (batch: string) => `batches/${batch}.json`;
+
+/** What a worker writes to progressKey while a job runs. */
+export interface ProgressRecord {
+  v: 1;
+  jobId: string;
+  batch: string;
+  /** 0..1 */
+  fraction: number;
+  note?: string;
+  attempt: number;
+  at: string;
+  worker: string;
+}
+
+/** What the submitter writes to cancelKey. */
+export interface CancelRequest {
+  v: 1;
+  batch: string;
+  /** Unset: every job of the batch. */
+  jobId?: string;
+  at: string;
+}
+
+/**
+ * What a worker writes to resultKey when a job is cancelled (before it ran, or while it ran).
+ * Written only if no record is there yet (If-None-Match), like a result: a cancel that races a
+ * finishing job leaves exactly one of the two.
+ */
+export interface CancelledRecord {
+  v: 1;
+  jobId: string;
+  batch: string;
+  type: string;
+  status: 'cancelled';
+  /** True when the handler had started (its signal was aborted). */
+  wasRunning: boolean;
+  attempt: number;
+  requestedAt: string;
+  at: string;
+  worker: string;
+}
+
+/** A job's final record at resultKey: done or cancelled. */
+export type FinalRecord<T = unknown> = ResultRecord<T> | CancelledRecord;
+
+/** What each worker writes to workerStatusKey every status interval. */
+export interface WorkerStatusRecord {
+  v: 1;
+  worker: string;
+  queue: string;
+  at: string;
+  startedAt: string;
+  concurrency: number;
+  types: string[];
+  /** The jobs it was running when it wrote this. */
+  running: { batch: string; jobId: string; type: string; attempt: number; startedAt: string }[];
+  counters: Record<string, number>;
+  /** Set on the last report, as the worker stops. */
+  stopped?: boolean;
+}
+
+/**
+ * What the submitter writes to manifestKey: the batch's jobs, so a viewer knows what is still
+ * queued and what each job was given (a message on the queue cannot be read without taking it).
+ */
+export interface BatchManifest {
+  v: 1;
+  batch: string;
+  type: string;
+  queue: string;
+  submittedAt: string;
+  total: number;
+  jobIds: string[];
+  /** Each job's payload as JSON, cut to MANIFEST_PREVIEW_CHARS characters (same order as jobIds). */
+  payloadPreviews?: string[];
+}
+
+/** How much of each payload a batch manifest keeps, so a viewer can show it without the queue. */
+export const MANIFEST_PREVIEW_CHARS = 1000;
+
+const ProgressInputSchema = z.object({
+  fraction: z.number().min(0).max(1),
+  note: z.string().max(200).optional(),
+});
+
+/** Check a handler's progress report; throws a clear error for a fraction outside 0..1. */
+export function parseProgress(fraction: unknown, note?: unknown): { fraction: number; note?: string } {
+  const r = ProgressInputSchema.safeParse({ fraction, ...(note === undefined ? {} : { note }) });
+  if (!r.success)
+    throw new RangeError(
+      `ctx.progress(fraction, note?) takes a fraction from 0 to 1 and a note of at most 200 characters; got ${JSON.stringify(fraction)}`,
+    );
+  return r.data.note === undefined ? { fraction: r.data.fraction } : r.data;
+}
+
+/** The batch and job a cancel request names (jobId unset for a whole batch); undefined for other keys. */
+export function parseCancelKey(key: string): { batch: string; jobId?: string } | undefined {
+  const m = /^cancel\/([^/]+)\/([^/]+)\.json$/.exec(key);
+  if (!m) return undefined;
+  const [, batch, job] = m as unknown as [string, string, string];
+  return job === CANCEL_ALL ? { batch } : { batch, jobId: job };
+}
+
+/** The job id of a key under `<prefix><batch>/`, e.g. results/b1/j000001.json → j000001. */
+export const jobIdOfKey = (key: string): string => key.slice(key.lastIndexOf('/') + 1, -'.json'.length);

@@ -60,6 +60,19 @@ export class JobTimeoutError extends FlotillaError {
   }
 }
 
+/** A job's signal is aborted with this when its batch or the job itself was cancelled. */
+export class JobCancelledError extends FlotillaError {
+  constructor(
+    readonly batch: string,
+    readonly jobId: string,
+    /** When the cancel was asked for. */
+    readonly requestedAt: string,
+  ) {
+    super(`job ${jobId} of batch ${batch} was cancelled (asked at ${requestedAt})`);
+    this.name = 'JobCancelledError';
+  }
+}
+
 /** A configuration or usage problem the user can fix; the CLI prints its message alone. */
 export class UsageError extends FlotillaError {
   constructor(message: string) {

@@ -80,6 +80,31 @@ export const DATA_LAYOUT: BucketLayout = Object.freeze({
       holds: "each failed job's error record; a DLQ redrive deletes it",
       grants: { worker: ['write'], submitter: ['read', 'list', 'delete'] },
     },
+    {
+      prefix: 'progress/',
+      holds: "a running job's last progress report (ctx.progress), written at most every few seconds",
+      grants: { worker: ['write'], submitter: ['read', 'list'] },
+    },
+    {
+      prefix: 'cancel/',
+      holds: 'cancel requests for a batch or a job; workers list them once per heartbeat interval',
+      grants: { submitter: ['read', 'write', 'list'], worker: ['read', 'list'] },
+    },
+    {
+      prefix: 'cancelled/',
+      holds: 'markers of jobs that ended cancelled, for counting',
+      grants: { worker: ['write'], submitter: ['read', 'list'] },
+    },
+    {
+      prefix: 'workers/',
+      holds: "each worker's status report (the dashboard's worker list)",
+      grants: { worker: ['write'], submitter: ['read', 'list'] },
+    },
+    {
+      prefix: 'batches/',
+      holds: 'batch manifests: the job ids a submit sent',
+      grants: { submitter: ['read', 'write', 'list'] },
+    },
   ] satisfies PrefixDeclaration[]),
   wholeBucket: Object.freeze({ exporter: ['read', 'write', 'list'] }),
   extraBuckets: Object.freeze([]),
@@ -92,6 +117,11 @@ export const PREFIXES = Object.freeze({
   payloads: 'payloads/',
   results: 'results/',
   errors: 'errors/',
+  progress: 'progress/',
+  cancel: 'cancel/',
+  cancelled: 'cancelled/',
+  workers: 'workers/',
+  batches: 'batches/',
 } as const);
 
 /** A deployment's own declarations, as cdk.json's `storage` setting and FLOTILLA_STORAGE carry them. */

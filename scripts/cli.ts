@@ -15,6 +15,11 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ m
     summary: 'show the results and failures of a batch',
     load: () => import('./commands/results.js'),
   },
+  cancel: {
+    summary: 'cancel a batch, or some of its jobs',
+    load: () => import('./commands/cancel.js'),
+  },
+  ui: { summary: 'serve a web dashboard of the deployment', load: () => import('./commands/ui.js') },
   dlq: { summary: 'list or redrive the dead-letter queue', load: () => import('./commands/dlq.js') },
   worker: { summary: 'run a worker here against the queue', load: () => import('./commands/worker.js') },
   local: {

@@ -128,7 +128,8 @@ export class PrimaryStack extends Stack {
 
     this.submitterRole = new iam.Role(this, 'SubmitterRole', {
       assumedBy: new iam.AccountRootPrincipal(),
-      description: 'Submit Flotilla jobs, read their results, redrive the DLQ; nothing else',
+      description:
+        'Submit Flotilla jobs, cancel them, read their results and progress, redrive the DLQ; nothing else',
     });
     queue.grantSendMessages(this.submitterRole);
     // `flotilla dlq list | redrive`: receive, unhide or delete DLQ messages.

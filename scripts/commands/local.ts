@@ -6,6 +6,7 @@ import { resourceNames } from '../../infra/definitions.js';
 import { startEmbeddedEmulator } from '../emulator.js';
 import { provisionDeployment } from '../provision.js';
 import { resolveTarget } from '../target.js';
+import { startDashboard } from '../ui/start.js';
 import { intOption, parseCommand } from './args.js';
 import type { CommandMain } from './types.js';
 
@@ -15,7 +16,8 @@ Create the job queue, its DLQ and the data bucket from Flotilla's definitions (t
 stack uses), straight through the SQS and S3 APIs.
   --name NAME     deployment name; resources are NAME-jobs, NAME-jobs-dlq, NAME-data (default flotilla)
   --endpoint URL  create them on this endpoint (LocalStack, moto, MinIO + ElasticMQ...)
-  --serve         start the embedded emulator here, create them there, and keep serving until Ctrl-C
+  --serve         start the embedded emulator here, create them there, and keep serving until Ctrl-C,
+                  with a dashboard of the deployment on 127.0.0.1 (its address is printed)
   --port N        with --serve (default 4566)`;
 
 export const main: CommandMain = async ({ argv, env, out, err }) => {
@@ -55,13 +57,19 @@ export const main: CommandMain = async ({ argv, env, out, err }) => {
         '',
       ].join('\n'),
     );
+    const clients = { sqs: sqsClient(cfg), s3: s3Client(cfg) };
+    const ui = await startDashboard({ ...clients, queueUrl: p.queueUrl, dlqUrl: p.dlqUrl, bucket: p.bucket });
     err.write(
-      `serving SQS and S3 on ${emu.endpoint} (in memory) until Ctrl-C; the lines above configure a shell\n`,
+      `serving SQS and S3 on ${emu.endpoint} (in memory) until Ctrl-C; the lines above configure a shell\n` +
+        `dashboard: ${ui.url}\n`,
     );
     await new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
+    await ui.stop();
+    clients.sqs.destroy();
+    clients.s3.destroy();
     await emu.stop();
     return 0;
   }

@@ -1,6 +1,12 @@
 /** flotilla submit TYPE (--payload JSON | --file jobs.ndjson) [--batch ID] [--wait] */
 import { readFileSync } from 'node:fs';
-import { type BatchHandle, type BatchOutcome, type JobSpec, Submitter } from '../../client/submit.js';
+import {
+  type BatchHandle,
+  type BatchOutcome,
+  type BatchStatus,
+  type JobSpec,
+  Submitter,
+} from '../../client/submit.js';
 import { UsageError } from '../../core/errors.js';
 import { Progress } from '../progress.js';
 import { closeTarget, openQueue, openStore, resolveTarget } from '../target.js';
@@ -133,14 +139,27 @@ export async function waitWithProgress(
         waiting ??= new Progress({ stream: err, label: 'waiting', total, unit: 'done' });
         const secs = Math.max((Date.now() - started) / 1000, 0.001);
         waiting.set(
-          s.done.size + s.deadLettered.size,
-          `${s.retrying.size} retrying, ${s.deadLettered.size} in DLQ, ${(s.done.size / secs).toFixed(1)} jobs/s`,
+          s.done.size + s.deadLettered.size + s.cancelled.size,
+          (s.cancelled.size > 0 ? `${s.cancelled.size} cancelled, ` : '') +
+            `${s.retrying.size} retrying, ${s.deadLettered.size} in DLQ, ${(s.done.size / secs).toFixed(1)} jobs/s` +
+            runningText(s.progress),
         );
       },
     });
   } finally {
     waiting?.stop();
   }
+}
+
+/** The running jobs that reported progress: "; running j000003 40%, j000007 5% (+3 more)". */
+export function runningText(progress: BatchStatus['progress'], show = 3): string {
+  if (progress.size === 0) return '';
+  const shown = [...progress.values()]
+    .sort((a, b) => a.jobId.localeCompare(b.jobId))
+    .slice(0, show)
+    .map((p) => `${p.jobId} ${Math.round(p.fraction * 100)}%${p.note ? ` (${p.note})` : ''}`);
+  const more = progress.size > show ? ` (+${progress.size - show} more)` : '';
+  return `; running ${shown.join(', ')}${more}`;
 }
 
 function report(
@@ -151,13 +170,14 @@ function report(
   out: NodeJS.WritableStream,
   err: NodeJS.WritableStream,
 ): number {
-  const done = total - o.pending.length - o.deadLettered.length;
+  const done = o.done;
   const secs = o.elapsedMs / 1000;
   const summary = {
     batch: o.batch,
     total,
     done,
     deadLettered: o.deadLettered.length,
+    cancelled: o.cancelled.length,
     pending: o.pending.length,
     elapsedSeconds: Number(secs.toFixed(2)),
     jobsPerSecond: Number((done / Math.max(secs, 0.001)).toFixed(1)),
@@ -166,7 +186,9 @@ function report(
   if (json) out.write(`${JSON.stringify(summary)}\n`);
   else {
     out.write(
-      `batch ${o.batch}: ${done} done, ${summary.deadLettered} in DLQ, ${summary.pending} still pending, ` +
+      `batch ${o.batch}: ${done} done, ${summary.deadLettered} in DLQ, ` +
+        (summary.cancelled > 0 ? `${summary.cancelled} cancelled, ` : '') +
+        `${summary.pending} still pending, ` +
         `${secs.toFixed(1)} s, ${summary.jobsPerSecond} jobs/s; results under ${summary.results}\n`,
     );
     for (const e of o.deadLettered.slice(0, 10)) {
@@ -179,5 +201,5 @@ function report(
         `gave up waiting with ${o.pending.length} job(s) pending; check again with: flotilla results ${o.batch}\n`,
       );
   }
-  return o.complete && o.deadLettered.length === 0 ? 0 : 1;
+  return o.complete && o.deadLettered.length === 0 && o.cancelled.length === 0 ? 0 : 1;
 }

@@ -13,6 +13,7 @@ import { buildWorker } from '../build-worker.js';
 import { intOption } from '../commands/args.js';
 import type { CommandContext } from '../commands/types.js';
 import { resolveTarget } from '../target.js';
+import { startDashboard } from '../ui/start.js';
 import { type LiveSide, queueNameOf } from './describe.js';
 import { mirrorDeployment } from './mirror.js';
 import { restoreDeployment } from './restore.js';
@@ -102,11 +103,16 @@ export async function main(
       err.write(`started ${workers} worker(s) against ${queueUrl}\n`);
     }
     if (!stopEmulator && children.length === 0) return 0;
-    err.write('running; Ctrl-C to stop\n');
+    const ui =
+      queueUrl && bucket
+        ? await startDashboard({ sqs: local.sqs, s3: local.s3, queueUrl, bucket })
+        : undefined;
+    err.write(`running; Ctrl-C to stop${ui ? `\ndashboard: ${ui.url}` : ''}\n`);
     await new Promise<void>((done) => {
       process.once('SIGINT', done);
       process.once('SIGTERM', done);
     });
+    await ui?.stop();
     return 0;
   } finally {
     for (const c of children) c.kill('SIGTERM');

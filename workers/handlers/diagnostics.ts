@@ -11,13 +11,17 @@ export const echo: HandlerDefinition<unknown, unknown> = {
   },
 };
 
-/** Waits `ms` milliseconds (aborts cleanly), then returns how long it slept. */
+/** Waits `ms` milliseconds (aborts cleanly), reporting progress a second at a time, then returns how long it slept. */
 export const sleep: HandlerDefinition<{ ms: number }, { sleptMs: number }> = {
   type: 'sleep',
   async handler(job, ctx) {
     const ms = job.payload?.ms;
     if (!Number.isFinite(ms) || ms < 0) throw new UnrecoverableError('sleep needs payload {"ms": N}');
-    await sleepMs(ms, undefined, { signal: ctx.signal });
+    const steps = Math.max(1, Math.ceil(ms / 1000));
+    for (let i = 1; i <= steps; i++) {
+      await sleepMs(ms / steps, undefined, { signal: ctx.signal });
+      if (steps > 1) ctx.progress(i / steps, `${Math.round((i * ms) / steps)} of ${ms} ms`);
+    }
     return { sleptMs: ms };
   },
 };

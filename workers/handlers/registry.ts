@@ -23,11 +23,18 @@ export interface HandlerContext {
    * cdk.json (`storage.prefixes`).
    */
   readonly store: ObjectStore;
-  /** Aborted when the job times out or the worker is forced to stop: stop work and throw. */
+  /**
+   * Aborted when the job times out, its batch or itself is cancelled (reason: JobCancelledError),
+   * or the worker is forced to stop: stop work and throw.
+   */
   readonly signal: AbortSignal;
   readonly log: Logger;
-  /** Report progress (a fraction 0..1 or any JSON-able detail); logged with the job's ids. */
-  progress(detail: number | Record<string, unknown>): void;
+  /**
+   * Report how far the job is (0..1, and a short note): logged with the job's ids, and stored
+   * for the submitter (`BatchHandle`, `flotilla submit --wait`, `results`, the dashboard) at
+   * most once per few seconds however often it is called. Throws RangeError outside 0..1.
+   */
+  progress(fraction: number, note?: string): void;
 }
 
 export type JobHandler<P = unknown, R = unknown> = (job: Job<P>, ctx: HandlerContext) => Promise<R>;

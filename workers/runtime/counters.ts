@@ -25,6 +25,8 @@ export interface WorkerCounters {
   isolated: number;
   /** Jobs found in the DLQ, moved there by the queue, and given their final error record. */
   accounted: number;
+  /** Jobs that ended cancelled (dropped before they ran, or aborted while running). */
+  cancelled: number;
 }
 
 export function newCounters(): WorkerCounters {
@@ -40,5 +42,6 @@ export function newCounters(): WorkerCounters {
     lostWorker: 0,
     isolated: 0,
     accounted: 0,
+    cancelled: 0,
   };
 }

@@ -9,15 +9,22 @@ import type { HandlerContext } from '../handlers/registry.js';
 import type { Logger } from './logger.js';
 import type { RunningJob } from './running-job.js';
 
-export type ProgressDetail = number | Record<string, unknown>;
+/** Where a job's progress is stored (JobSteering.report, bound to the job); throws on a bad fraction. */
+export type ProgressSink = (fraction: number, note?: string) => void;
 
 /**
  * Where every progress report goes, whoever makes it (the handler here, or one running
- * elsewhere on this job's behalf): the one place to store progress or to answer with a
- * cancellation later. Today it logs.
+ * elsewhere on this job's behalf): checked and stored through the sink (throttled there), and
+ * logged.
  */
-export function reportProgress(_entry: RunningJob, log: Logger, detail: ProgressDetail): void {
-  log.info('job progress', { progress: detail });
+export function reportProgress(
+  log: Logger,
+  sink: ProgressSink | undefined,
+  fraction: number,
+  note?: string,
+): void {
+  sink?.(fraction, note);
+  log.info('job progress', { progress: fraction, ...(note === undefined ? {} : { note }) });
 }
 
 export class JobContext implements HandlerContext {
@@ -28,6 +35,7 @@ export class JobContext implements HandlerContext {
     private readonly entry: RunningJob,
     private readonly parentLog: Logger,
     private readonly fields: Record<string, unknown>,
+    private readonly sink?: ProgressSink,
   ) {}
 
   get signal(): AbortSignal {
@@ -44,7 +52,7 @@ export class JobContext implements HandlerContext {
     return this.childLog;
   }
 
-  progress(detail: ProgressDetail): void {
-    reportProgress(this.entry, this.log, detail);
+  progress(fraction: number, note?: string): void {
+    reportProgress(this.log, this.sink, fraction, note);
   }
 }

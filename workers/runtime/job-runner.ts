@@ -34,6 +34,7 @@ import { jobHistory, lostRecord } from './isolation/suspects.js';
 import { JobContext } from './job-context.js';
 import type { Logger } from './logger.js';
 import { abortJob, type RunningJob } from './running-job.js';
+import type { JobSteering } from './steering.js';
 import type { JobEndListener } from './worker-options.js';
 
 export class JobRunner {
@@ -51,6 +52,8 @@ export class JobRunner {
     private readonly execute: JobExecutor = runInProcess,
     /** Child processes for isolated jobs. @default - none: every job runs in this process */
     pool?: HandlerPool,
+    /** Progress, cancel and status through the bucket. @default - none (progress is only logged) */
+    private readonly steering?: JobSteering,
   ) {
     this.isolated = pool ? inChild(pool) : undefined;
   }
@@ -89,6 +92,7 @@ export class JobRunner {
     this.runningJobs.add(jobKey);
     const startedAtMs = Date.now();
     try {
+      if (await this.steering?.dropIfCancelled(entry, envelope)) return;
       // Job ids are idempotency keys. A redelivery (SQS handed the message out before) may be of
       // a job that finished and lost its delete: one HEAD tells, and a finished job is not run
       // again. A first delivery skips that request: the conditional PUT below keeps the first
@@ -148,9 +152,11 @@ export class JobRunner {
         durationMs,
       });
     } catch (err) {
+      if (await this.steering?.finishIfCancelled(entry, envelope, err)) return;
       await this.failures.jobFailed(entry, envelope, err as Error, fields, Date.now() - startedAtMs);
     } finally {
       this.runningJobs.delete(jobKey);
+      await this.steering?.jobEnded(entry);
     }
   }
 
@@ -164,7 +170,9 @@ export class JobRunner {
   ): Promise<unknown> {
     const timeoutMs = def.timeoutMs ?? DEFAULT_JOB_TIMEOUT_MS;
     const timer = setTimeout(() => abortJob(entry, new JobTimeoutError(def.type, timeoutMs)), timeoutMs);
-    const ctx = new JobContext(this.store, entry, this.log, fields);
+    const steering = this.steering;
+    const sink = steering && ((f: number, note?: string) => steering.report(entry, f, note));
+    const ctx = new JobContext(this.store, entry, this.log, fields, sink);
     try {
       return await execute(def, job, ctx, entry);
     } finally {

@@ -60,6 +60,10 @@ export interface WorkerOptions {
   readonly workerId?: string;
   /** Called as each job ends, done (`ok`) or failed, for metrics (metrics.ts). @default - nothing */
   readonly onJobEnd?: JobEndListener;
+  /** A job's progress reports are written to the bucket at most once per this long. @default 5000 */
+  readonly progressIntervalMs?: number;
+  /** How often this worker writes its status record (alive, and what it runs). @default 15000 */
+  readonly statusIntervalMs?: number;
 }
 
 /** Told of each job's end: its type, how long its handler ran, and whether it succeeded. */
@@ -78,6 +82,8 @@ export const WORKER_DEFAULTS = Object.freeze({
   scaleInGuard: NO_SCALE_IN_GUARD,
   log: silentLogger,
   onJobEnd: (() => {}) as JobEndListener,
+  progressIntervalMs: 5000,
+  statusIntervalMs: 15_000,
 });
 
 /** Every option with its value: only `dlq` and `childEntry` may be absent. */
@@ -109,6 +115,8 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   if (!(r.retryBaseDelayMs >= 0)) problems.push('retryBaseDelayMs must be >= 0');
   if (!(r.retryMaxDelayMs >= 0)) problems.push('retryMaxDelayMs must be >= 0');
   if (!(r.drainTimeoutMs >= 0)) problems.push('drainTimeoutMs must be >= 0');
+  if (!(r.progressIntervalMs >= 1)) problems.push('progressIntervalMs must be >= 1');
+  if (!(r.statusIntervalMs >= 1)) problems.push('statusIntervalMs must be >= 1');
   if (!(r.outageBackoff.baseMs >= 1 && r.outageBackoff.maxMs >= r.outageBackoff.baseMs))
     problems.push('outageBackoff needs baseMs >= 1 and maxMs >= baseMs');
   if (problems.length > 0) throw new Error(`invalid worker options: ${problems.join('; ')}`);

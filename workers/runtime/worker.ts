@@ -11,6 +11,7 @@
  *   visibility-keeper.ts heartbeats, and releasing messages on drain
  *   protection.ts        scale-in protection while busy
  *   job-context.ts       what a handler gets
+ *   steering.ts          progress, cancel requests and the worker's status, through the bucket
  *   worker-options.ts    options, defaults and their checks
  *   isolation/           child processes for suspects and isolated types
  *   dead-letter-watch.ts final records for jobs the queue's redrive policy moved
@@ -30,15 +31,10 @@ import { Poller } from './poller.js';
 import { ScaleInProtection } from './protection.js';
 import { abortJob, type JobSource, type RunningJob } from './running-job.js';
 import { Slots } from './slots.js';
+import { JobSteering } from './steering.js';
 import { VisibilityKeeper } from './visibility-keeper.js';
+import { within } from './within.js';
 import { type ResolvedWorkerOptions, resolveWorkerOptions, type WorkerOptions } from './worker-options.js';
-
-/** Wait for `p`, but no longer than `ms`; the timer never outlives the wait (nor keeps the process up). */
-async function within(p: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([p, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
-}
 
 export class Worker {
   readonly counters: WorkerCounters = newCounters();
@@ -54,6 +50,7 @@ export class Worker {
   private readonly pool: HandlerPool | undefined;
   private readonly deadLetters: DeadLetterWatch | undefined;
   private deadLetterTimer?: NodeJS.Timeout;
+  private readonly steering: JobSteering;
   private readonly running = new Map<string, RunningJob>();
   private stopping = false;
   private onStop?: () => void;
@@ -93,6 +90,19 @@ export class Worker {
       opts.onJobEnd,
     );
     this.pool = opts.childEntry ? new HandlerPool({ entry: opts.childEntry }) : undefined;
+    this.steering = new JobSteering({
+      store: opts.store,
+      workerId: this.id,
+      queueUrl: opts.queue.url,
+      concurrency: opts.concurrency,
+      types: opts.handlers.types(),
+      cancelCheckIntervalMs: opts.heartbeatIntervalMs,
+      progressIntervalMs: opts.progressIntervalMs,
+      statusIntervalMs: opts.statusIntervalMs,
+      running: this.running,
+      counters: this.counters,
+      log,
+    });
     this.runner = new JobRunner(
       opts.store,
       opts.handlers,
@@ -103,6 +113,7 @@ export class Worker {
       opts.onJobEnd,
       runInProcess,
       this.pool,
+      this.steering,
     );
     this.deadLetters = opts.dlq
       ? new DeadLetterWatch({
@@ -161,6 +172,7 @@ export class Worker {
         });
     }
     this.watchDeadLetters();
+    await this.steering.start();
     const polls = this.poller.run(this.opts.pollers);
     await new Promise<void>((resolve) => {
       this.onStop = resolve;
@@ -191,6 +203,7 @@ export class Worker {
     this.visibility.stop();
     clearTimeout(this.deadLetterTimer);
     await this.pool?.close();
+    await this.steering.stop();
     await this.source.deletes.flush();
     await this.protection.stop();
     this.log.info('worker stopped', { ...this.counters });

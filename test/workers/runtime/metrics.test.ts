@@ -58,6 +58,7 @@ const counters = (n: number) => ({
   retried: n,
   deadLettered: n,
   duplicates: 0,
+  cancelled: 0,
   released: 0,
   heartbeats: 3 * n,
   lostWorker: 0,

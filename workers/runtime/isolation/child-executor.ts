@@ -24,7 +24,7 @@ export function inChild(pool: HandlerPool): JobExecutor {
       ...(memoryLimitMb !== undefined ? { memoryLimitMb } : {}),
       signal: stop.signal,
       onLog: (level, msg, fields) => ctx.log[level](msg, fields),
-      onProgress: (detail) => ctx.progress(detail),
+      onProgress: (fraction, note) => ctx.progress(fraction, note),
       onOutput: (line) => ctx.log.info('handler output', { line }),
     });
   };

@@ -94,6 +94,6 @@ function childContext(store: ObjectStore, signal: AbortSignal, send: (f: FromChi
     store,
     signal,
     log: logger({}),
-    progress: (detail) => send({ t: 'progress', detail }),
+    progress: (fraction, note) => send({ t: 'progress', fraction, ...(note !== undefined ? { note } : {}) }),
   };
 }

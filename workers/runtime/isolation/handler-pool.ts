@@ -55,7 +55,7 @@ export interface IsolatedRun {
   /** Aborts the run (the worker's drain deadline): the child is stopped, the run rejects with the reason. */
   readonly signal?: AbortSignal;
   readonly onLog?: (level: LogLevel, msg: string, fields?: Record<string, unknown>) => void;
-  readonly onProgress?: (detail: number | Record<string, unknown>) => void;
+  readonly onProgress?: (fraction: number, note?: string) => void;
   /** Each line the handler prints on its process's stdout or stderr while the job runs. */
   readonly onOutput?: (line: string) => void;
 }
@@ -120,7 +120,7 @@ class HandlerChild {
     }
     const a = this.answer;
     if (frame.t === 'log') a?.run.onLog?.(frame.level, frame.msg, frame.fields);
-    else if (frame.t === 'progress') a?.run.onProgress?.(frame.detail);
+    else if (frame.t === 'progress') a?.run.onProgress?.(frame.fraction, frame.note);
     else if (frame.t === 'done' || frame.t === 'failed') {
       this.answer = undefined;
       a?.resolve(frame);

@@ -14,6 +14,6 @@ export type ToChild = { t: 'job'; job: Job } | { t: 'abort'; reason: string };
 export type FromChild =
   | { t: 'ready'; pid: number }
   | { t: 'log'; level: LogLevel; msg: string; fields?: Record<string, unknown> }
-  | { t: 'progress'; detail: number | Record<string, unknown> }
+  | { t: 'progress'; fraction: number; note?: string }
   | { t: 'done'; result: unknown }
   | { t: 'failed'; error: { name: string; message: string; unrecoverable: boolean } };
