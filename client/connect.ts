@@ -15,9 +15,9 @@ import type { QueuePort } from '../core/ports/queue.js';
 import { Submitter, type SubmitterOptions } from './submit.js';
 
 export interface ConnectOptions {
-  /** The job queue's URL (the stack output `QueueUrl`). */
+  /** The job queue's URL (the stack output `JobQueueUrl`). */
   readonly queueUrl: string;
-  /** The data bucket's name (the stack output `BucketName`). */
+  /** The data bucket's name (the stack output `DataBucketName`). */
   readonly bucket: string;
   /** The dead-letter queue's URL. @default - the job queue's redrive target, looked up on first use */
   readonly dlqUrl?: string;
