@@ -31,15 +31,21 @@ export function sourceDirnames(root, from, depth = 2) {
 /** Lets the bundled CommonJS parts of the AWS SDK require() node builtins. */
 const REQUIRE_SHIM = "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);";
 
+/**
+ * The CLI's entry points. The export's file-writer thread is an entry of its own:
+ * scripts/sync/file-writer.ts starts it from beside its own chunk.
+ */
+export const CLI_ENTRIES = Object.freeze({
+  cli: 'scripts/cli.ts',
+  'file-writer-thread': 'scripts/sync/file-writer-thread.ts',
+});
+
 /** esbuild options for the CLI bundle: `outdir`/cli.mjs plus chunks loaded per command. */
 export function cliBuildOptions(root, outdir, plugin) {
   return {
-    // The export's file-writer thread is an entry of its own: scripts/sync/file-writer.ts starts
-    // it from beside its own chunk.
-    entryPoints: {
-      cli: join(root, 'scripts', 'cli.ts'),
-      'file-writer-thread': join(root, 'scripts', 'sync', 'file-writer-thread.ts'),
-    },
+    entryPoints: Object.fromEntries(
+      Object.entries(CLI_ENTRIES).map(([name, src]) => [name, join(root, src)]),
+    ),
     outdir,
     bundle: true,
     splitting: true,

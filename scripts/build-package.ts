@@ -1,19 +1,21 @@
 /**
  * npm run build:package — what the published package ships, in dist/:
- *   cdk/, client/, worker/   the entry points (ESM, dependencies external) and their shared chunks/
- *   types/                   .d.ts for the entries, emitted by tsc (tsconfig.build.json)
+ *   cdk/, client/, worker/   the entry points (ESM, dependencies imported from node_modules)
  *   bin/cli.mjs              the `flotilla` command, prebuilt: an install needs no esbuild
- *   worker.js                the worker bundle the CDK fleets ship
- * Every JavaScript file sits two folders below the package root, as the sources do, and
+ *   chunks/                  the code they share: one copy of each module, so an error class a
+ *                            handler imports from flotilla/worker is the one `flotilla worker` checks
+ *   types/                   .d.ts for the entries, emitted by tsc (tsconfig.build.json)
+ *   worker.js                the worker bundle the CDK fleets ship (everything inlined)
+ * Every module sits two folders below the package root, as the sources do, and
  * import.meta.dirname in a source becomes a path relative to the file it lands in.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
-import { cliBuildOptions, sourceDirnames } from '../bin/cli-build.mjs';
+import { CLI_ENTRIES, sourceDirnames } from '../bin/cli-build.mjs';
 import { buildWorker } from './build-worker.js';
 
 const root = join(import.meta.dirname, '..');
@@ -26,15 +28,19 @@ export const ENTRIES = Object.freeze({
   worker: 'workers/index.ts',
 });
 
-/** Everything the entries import from node_modules stays an import: the user's install provides it. */
-async function buildEntries(): Promise<void> {
-  await build({
-    entryPoints: Object.entries(ENTRIES).map(([name, src]) => ({
-      in: join(root, src),
-      out: `${name}/index`,
-    })),
+/** The entries and the CLI in one build, so that they share chunks. */
+async function buildModules(): Promise<void> {
+  for (const name of [...Object.keys(ENTRIES), 'chunks', 'bin'])
+    rmSync(join(dist, name), { recursive: true, force: true });
+  const result = await build({
+    entryPoints: [
+      ...Object.entries(ENTRIES).map(([name, src]) => ({ in: join(root, src), out: `${name}/index` })),
+      { in: join(root, CLI_ENTRIES.cli), out: 'bin/cli' },
+      { in: join(root, CLI_ENTRIES['file-writer-thread']), out: 'chunks/file-writer-thread' },
+    ],
     outdir: dist,
     chunkNames: 'chunks/[name]-[hash]',
+    outExtension: { '.js': '.mjs' },
     bundle: true,
     splitting: true,
     packages: 'external',
@@ -42,16 +48,21 @@ async function buildEntries(): Promise<void> {
     platform: 'node',
     target: 'node20',
     sourcemap: 'linked',
+    metafile: true,
     logLevel: 'warning',
     plugins: [sourceDirnames(root, 'package')],
   });
-}
-
-async function buildCli(): Promise<void> {
-  const outdir = join(dist, 'bin');
-  rmSync(outdir, { recursive: true, force: true });
-  // Without source maps: they would be two thirds of the package, for --debug stack traces only.
-  await build({ ...cliBuildOptions(root, outdir, sourceDirnames(root, 'package')), sourcemap: false });
+  // The file writer looks for its thread beside itself: say so here rather than at an export.
+  for (const [out, meta] of Object.entries(result.metafile.outputs)) {
+    if (
+      !Object.keys(meta.inputs).some(
+        (i) => i.endsWith(`sync${sep}file-writer.ts`) || i.endsWith('sync/file-writer.ts'),
+      )
+    )
+      continue;
+    if (!existsSync(join(dirname(resolve(root, out)), 'file-writer-thread.mjs')))
+      throw new Error(`${out} holds the file writer but file-writer-thread.mjs is not beside it`);
+  }
 }
 
 async function buildTypes(): Promise<void> {
@@ -68,16 +79,14 @@ function size(dir: string): number {
   return bytes;
 }
 
-/** Builds everything, the four parts at once; resolves when dist/ holds a complete package. */
+/** Builds everything, the three parts at once; resolves when dist/ holds a complete package. */
 export async function buildPackage(): Promise<void> {
-  for (const name of [...Object.keys(ENTRIES), 'chunks'])
-    rmSync(join(dist, name), { recursive: true, force: true });
-  await Promise.all([buildEntries(), buildCli(), buildTypes(), buildWorker(join(dist, 'worker.js'))]);
+  await Promise.all([buildModules(), buildTypes(), buildWorker(join(dist, 'worker.js'))]);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const started = Date.now();
-  process.stdout.write('building dist/: entries, types, CLI, worker bundle...\n');
+  process.stdout.write('building dist/: entries and CLI, types, worker bundle...\n');
   try {
     await buildPackage();
   } catch (err) {
@@ -86,8 +95,13 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   }
   const kib = (d: string) => `${(size(join(dist, d)) / 1024).toFixed(0)} KiB`;
   process.stdout.write(
-    `built in ${((Date.now() - started) / 1000).toFixed(1)} s: ${Object.keys(ENTRIES)
-      .map((e) => `${e}/ ${kib(e)}`)
-      .join(', ')}, chunks/ ${kib('chunks')}, types/ ${kib('types')}, bin/ ${kib('bin')}\n`,
+    `built in ${((Date.now() - started) / 1000).toFixed(1)} s: ${[
+      ...Object.keys(ENTRIES),
+      'bin',
+      'chunks',
+      'types',
+    ]
+      .map((d) => `${d}/ ${kib(d)}`)
+      .join(', ')}\n`,
   );
 }

@@ -23,6 +23,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Submitter } from '../client/submit.js';
 import { buildPackage } from '../scripts/build-package.js';
 import { freshDeployment } from './support/deployment.js';
 import { type Emulator, startEmbedded } from './support/emulators.js';
@@ -51,6 +52,26 @@ function run(cmd: string, args: string[], cwd: string, env: Record<string, strin
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** A long-running child (a worker): its output kept for failure messages, stopped with SIGTERM. */
+function background(cmd: string, args: string[], cwd: string, env: Record<string, string>) {
+  const child = spawn(cmd, args, { cwd, env: { ...ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const collect = (b: Buffer) => {
+    log += b.toString();
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    log: () => log,
+    /** SIGTERM, then the exit code once it has drained. */
+    stop(): Promise<number | null> {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
 }
 
 let tmp: string;
@@ -107,7 +128,12 @@ describe('the packed package, installed in a user project', () => {
   it('ships the entries, types, prebuilt CLI and worker bundle, and no sources or tests', async () => {
     const listed = await run('npm', ['pack', '--dry-run', '--ignore-scripts', '--json'], ROOT);
     const files = (JSON.parse(listed.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
-    for (const f of ['dist/cdk/index.js', 'dist/client/index.js', 'dist/worker/index.js', 'dist/bin/cli.mjs'])
+    for (const f of [
+      'dist/cdk/index.mjs',
+      'dist/client/index.mjs',
+      'dist/worker/index.mjs',
+      'dist/bin/cli.mjs',
+    ])
       expect(files).toContain(f);
     expect(files).toEqual(expect.arrayContaining(['dist/worker.js', 'workers/Dockerfile', 'README.md']));
     expect(files).toContain('dist/types/client/index.d.ts');
@@ -137,7 +163,7 @@ describe('the packed package, installed in a user project', () => {
     expect(deep.stderr).toContain('ERR_PACKAGE_PATH_NOT_EXPORTED');
     const dist = await run(
       process.execPath,
-      ['--input-type=module', '-e', "await import('flotilla/dist/client/index.js')"],
+      ['--input-type=module', '-e', "await import('flotilla/dist/client/index.mjs')"],
       project,
     );
     expect(dist.stderr).toContain('ERR_PACKAGE_PATH_NOT_EXPORTED');
@@ -174,30 +200,53 @@ describe('the packed package, installed in a user project', () => {
     it('runs a job submitted through flotilla/client on a worker built from flotilla/worker', async () => {
       const d = await freshDeployment(emu);
       const env = { ENDPOINT: emu.endpoint, QUEUE_URL: d.queueUrl, BUCKET: d.bucket };
-      const worker = spawn(process.execPath, [join(project, 'out', 'worker.js')], {
-        cwd: project,
-        env: { ...ENV, ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let log = '';
-      worker.stdout.on('data', (b: Buffer) => {
-        log += b.toString();
-      });
-      worker.stderr.on('data', (b: Buffer) => {
-        log += b.toString();
-      });
-      const exited = new Promise<number | null>((resolve) => worker.on('exit', (code) => resolve(code)));
+      const worker = background(process.execPath, [join(project, 'out', 'worker.js')], project, env);
+      let code: number | null;
       try {
         const submitted = await run(process.execPath, [join(project, 'out', 'submit.js')], project, env);
-        expect(submitted.stderr, log).toBe('');
+        expect(submitted.stderr, worker.log()).toBe('');
         expect(JSON.parse(submitted.stdout)).toEqual({
           complete: true,
           result: { shouted: 'HELLO FROM A USER PROJECT' },
         });
       } finally {
-        worker.kill('SIGTERM');
+        code = await worker.stop();
       }
-      expect(await exited, log).toBe(0);
+      expect(code, worker.log()).toBe(0);
+    });
+
+    it("sends a job whose handler throws flotilla/worker's UnrecoverableError to the DLQ at once, under the installed flotilla worker", async () => {
+      const d = await freshDeployment(emu, { maxReceiveCount: 5 });
+      const worker = background(
+        join(project, 'node_modules', '.bin', 'flotilla'),
+        ['worker', '--handlers', join(project, 'out', 'handlers.js'), '--wait-seconds', '1'],
+        project,
+        {
+          AWS_ENDPOINT_URL: emu.endpoint,
+          AWS_REGION: 'us-east-1',
+          AWS_ACCESS_KEY_ID: 'test',
+          AWS_SECRET_ACCESS_KEY: 'test',
+          FLOTILLA_QUEUE_URL: d.queueUrl,
+          FLOTILLA_BUCKET: d.bucket,
+        },
+      );
+      let code: number | null;
+      try {
+        const batch = await new Submitter({ queue: d.queue, store: d.store }).submit('refuse', {
+          reason: 'no',
+        });
+        const outcome = await batch.waitForAll({ pollMs: 100, timeoutMs: 30_000 });
+        expect(outcome.deadLettered, worker.log()).toHaveLength(1);
+        // The class the handler threw is the one the installed command checks: no retries first.
+        expect(outcome.deadLettered[0]).toMatchObject({
+          attempt: 1,
+          final: true,
+          error: { message: 'refused: no' },
+        });
+      } finally {
+        code = await worker.stop();
+      }
+      expect(code, worker.log()).toBe(0);
     });
   });
 
