@@ -1,15 +1,16 @@
 #!/usr/bin/env node
-// The `flotilla` command. A clone needs no build step: the first run bundles scripts/cli.ts with
-// esbuild into dist/cli/<fingerprint>/ (about a second), and every run after that starts from the
-// bundle, which loads in about a third of the time the TypeScript sources take through tsx. The
-// fingerprint covers every source file's size and time, so an edit makes a new bundle; a bundle is
-// never rewritten in place. Without esbuild (an install without dev dependencies), or with
-// FLOTILLA_FROM_SOURCE=1, the sources run through tsx as they are.
+// The `flotilla` command. An installed package runs the bundle it ships (dist/bin/cli.mjs, built
+// by scripts/build-package.ts) and needs neither esbuild nor tsx. A clone needs no build step:
+// the first run bundles scripts/cli.ts with esbuild into dist/cli/<fingerprint>/ (about a
+// second), and every run after that starts from the bundle, which loads in about a third of the
+// time the TypeScript sources take through tsx. The fingerprint covers every source file's size
+// and time, so an edit makes a new bundle; a bundle is never rewritten in place. Without esbuild
+// (an install without dev dependencies), or with FLOTILLA_FROM_SOURCE=1, the sources run through
+// tsx as they are.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import module from 'node:module';
-import { dirname, join, sep } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // Flotilla supports Node 20 and says so in its README; the SDK's Node 22 notice would print on every command.
@@ -32,56 +33,23 @@ function fingerprint() {
     }
   }
   // This file too: it holds the build options.
-  for (const file of ['package.json', 'package-lock.json', join('bin', 'flotilla.mjs')]) {
+  for (const file of [
+    'package.json',
+    'package-lock.json',
+    join('bin', 'flotilla.mjs'),
+    join('bin', 'cli-build.mjs'),
+  ]) {
     const s = statSync(join(root, file), { throwIfNoEntry: false });
     if (s) h.update(`${file}\0${s.size}\0${s.mtimeMs}\n`);
   }
   return h.digest('hex').slice(0, 16);
 }
 
-// Sources find repository files (cdk.json, workers/main.ts) from import.meta.dirname: in the
-// bundle that must still name their own folder, not the bundle's.
-const sourceDirnames = {
-  name: 'source-dirnames',
-  setup(b) {
-    b.onLoad({ filter: /\.ts$/ }, async (args) => {
-      if (args.path.includes(`${sep}node_modules${sep}`)) return undefined;
-      const text = await readFile(args.path, 'utf8');
-      if (!text.includes('import.meta.dirname')) return undefined;
-      return {
-        contents: text.replaceAll('import.meta.dirname', JSON.stringify(dirname(args.path))),
-        loader: 'ts',
-      };
-    });
-  },
-};
-
 async function bundle(outdir) {
   const { build } = await import('esbuild');
   const tmp = `${outdir}.${process.pid}.tmp`;
-  await build({
-    // The export's file-writer thread is an entry of its own: scripts/sync/file-writer.ts starts
-    // it from beside its own chunk.
-    entryPoints: {
-      cli: join(root, 'scripts', 'cli.ts'),
-      'file-writer-thread': join(root, 'scripts', 'sync', 'file-writer-thread.ts'),
-    },
-    outdir: tmp,
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'node',
-    mainFields: ['module', 'main'],
-    target: 'node20',
-    outExtension: { '.js': '.mjs' },
-    sourcemap: 'linked',
-    logLevel: 'error',
-    // Loaded only by the commands that need them, from node_modules: the CDK (restore
-    // --deploy-stack), the embedded emulator (local, mirror --to local), esbuild, tsx.
-    external: ['aws-cdk-lib', 'constructs', 'fauxqs', 'esbuild', 'tsx'],
-    plugins: [sourceDirnames],
-    banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
-  });
+  const { cliBuildOptions, sourceDirnames } = await import('./cli-build.mjs');
+  await build(cliBuildOptions(root, tmp, sourceDirnames(root, 'absolute')));
   try {
     renameSync(tmp, outdir);
   } catch {
@@ -97,6 +65,14 @@ async function bundle(outdir) {
 }
 
 async function loadCli() {
+  // The published package ships the prebuilt bundle and no sources; a clone, where a prebuilt
+  // bundle would go stale with the first edit, keeps bundling its sources by fingerprint.
+  const prebuilt = join(root, 'dist', 'bin', 'cli.mjs');
+  if (!existsSync(join(root, 'scripts', 'cli.ts')) && existsSync(prebuilt)) {
+    if (process.argv.includes('--debug')) process.setSourceMapsEnabled(true);
+    module.enableCompileCache?.();
+    return import(pathToFileURL(prebuilt).href);
+  }
   if (process.env.FLOTILLA_FROM_SOURCE !== '1') {
     const outdir = join(root, 'dist', 'cli', fingerprint());
     const entry = join(outdir, 'cli.mjs');

@@ -14,17 +14,18 @@ import {
   Tags,
 } from 'aws-cdk-lib';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
-import type { StorageDeclaration } from '../core/layout.js';
+// Through the package's public entry (flotilla/cdk): this app composes what a user's app can.
 import {
   CONFIG_CONTEXT_KEY,
   ConfigError,
+  DataPlaneStack,
   DEFAULT_ENVIRONMENT,
   ENV_CONTEXT_KEY,
   type FlotillaConfig,
+  PrimaryStack,
   resolveConfig,
-} from './config.js';
-import { DataPlaneStack } from './stacks/data-plane-stack.js';
-import { PrimaryStack } from './stacks/primary-stack.js';
+  type StorageDeclaration,
+} from './index.js';
 
 /**
  * The stack's environment: only what the configuration pins. Without an account and region

@@ -9,19 +9,20 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { pool, Submitter } from '../client/submit.js';
-import { S3Store } from '../core/adapters/s3-store.js';
-import { SqsQueue } from '../core/adapters/sqs-queue.js';
+// What a user's code can reach goes through the package's entries (client/index.ts = flotilla/client,
+// workers/index.ts = flotilla/worker); the rest is the demo's own plumbing.
 import {
+  type Connection,
+  connect,
   EMULATOR_CREDENTIALS,
   type EndpointConfig,
   endpointFromEnv,
-  s3Client,
-  sqsClient,
-} from '../core/aws.js';
+} from '../client/index.js';
+import { pool } from '../client/submit.js';
+import { s3Client, sqsClient } from '../core/aws.js';
 import { describeError, formatBytes } from '../core/errors.js';
 import { resourceNames } from '../infra/definitions.js';
-import { countWords, type MergeResult } from '../workers/handlers/wordcount.js';
+import { countWords, type MergeResult } from '../workers/index.js';
 import { buildWorker } from './build-worker.js';
 import { type EmbeddedEmulator, startEmbeddedEmulator } from './emulator.js';
 import { Progress } from './progress.js';
@@ -152,6 +153,7 @@ export async function runDemo(opts: DemoOptions, env: NodeJS.ProcessEnv): Promis
   const sqs = sqsClient(endpoint);
   const s3 = s3Client(endpoint);
   const workers: ChildProcess[] = [];
+  let flotilla: Connection | undefined;
   try {
     const name = 'flotilla-demo';
     const p = await provisionDeployment({ sqs, s3 }, name);
@@ -190,7 +192,8 @@ export async function runDemo(opts: DemoOptions, env: NodeJS.ProcessEnv): Promis
     }
     say(`Started ${opts.workers} worker processes (logs in ${logDir}/)`);
 
-    const store = new S3Store(s3, p.bucket);
+    flotilla = connect({ endpoint, queueUrl: p.queueUrl, bucket: p.bucket });
+    const { store, submitter } = flotilla;
     const docs = generateCorpus(opts.documents);
     const expected = new Map<string, number>();
     for (const d of docs) countWords(d, expected);
@@ -206,7 +209,6 @@ export async function runDemo(opts: DemoOptions, env: NodeJS.ProcessEnv): Promis
     );
     say(`Uploaded ${docs.length} documents (${formatBytes(corpusBytes)}) to s3://${p.bucket}/inputs/${run}/`);
 
-    const submitter = new Submitter({ queue: new SqsQueue(sqs, p.queueUrl), store });
     const mapStarted = Date.now();
     const map = await submitter.submitMany(
       'wordcount',
@@ -268,6 +270,7 @@ export async function runDemo(opts: DemoOptions, env: NodeJS.ProcessEnv): Promis
     const exits = await stopWorkers(workers);
     if (exits.some((c) => c !== 0)) say(`warning: worker exit codes ${exits.join(', ')}`);
     else if (workers.length > 0) say(`Stopped ${workers.length} workers cleanly (SIGTERM, drained, exit 0)`);
+    flotilla?.close();
     sqs.destroy();
     s3.destroy();
     await emulator?.stop();

@@ -1,0 +1,62 @@
+/**
+ * The client factory: one call from "where is my deployment" to a ready Submitter, so a user's
+ * code never builds SDK clients or ports by hand.
+ *
+ *   const flotilla = connect({ queueUrl, bucket });                       // AWS, the SDK's chain
+ *   const local = connect({ endpoint: { endpoint: 'http://127.0.0.1:4566' }, queueUrl, bucket });
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { S3Store } from '../core/adapters/s3-store.js';
+import { findDeadLetterQueue, SqsQueue } from '../core/adapters/sqs-queue.js';
+import { type EndpointConfig, s3Client, sqsClient } from '../core/aws.js';
+import type { ObjectStore } from '../core/ports/object-store.js';
+import type { QueuePort } from '../core/ports/queue.js';
+import { Submitter, type SubmitterOptions } from './submit.js';
+
+export interface ConnectOptions {
+  /** The job queue's URL (the stack output `JobQueueUrl`). */
+  readonly queueUrl: string;
+  /** The data bucket's name (the stack output `DataBucketName`). */
+  readonly bucket: string;
+  /** The dead-letter queue's URL. @default - the job queue's redrive target, looked up on first use */
+  readonly dlqUrl?: string;
+  /** Where and as whom to connect. @default - AWS, with the SDK's region and credential chain */
+  readonly endpoint?: EndpointConfig;
+  /** Submitter tuning (claim-check threshold, parallel sends). @default - the Submitter's defaults */
+  readonly submitter?: Omit<SubmitterOptions, 'queue' | 'store'>;
+}
+
+export interface Connection {
+  readonly submitter: Submitter;
+  readonly queue: QueuePort;
+  readonly store: ObjectStore;
+  /** The DLQ (for `peekMessages`, `redrive`); undefined when the queue has none. */
+  deadLetterQueue(): Promise<QueuePort | undefined>;
+  /** Close the SDK clients' sockets. */
+  close(): void;
+}
+
+export function connect(options: ConnectOptions): Connection {
+  const endpoint = options.endpoint ?? {};
+  const sqs: SQSClient = sqsClient(endpoint);
+  const s3: S3Client = s3Client(endpoint);
+  const queue = new SqsQueue(sqs, options.queueUrl);
+  const store = new S3Store(s3, options.bucket);
+  let dlq: Promise<QueuePort | undefined> | undefined;
+  return {
+    submitter: new Submitter({ ...options.submitter, queue, store }),
+    queue,
+    store,
+    deadLetterQueue() {
+      dlq ??= options.dlqUrl
+        ? Promise.resolve(new SqsQueue(sqs, options.dlqUrl))
+        : findDeadLetterQueue(sqs, queue);
+      return dlq;
+    },
+    close() {
+      sqs.destroy();
+      s3.destroy();
+    },
+  };
+}

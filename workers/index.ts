@@ -1,0 +1,29 @@
+/**
+ * `flotilla/worker`: handlers and the runtime that runs them, for a worker built from a user's
+ * own entry point instead of the prebuilt bundle.
+ */
+export type { EndpointConfig } from '../core/aws.js';
+export { FlotillaError, JobTimeoutError, UnrecoverableError } from '../core/errors.js';
+export type { ObjectHead, ObjectInfo, ObjectStore, PutOptions } from '../core/ports/object-store.js';
+export { echo, noop, sleep } from './handlers/diagnostics.js';
+export {
+  builtinHandlers,
+  DEFAULT_JOB_TIMEOUT_MS,
+  type HandlerContext,
+  type HandlerDefinition,
+  HandlerRegistry,
+  type Job,
+  type JobHandler,
+} from './handlers/index.js';
+export { type PiPayload, type PiResult, pi } from './handlers/pi.js';
+export {
+  countWords,
+  type MergePayload,
+  type MergeResult,
+  type WordcountPayload,
+  type WordcountResult,
+  wordcount,
+  wordcountMerge,
+} from './handlers/wordcount.js';
+export { jsonLogger, type Logger, type LogLevel, silentLogger } from './runtime/logger.js';
+export { type StartWorkerOptions, startWorker } from './start-worker.js';
