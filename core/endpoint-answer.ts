@@ -21,9 +21,16 @@ interface SdkError {
   $response?: { statusCode?: number; headers?: Record<string, string> };
 }
 
-/** True when the SDK could not read the answer as a service error. */
+/**
+ * True when the answer is no service error reply: a redirect, or a body that is not XML or JSON
+ * (an HTML page, nothing at all) that the SDK could not read. An XML or JSON error the SDK could
+ * not name (an emulator's own error shape) passes through as the SDK reports it.
+ */
 function unreadable(e: SdkError): boolean {
   if (!e.$response) return false;
+  const status = e.$response.statusCode ?? 0;
+  if (status >= 300 && status < 400) return true;
+  if (/xml|json/i.test(header(e.$response.headers, 'content-type') ?? '')) return false;
   // A failed parse leaves no $fault; an error reply the SDK could not name is 'Unknown'.
   return e.$fault === undefined || e.name === 'Unknown';
 }

@@ -52,11 +52,12 @@ async function errorOf(res: Response, req: SignedRequest, bucket: string) {
   let xml = '';
   for await (const c of res.body) if (xml.length < 8192) xml += (c as Buffer).toString();
   const err = s3ErrorOf(res.statusCode, xml);
-  if (err.fromReply && !(res.statusCode >= 300 && res.statusCode < 400)) return err;
   const header = (name: string) => {
     const v = res.headers[name];
     return Array.isArray(v) ? v[0] : v;
   };
+  const redirect = res.statusCode >= 300 && res.statusCode < 400;
+  if (!redirect && (err.fromReply || /xml/i.test(header('content-type') ?? ''))) return err;
   const location = header('location');
   return new EndpointAnswerError(
     {
