@@ -52,10 +52,16 @@ export interface ScheduleDefinition {
   readonly queue?: string;
 }
 
+/**
+ * The recurring jobs every stack built from these definitions declares (none by default): add
+ * yours here, or pass `schedules` on a deployment definition to override them.
+ */
+export const DEFAULT_SCHEDULES: readonly ScheduleDefinition[] = Object.freeze([]);
+
 export interface DeploymentDefinition {
   readonly queue: QueueDefinition;
   readonly bucket: BucketDefinition;
-  /** Recurring jobs the stack creates EventBridge schedules for. @default - none */
+  /** Recurring jobs the stack creates EventBridge schedules for. @default DEFAULT_SCHEDULES */
   readonly schedules?: readonly ScheduleDefinition[];
 }
 

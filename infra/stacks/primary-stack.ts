@@ -10,7 +10,12 @@ import { JobQueue } from '../constructs/job-queue.js';
 import { JobScheduler } from '../constructs/job-scheduler.js';
 import { Monitoring } from '../constructs/monitoring.js';
 import type { WorkerFleetBase } from '../constructs/worker-fleet-base.js';
-import { DEFAULT_DEPLOYMENT, type DeploymentDefinition, STACK_OUTPUTS } from '../definitions.js';
+import {
+  DEFAULT_DEPLOYMENT,
+  DEFAULT_SCHEDULES,
+  type DeploymentDefinition,
+  STACK_OUTPUTS,
+} from '../definitions.js';
 import { DEFAULT_SCALING, type ScalingPolicy } from '../scaling.js';
 
 export interface PrimaryStackProps extends StackProps {
@@ -108,7 +113,7 @@ export class PrimaryStack extends Stack {
     });
     this.jobScheduler = new JobScheduler(this, 'JobScheduler', {
       queues: { default: this.jobQueue.queue },
-      schedules: deployment.schedules ?? [],
+      schedules: deployment.schedules ?? DEFAULT_SCHEDULES,
     });
     const common = {
       jobQueue: this.jobQueue,
