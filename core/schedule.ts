@@ -13,6 +13,7 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
 import { EnvelopeSchema, ID_PATTERN } from './envelope.js';
+import { PREFIXES } from './layout.js';
 
 /** SQS delays a message by itself up to this long (DelaySeconds); longer waits go to the bucket. */
 export const SQS_MAX_DELAY_SECONDS = 900;
@@ -20,10 +21,11 @@ export const SQS_MAX_DELAY_SECONDS = 900;
 /** The queue a delayed job or a schedule sends to when none is named. */
 export const DEFAULT_TARGET_QUEUE = 'default';
 
+/** The three prefixes, as core/layout.ts declares them (with who may use each). */
 export const SCHEDULE_PREFIXES = Object.freeze({
-  delayed: 'scheduled/',
-  schedules: 'schedules/',
-  fired: 'fired/',
+  delayed: PREFIXES.scheduled,
+  schedules: PREFIXES.schedules,
+  fired: PREFIXES.fired,
 });
 
 const DURATION = /^(\d+)(s|m|h|d)$/;
