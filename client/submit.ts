@@ -33,6 +33,12 @@ import {
 import { FlotillaError, PayloadTooLargeError } from '../core/errors.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { QueuePort, SendEntry } from '../core/ports/queue.js';
+import {
+  DEFAULT_TARGET_QUEUE,
+  type DelayedJob,
+  delayedKey,
+  SQS_MAX_DELAY_SECONDS,
+} from '../core/schedule.js';
 
 export interface SubmitterOptions {
   readonly queue: QueuePort;
@@ -44,6 +50,8 @@ export interface SubmitterOptions {
   readonly maxPayloadBytes?: number;
   /** SendMessageBatch calls in flight at once. @default 8 */
   readonly parallelSends?: number;
+  /** The name of `queue` in the deployment, recorded on jobs delayed beyond SQS's limit. @default 'default' */
+  readonly queueName?: string;
 }
 
 export interface JobSpec<P = unknown> {
@@ -58,6 +66,14 @@ export interface SubmitManyOptions {
   /** Skip jobs of the batch that already have a result. @default true */
   readonly skipDone?: boolean;
   readonly onProgress?: (sent: number, total: number) => void;
+  /**
+   * Hold the jobs back this long. Up to 900 s SQS delays the messages itself; longer, each job
+   * waits as a record under `scheduled/` in the bucket until a timer (`flotilla scheduler`)
+   * enqueues it. See docs/scheduling.md. @default 0
+   */
+  readonly delaySeconds?: number;
+  /** Run the jobs at this time instead of after a delay (not both). @default - now */
+  readonly runAt?: Date;
 }
 
 /** SQS caps one SendMessageBatch request at 256 KiB in total. */
@@ -90,10 +106,10 @@ export class Submitter {
   async submit<P>(
     type: string,
     payload: P,
-    opts: { id?: string; batch?: string } = {},
+    opts: { id?: string; batch?: string } & Pick<SubmitManyOptions, 'delaySeconds' | 'runAt'> = {},
   ): Promise<BatchHandle> {
-    const id = opts.id ?? randomUUID();
-    return this.submitMany(type, [{ payload, id }], { ...(opts.batch ? { batch: opts.batch } : {}) });
+    const { id = randomUUID(), batch, ...timing } = opts;
+    return this.submitMany(type, [{ payload, id }], { ...(batch ? { batch } : {}), ...timing });
   }
 
   /** Submit many jobs of one type as one batch. Jobs without an id are named by their index. */
@@ -103,6 +119,7 @@ export class Submitter {
     opts: SubmitManyOptions = {},
   ): Promise<BatchHandle> {
     const batch = opts.batch ? assertId(opts.batch, 'batch id') : newBatchId();
+    const delay = delayOf(opts);
     const specs: JobSpec<P>[] = [];
     let i = 0;
     for await (const j of jobs) {
@@ -139,8 +156,33 @@ export class Submitter {
     await this.opts.store.put(manifestKey(batch), JSON.stringify(manifest), {
       contentType: 'application/json',
     });
-    await this.sendAll(entries, (n) => opts.onProgress?.(n + done.size, specs.length));
-    return new BatchHandle(this.opts.store, batch, ids, { skipped: done.size, sent: entries.length, type });
+    const progress = (n: number) => opts.onProgress?.(n + done.size, specs.length);
+    const submitted = { skipped: done.size, sent: entries.length, type };
+    if (delay > SQS_MAX_DELAY_SECONDS) {
+      const dueAtMs = Date.now() + delay * 1000;
+      await this.park(entries, dueAtMs, progress);
+      return new BatchHandle(this.opts.store, batch, ids, {
+        ...submitted,
+        dueAt: new Date(dueAtMs).toISOString(),
+      });
+    }
+    await this.sendAll(delay > 0 ? entries.map((e) => ({ ...e, delaySeconds: delay })) : entries, progress);
+    return new BatchHandle(this.opts.store, batch, ids, submitted);
+  }
+
+  /** Jobs due beyond SQS's delay limit: one record each under scheduled/, for a timer to send. */
+  private async park(entries: SendEntry[], dueAtMs: number, onProgress: (n: number) => void): Promise<void> {
+    const queue = this.opts.queueName ?? DEFAULT_TARGET_QUEUE;
+    const dueAt = new Date(dueAtMs).toISOString();
+    let n = 0;
+    await pool(entries, this.parallel, async (e) => {
+      const envelope = JSON.parse(e.body) as Envelope;
+      const record: DelayedJob = { v: 1, queue, dueAt, envelope };
+      await this.opts.store.put(delayedKey(dueAtMs, envelope.batch, envelope.id), JSON.stringify(record), {
+        contentType: 'application/json',
+      });
+      onProgress(++n);
+    });
   }
 
   /**
@@ -287,7 +329,10 @@ export class BatchHandle {
     readonly batch: string,
     /** The job ids to wait for; every job with a record under the batch when unknown. */
     readonly jobIds?: readonly string[],
-    readonly submitted: { skipped: number; sent: number; type?: string } = { skipped: 0, sent: 0 },
+    readonly submitted: { skipped: number; sent: number; type?: string; dueAt?: string } = {
+      skipped: 0,
+      sent: 0,
+    },
   ) {}
 
   /**
@@ -451,6 +496,16 @@ export async function requestCancel(
     await put(id);
   });
   return ids.length;
+}
+
+/** Whole seconds to hold a submit back, from `delaySeconds` or `runAt`; 0 when due now or past. */
+function delayOf(opts: SubmitManyOptions): number {
+  if (opts.delaySeconds !== undefined && opts.runAt !== undefined)
+    throw new FlotillaError('give delaySeconds or runAt, not both');
+  const d = opts.runAt ? (opts.runAt.getTime() - Date.now()) / 1000 : (opts.delaySeconds ?? 0);
+  if (Number.isNaN(d)) throw new FlotillaError('runAt is not a valid time');
+  if (d < 0 && opts.delaySeconds !== undefined) throw new FlotillaError('delaySeconds must not be negative');
+  return Math.max(0, Math.ceil(d));
 }
 
 /** Run `fn` over `items` with at most `limit` at once. */

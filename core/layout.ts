@@ -105,6 +105,23 @@ export const DATA_LAYOUT: BucketLayout = Object.freeze({
       holds: 'batch manifests: the job ids a submit sent',
       grants: { submitter: ['read', 'write', 'list'] },
     },
+    // Delayed jobs and schedules (docs/scheduling.md): the submitter parks and schedules jobs,
+    // and the same role runs the timer (`flotilla scheduler`), which sends them when due.
+    {
+      prefix: 'scheduled/',
+      holds: 'jobs delayed beyond 15 minutes, by due minute; the timer sends and deletes them',
+      grants: { submitter: ['read', 'write', 'list', 'delete'] },
+    },
+    {
+      prefix: 'schedules/',
+      holds: 'recurring schedules (flotilla schedule add); the timer makes one job per slot',
+      grants: { submitter: ['read', 'write', 'list', 'delete'] },
+    },
+    {
+      prefix: 'fired/',
+      holds: "the timer's claims: one per delayed job or schedule slot it sent, so it is sent once",
+      grants: { submitter: ['read', 'write'] },
+    },
   ] satisfies PrefixDeclaration[]),
   wholeBucket: Object.freeze({ exporter: ['read', 'write', 'list'] }),
   extraBuckets: Object.freeze([]),
@@ -122,6 +139,9 @@ export const PREFIXES = Object.freeze({
   cancelled: 'cancelled/',
   workers: 'workers/',
   batches: 'batches/',
+  scheduled: 'scheduled/',
+  schedules: 'schedules/',
+  fired: 'fired/',
 } as const);
 
 /** A deployment's own declarations, as cdk.json's `storage` setting and FLOTILLA_STORAGE carry them. */

@@ -33,9 +33,36 @@ export interface BucketDefinition {
   readonly abortIncompleteMultipartUploadDays: number;
 }
 
+/**
+ * A recurring job declared with the stack: on AWS an EventBridge Scheduler cron schedule sends
+ * its envelope to the queue; elsewhere `flotilla schedule add` writes the same fields to the
+ * bucket for `flotilla scheduler`. See docs/scheduling.md.
+ */
+export interface ScheduleDefinition {
+  /** 1-63 of a-z, 0-9 and '-'; the jobs' batch is `sched-NAME`. */
+  readonly name: string;
+  /** Five fields: minute hour day-of-month month day-of-week (not both day fields). */
+  readonly cron: string;
+  /** IANA time zone the pattern is read in. @default 'UTC' */
+  readonly timezone?: string;
+  readonly type: string;
+  /** @default null */
+  readonly payload?: unknown;
+  /** The job queue the jobs go to. @default 'default' */
+  readonly queue?: string;
+}
+
+/**
+ * The recurring jobs every stack built from these definitions declares (none by default): add
+ * yours here, or pass `schedules` on a deployment definition to override them.
+ */
+export const DEFAULT_SCHEDULES: readonly ScheduleDefinition[] = Object.freeze([]);
+
 export interface DeploymentDefinition {
   readonly queue: QueueDefinition;
   readonly bucket: BucketDefinition;
+  /** Recurring jobs the stack creates EventBridge schedules for. @default DEFAULT_SCHEDULES */
+  readonly schedules?: readonly ScheduleDefinition[];
 }
 
 export const DEFAULT_QUEUE: QueueDefinition = Object.freeze({

@@ -11,6 +11,14 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ m
     summary: 'submit one job, or many from an NDJSON file; --wait for results',
     load: () => import('./commands/submit.js'),
   },
+  schedule: {
+    summary: 'add, list or remove recurring jobs (cron)',
+    load: () => import('./commands/schedule.js'),
+  },
+  scheduler: {
+    summary: 'run the timer that enqueues delayed jobs and schedule slots when due',
+    load: () => import('./commands/scheduler.js'),
+  },
   results: {
     summary: 'show the results and failures of a batch',
     load: () => import('./commands/results.js'),

@@ -7,9 +7,15 @@ import { DataStore } from '../constructs/data-store.js';
 import { Ec2WorkerFleet } from '../constructs/ec2-worker-fleet.js';
 import { FargateWorkerFleet } from '../constructs/fargate-worker-fleet.js';
 import { JobQueue } from '../constructs/job-queue.js';
+import { JobScheduler } from '../constructs/job-scheduler.js';
 import { Monitoring } from '../constructs/monitoring.js';
 import type { WorkerFleetBase } from '../constructs/worker-fleet-base.js';
-import { DEFAULT_DEPLOYMENT, type DeploymentDefinition, STACK_OUTPUTS } from '../definitions.js';
+import {
+  DEFAULT_DEPLOYMENT,
+  DEFAULT_SCHEDULES,
+  type DeploymentDefinition,
+  STACK_OUTPUTS,
+} from '../definitions.js';
 import { DEFAULT_SCALING, type ScalingPolicy } from '../scaling.js';
 
 export interface PrimaryStackProps extends StackProps {
@@ -81,6 +87,8 @@ export class PrimaryStack extends Stack {
   readonly dataStore: DataStore;
   readonly fleet: WorkerFleetBase;
   readonly monitoring: Monitoring;
+  /** EventBridge Scheduler: the group, the send-only role and the declared recurring jobs. */
+  readonly jobScheduler: JobScheduler;
   /**
    * A role that submits jobs (send, upload inputs and claim-check payloads), reads results,
    * errors and outputs, and redrives the DLQ; nothing else.
@@ -102,6 +110,10 @@ export class PrimaryStack extends Stack {
     this.dataStore = new DataStore(this, 'DataStore', {
       definition: deployment.bucket,
       removeOnDelete: props.removeDataOnDelete ?? false,
+    });
+    this.jobScheduler = new JobScheduler(this, 'JobScheduler', {
+      queues: { default: this.jobQueue.queue },
+      schedules: deployment.schedules ?? DEFAULT_SCHEDULES,
     });
     const common = {
       jobQueue: this.jobQueue,

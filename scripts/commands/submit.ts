@@ -1,4 +1,4 @@
-/** flotilla submit TYPE (--payload JSON | --file jobs.ndjson) [--batch ID] [--wait] */
+/** flotilla submit TYPE (--payload JSON | --file jobs.ndjson) [--batch ID] [--wait] [--delay D | --at T] */
 import { readFileSync } from 'node:fs';
 import {
   type BatchHandle,
@@ -8,6 +8,7 @@ import {
   Submitter,
 } from '../../client/submit.js';
 import { UsageError } from '../../core/errors.js';
+import { parseDelay, parseRunAt, SQS_MAX_DELAY_SECONDS } from '../../core/schedule.js';
 import { Progress } from '../progress.js';
 import { closeTarget, openQueue, openStore, resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
@@ -23,7 +24,10 @@ Submit one job (--payload) or one job per line of an NDJSON file (--file, '-' fo
   --batch ID          the batch id; re-running with the same id skips jobs already done
   --wait              wait for every result, showing progress, then print a summary
   --timeout SECONDS   with --wait: give up after this long (exit 1)
-  --json              print the summary as JSON on stdout`;
+  --json              print the summary as JSON on stdout
+  --delay DURATION    start the jobs later: 90s, 20m, 3h, 2d (beyond 15m they wait in the
+                      bucket until 'flotilla scheduler' or the stack's timer enqueues them)
+  --at TIME           start the jobs at an ISO 8601 time, such as 2026-12-24T02:00:00Z`;
 
 export const main: CommandMain = async ({ argv, env, err, out }) => {
   const { values, positionals, help } = parseCommand<{
@@ -34,6 +38,8 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
     wait?: boolean;
     timeout?: string;
     json?: boolean;
+    delay?: string;
+    at?: string;
   }>(
     argv,
     {
@@ -45,6 +51,8 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
         wait: { type: 'boolean' },
         timeout: { type: 'string' },
         json: { type: 'boolean' },
+        delay: { type: 'string' },
+        at: { type: 'string' },
       },
       usage: USAGE,
     },
@@ -63,6 +71,7 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
   const jobs: JobSpec[] =
     values.payload !== undefined ? [parsePayload(values.payload, values.id)] : readNdjson(values.file!);
   if (jobs.length === 0) throw new UsageError(`${values.file} holds no jobs`);
+  const timing = timingOf(values.delay, values.at);
 
   const target = await resolveTarget(values, env);
   try {
@@ -71,6 +80,7 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
     const handle = await submitter
       .submitMany(type, jobs, {
         ...(values.batch ? { batch: values.batch } : {}),
+        ...timing,
         onProgress: (sent) => sending.set(sent),
       })
       .finally(() => sending.stop());
@@ -78,6 +88,7 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
     err.write(
       `submitted ${handle.submitted.sent} job(s) of type ${type} as batch ${handle.batch}` +
         (skipped > 0 ? ` (${skipped} already done, skipped)` : '') +
+        whenLine(handle.submitted.dueAt, timing) +
         '\n',
     );
     if (!values.wait) {
@@ -94,6 +105,24 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
     closeTarget(target);
   }
 };
+
+/** --delay / --at as Submitter options; a one-line usage error for a bad value. */
+function timingOf(delay?: string, at?: string): { delaySeconds?: number; runAt?: Date } {
+  if (delay !== undefined && at !== undefined) throw new UsageError('give --delay or --at, not both');
+  try {
+    if (delay !== undefined) return { delaySeconds: parseDelay(delay) };
+    if (at !== undefined) return { runAt: new Date(parseRunAt(at)) };
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  return {};
+}
+
+function whenLine(dueAt: string | undefined, timing: { delaySeconds?: number; runAt?: Date }): string {
+  if (dueAt) return `, waiting in the bucket until ${dueAt} (enqueued then by 'flotilla scheduler')`;
+  const s = timing.runAt ? Math.ceil((timing.runAt.getTime() - Date.now()) / 1000) : timing.delaySeconds;
+  return s && s > 0 && s <= SQS_MAX_DELAY_SECONDS ? `, delayed ${s} s by the queue` : '';
+}
 
 function parsePayload(text: string, id?: string): JobSpec {
   try {

@@ -50,6 +50,7 @@ const MOTO_LACKS = {
     'AWS::S3::BucketPolicy',
     'AWS::SNS::TopicPolicy',
     'AWS::SQS::QueuePolicy',
+    'AWS::Scheduler::ScheduleGroup',
     'Custom::VpcRestrictDefaultSG',
   ],
   fargate: [

@@ -1,0 +1,203 @@
+/**
+ * Flotilla's own timer: it enqueues delayed jobs when they fall due and makes one job per slot of
+ * each recurring schedule, reading both from the data bucket (core/schedule.ts). It runs wherever
+ * EventBridge Scheduler does not: the local mirror, moto, MinIO + ElasticMQ, another cloud.
+ *
+ * Every job it sends is claimed first with a conditional PUT of fired/<batch>/<job>.json
+ * (If-None-Match: *), so two timers at once send it once. A claim whose job was never marked sent
+ * (its timer died between claim and send) is taken over after `claimLeaseMs`; the job's id is its
+ * idempotency key at the worker, which runs a job with a result at most once.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pool } from '../../client/submit.js';
+import type { Envelope } from '../../core/envelope.js';
+import type { ObjectStore } from '../../core/ports/object-store.js';
+import type { QueuePort } from '../../core/ports/queue.js';
+import {
+  DelayedJobSchema,
+  dueMinuteOfKey,
+  firedKey,
+  minuteStamp,
+  SCHEDULE_PREFIXES,
+  type Schedule,
+  ScheduleSchema,
+  slotIds,
+  slotsBetween,
+} from '../../core/schedule.js';
+
+export interface TimerOptions {
+  readonly store: ObjectStore;
+  /** The queue a record names (`default`, `bulk`...); throws for a name this timer cannot reach. */
+  readonly queueFor: (name: string) => QueuePort;
+  /** The clock, in epoch ms. @default Date.now */
+  readonly now?: () => number;
+  /** Written into claims, for whoever reads them. @default 'timer' */
+  readonly owner?: string;
+  /** A claim this old whose job was never marked sent is taken over. @default 300000 (5 min) */
+  readonly claimLeaseMs?: number;
+  /** On its first tick a timer also fires schedule slots missed this far back. @default 86400000 (24 h) */
+  readonly catchUpMs?: number;
+  /** Records read at once. @default 8 */
+  readonly parallelism?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface TickReport {
+  /** Delayed jobs this tick sent. */
+  readonly delayed: number;
+  /** Schedule slots this tick sent. */
+  readonly slots: number;
+}
+
+type Outcome = 'sent' | 'done' | 'held' | 'failed';
+
+interface Claim {
+  readonly state: 'claimed' | 'sent';
+  readonly owner: string;
+  readonly atMs: number;
+}
+
+export class Timer {
+  private readonly now: () => number;
+  private readonly owner: string;
+  private readonly leaseMs: number;
+  private readonly catchUpMs: number;
+  private readonly parallelism: number;
+  private readonly log: (line: string) => void;
+  private lastTickMs: number | undefined;
+
+  constructor(private readonly opts: TimerOptions) {
+    this.now = opts.now ?? Date.now;
+    this.owner = opts.owner ?? 'timer';
+    this.leaseMs = opts.claimLeaseMs ?? 300_000;
+    this.catchUpMs = opts.catchUpMs ?? 86_400_000;
+    this.parallelism = opts.parallelism ?? 8;
+    this.log = opts.log ?? (() => {});
+  }
+
+  /** One pass: send every delayed job due by now and every schedule slot since the last pass. */
+  async tick(): Promise<TickReport> {
+    const now = this.now();
+    const from = this.lastTickMs ?? now - this.catchUpMs;
+    const delayed = await this.fireDelayed(now);
+    const slots = await this.fireSchedules(from, now);
+    this.lastTickMs = now;
+    return { delayed, slots };
+  }
+
+  /** Tick every `intervalMs` until `signal` aborts; a failed tick is logged and the next one tries again. */
+  async run(intervalMs: number, signal: AbortSignal, onTick?: (r: TickReport) => void): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        onTick?.(await this.tick());
+      } catch (e) {
+        this.log(`tick failed, retrying in ${intervalMs} ms: ${(e as Error).message}`);
+      }
+      await sleep(intervalMs, undefined, { signal }).catch(() => {});
+    }
+  }
+
+  private async fireDelayed(now: number): Promise<number> {
+    const nowMinute = minuteStamp(now);
+    const keys: string[] = [];
+    // Keys sort by due minute: stop listing at the first minute still to come.
+    for await (const o of this.opts.store.list(SCHEDULE_PREFIXES.delayed)) {
+      if (dueMinuteOfKey(o.key) > nowMinute) break;
+      keys.push(o.key);
+    }
+    let sent = 0;
+    await pool(keys, this.parallelism, async (key) => {
+      const text = await this.getText(key);
+      if (text === undefined) return; // another timer sent it and removed the record
+      const parsed = DelayedJobSchema.safeParse(JSON.parse(text));
+      if (!parsed.success) {
+        this.log(`skipping ${key}: not a delayed-job record (${parsed.error.issues[0]?.message})`);
+        return;
+      }
+      const job = parsed.data;
+      if (Date.parse(job.dueAt) > now) return;
+      const outcome = await this.fireLogged(key, job.queue, job.envelope as Envelope, now);
+      if (outcome === 'sent') sent++;
+      // Sent, by this timer or another: the record has done its work. A live claim of another
+      // timer keeps it, so that the job survives that timer dying before it sends.
+      if (outcome === 'sent' || outcome === 'done') await this.opts.store.delete(key);
+    });
+    return sent;
+  }
+
+  private async fireSchedules(from: number, now: number): Promise<number> {
+    const schedules: Schedule[] = [];
+    for await (const o of this.opts.store.list(SCHEDULE_PREFIXES.schedules)) {
+      const text = await this.getText(o.key);
+      if (text === undefined) continue;
+      const parsed = ScheduleSchema.safeParse(JSON.parse(text));
+      if (parsed.success) schedules.push(parsed.data);
+      else this.log(`skipping ${o.key}: not a schedule record (${parsed.error.issues[0]?.message})`);
+    }
+    let sent = 0;
+    for (const s of schedules) {
+      const slots = slotsBetween(s, Math.max(from, Date.parse(s.createdAt)), now);
+      await pool(slots, this.parallelism, async (slotMs) => {
+        const { batch, id } = slotIds(s.name, slotMs);
+        const envelope: Envelope = {
+          v: 1,
+          id,
+          type: s.type,
+          batch,
+          submittedAt: new Date(slotMs).toISOString(),
+          payload: s.payload ?? null,
+        };
+        if ((await this.fireLogged(`schedule ${s.name}`, s.queue, envelope, now)) === 'sent') sent++;
+      });
+    }
+    return sent;
+  }
+
+  /** `fire`, with a failure logged (the job stays pending, and the next tick tries it again). */
+  private async fireLogged(what: string, queueName: string, env: Envelope, now: number): Promise<Outcome> {
+    try {
+      return await this.fire(queueName, env, now);
+    } catch (e) {
+      this.log(`${what}: job ${env.batch}/${env.id} not sent, will retry: ${(e as Error).message}`);
+      return 'failed';
+    }
+  }
+
+  /**
+   * Claim, send, mark sent. 'held' when another timer holds a live claim, 'done' when the job was
+   * sent already; throws, leaving the claim to expire, when the queue cannot be reached.
+   */
+  private async fire(queueName: string, env: Envelope, now: number): Promise<Outcome> {
+    const queue = this.opts.queueFor(queueName);
+    const key = firedKey(env.batch, env.id);
+    const claim = (state: Claim['state']): string =>
+      JSON.stringify({ state, owner: this.owner, atMs: now } satisfies Claim);
+    const put = (state: Claim['state'], ifAbsent: boolean) =>
+      this.opts.store.put(key, claim(state), { contentType: 'application/json', ifAbsent });
+    if (!(await put('claimed', true))) {
+      const text = await this.getText(key);
+      const held = text === undefined ? undefined : (JSON.parse(text) as Claim);
+      if (!held) return 'held';
+      if (held.state === 'sent') return 'done';
+      if (now - held.atMs < this.leaseMs) return 'held';
+      this.log(`taking over ${key}: claimed by ${held.owner} ${now - held.atMs} ms ago and never sent`);
+      await put('claimed', false);
+    }
+    await queue.send({ body: JSON.stringify(env), attributes: { 'flotilla-job-id': env.id } });
+    await put('sent', false);
+    return 'sent';
+  }
+
+  private async getText(key: string): Promise<string | undefined> {
+    try {
+      return (await this.opts.store.get(key)).toString('utf8');
+    } catch (e) {
+      if (
+        (e as Error).name === 'NoSuchKey' ||
+        (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404
+      )
+        return undefined;
+      throw e;
+    }
+  }
+}
