@@ -77,8 +77,9 @@ export const DATA_LAYOUT: BucketLayout = Object.freeze({
     },
     {
       prefix: 'errors/',
-      holds: "each failed job's error record; a DLQ redrive deletes it",
-      grants: { worker: ['write'], submitter: ['read', 'list', 'delete'] },
+      holds:
+        "each failed job's error record, which the worker reads back on a redelivery (to count attempts and spot a lost worker); a DLQ redrive deletes it",
+      grants: { worker: ['read', 'write', 'list'], submitter: ['read', 'list', 'delete'] },
     },
     {
       prefix: 'progress/',

@@ -93,12 +93,10 @@ export class JobRunner {
     const startedAtMs = Date.now();
     try {
       if (await this.steering?.dropIfCancelled(entry, envelope)) return;
-      // Job ids are idempotency keys. A redelivery (SQS handed the message out before) may be of
-      // a job that finished and lost its delete: one HEAD tells, and a finished job is not run
-      // again. A first delivery skips that request: the conditional PUT below keeps the first
-      // result whatever happens, so only a resubmission of a finished job under the same id
-      // would run its handler again.
-      if (writeResult && attempt > 1 && (await this.store.head(key))) {
+      // Job ids are idempotency keys: a job whose result exists is not run again, whether SQS
+      // redelivered its message or it was submitted again under the same id. (The conditional
+      // PUT below keeps the first result as well, where the store honours If-None-Match.)
+      if (writeResult && (await this.store.head(key))) {
         this.counters.duplicates++;
         this.log.info('job already done; dropping the duplicate delivery', fields);
         entry.source.deletes.add(msg.receiptHandle);
