@@ -76,6 +76,9 @@ describe('runCommand', () => {
     while (lines.length === 0) await new Promise((r) => setTimeout(r, 20));
     ac.abort(new Error('worker is shutting down'));
     expect((await run).message).toBe('worker is shutting down');
+    // A killed grandchild is reaped by init a moment later: give it up to 2 s to disappear.
+    for (let i = 0; i < 100 && pidsFromLines(lines).some(alive); i++)
+      await new Promise((r) => setTimeout(r, 20));
     expect(pidsFromLines(lines).filter(alive)).toEqual([]);
   });
 
