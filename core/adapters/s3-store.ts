@@ -83,6 +83,10 @@ export class S3Store implements ObjectStore, ObjectReader {
     readonly bucket: string,
   ) {}
 
+  forBucket(bucket: string): S3Store {
+    return new S3Store(this.client, bucket);
+  }
+
   async get(key: string, signal?: AbortSignal): Promise<Buffer> {
     const { body } = await this.read(key, signal ? { signal } : {});
     return body.bytes();

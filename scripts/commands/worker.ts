@@ -10,6 +10,7 @@ import {
 import { runHandlerChild } from '../../workers/runtime/isolation/handler-child.js';
 import { thisProgram } from '../../workers/runtime/isolation/handler-pool.js';
 import { CHILD_ENV } from '../../workers/runtime/isolation/protocol.js';
+import { LayoutStore } from '../../workers/runtime/layout-store.js';
 import { jsonLogger, type LogLevel } from '../../workers/runtime/logger.js';
 import { runWorkerProcess } from '../../workers/runtime/process.js';
 import { closeTarget, openStore, requireBucket, requireQueue, resolveTarget } from '../target.js';
@@ -60,7 +61,7 @@ export const main: CommandMain = async ({ argv, env, out }) => {
   const queueUrl = requireQueue(target);
   const bucket = requireBucket(target);
   // Started again by the worker to run isolated jobs: the same handlers (--handlers included), no polling.
-  if (env[CHILD_ENV] === '1') return runHandlerChild({ handlers, store: openStore(target) });
+  if (env[CHILD_ENV] === '1') return runHandlerChild({ handlers, store: new LayoutStore(openStore(target)) });
   closeTarget(target);
   return runWorkerProcess({
     endpoint: target.endpoint,
