@@ -139,7 +139,11 @@ const CONNECTION_CODES = new Set([
   'EPIPE',
   'EHOSTUNREACH',
   'ENETUNREACH',
+  // undici's own: the socket failed, or the endpoint took too long to connect, answer or finish.
   'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
 ]);
 const CONNECTION_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'NetworkingError']);
 const CREDENTIAL_NAMES = new Set([
