@@ -116,6 +116,33 @@ export class EndpointAnswerError extends FlotillaError {
     this.name = 'EndpointAnswerError';
     this.$metadata = { httpStatusCode: answer.status };
   }
+
+  /**
+   * From a reply's status and headers (any case, single or repeated) and what was asked: the
+   * one place that reads Content-Type and Location for the SDK's clients and the signed paths.
+   */
+  static of(
+    status: number,
+    headers: Readonly<Record<string, string | readonly string[] | undefined>> | undefined,
+    asked: Pick<EndpointAnswerError['answer'], 'operation' | 'method' | 'target' | 'hasKey'>,
+    cause: unknown,
+  ): EndpointAnswerError {
+    const header = (name: string): string | undefined => {
+      for (const [k, v] of Object.entries(headers ?? {}))
+        if (k.toLowerCase() === name) return typeof v === 'string' ? v : v?.[0];
+      return undefined;
+    };
+    const location = header('location');
+    return new EndpointAnswerError(
+      {
+        status,
+        contentType: (header('content-type') ?? '').split(';')[0]!.trim(),
+        ...(location ? { location } : {}),
+        ...asked,
+      },
+      { cause },
+    );
+  }
 }
 
 function answerHint(a: EndpointAnswerError['answer']): string {

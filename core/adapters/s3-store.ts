@@ -58,18 +58,16 @@ async function errorOf(res: Response, req: SignedRequest, bucket: string) {
   };
   const redirect = res.statusCode >= 300 && res.statusCode < 400;
   if (!redirect && (err.fromReply || /xml/i.test(header('content-type') ?? ''))) return err;
-  const location = header('location');
-  return new EndpointAnswerError(
+  return EndpointAnswerError.of(
+    res.statusCode,
+    res.headers,
     {
-      status: res.statusCode,
-      contentType: (header('content-type') ?? '').split(';')[0]!.trim(),
-      ...(location ? { location } : {}),
       operation: operationOf(req),
       method: req.method,
       target: `/${bucket}/${encodeKeyPath(req.path)}`,
       hasKey: req.path !== '',
     },
-    { cause: err },
+    err,
   );
 }
 
