@@ -1,6 +1,7 @@
 import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from 'aws-cdk-lib/cx-api';
 import { Construct, type IConstruct } from 'constructs';
 import {
   type Access,
@@ -79,6 +80,10 @@ export class DataStore extends Construct {
 
   constructor(scope: Construct, id: string, props: DataStoreProps = {}) {
     super(scope, id);
+    // Server access logs are delivered under a bucket policy, not the LogDeliveryWrite ACL that
+    // a bucket with ACLs disabled refuses. `cdk init` apps turn this on for the whole app; set it
+    // here so that the construct works in any app, whatever its cdk.json says.
+    this.node.setContext(S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY, true);
     const definition = props.definition ?? DEFAULT_BUCKET;
     const logDays = props.accessLogRetentionDays ?? 90;
     const problems = validateBucket(definition);

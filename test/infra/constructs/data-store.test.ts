@@ -1,3 +1,4 @@
+import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { DataStore } from '../../../infra/constructs/data-store.js';
@@ -11,6 +12,27 @@ function synth(props: ConstructorParameters<typeof DataStore>[2] = {}) {
 }
 
 describe('DataStore', () => {
+  it("synthesizes in an app with none of cdk.json's feature flags, delivering access logs under a bucket policy", () => {
+    const stack = new Stack(new App(), 'Bare');
+    const store = new DataStore(stack, 'DataStore');
+    const t = Template.fromStack(stack);
+    const logBucket =
+      t.findResources('AWS::S3::Bucket')[
+        stack.getLogicalId(store.accessLogBucket.node.defaultChild as never)
+      ];
+    expect(logBucket?.Properties.AccessControl).toBeUndefined();
+    expect(logBucket?.Properties.OwnershipControls).toEqual({
+      Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }],
+    });
+    t.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Principal: { Service: 'logging.s3.amazonaws.com' }, Action: 's3:PutObject' }),
+        ]),
+      },
+    });
+  });
+
   const { template, stack, store } = synth();
   const dataBucketId = stack.getLogicalId(store.bucket.node.defaultChild as never);
   const logBucketId = stack.getLogicalId(store.accessLogBucket.node.defaultChild as never);
