@@ -173,6 +173,12 @@ export const logLines = (p: WorkerProc, msg: string) => p.lines.filter((l) => l.
 
 /** SIGTERM a worker (if still running) and wait for it to exit. */
 export async function stopWorker(p: WorkerProc): Promise<number | null> {
+  // A process started a moment ago may not have its signal handlers yet, and would die of the
+  // SIGTERM instead of draining: wait (a little) until it says it has started, as ECS would
+  // after its start period.
+  const deadline = Date.now() + 15_000;
+  while (p.alive && Date.now() < deadline && !p.lines.some((l) => l.msg === 'worker started'))
+    await new Promise((r) => setTimeout(r, 50));
   if (p.alive) p.child.kill('SIGTERM');
   return p.exit;
 }
