@@ -7,9 +7,9 @@ import {
   type HandlerDefinition,
   type HandlerRegistry,
 } from '../../workers/handlers/index.js';
+import { parseExecBinding, registerCommands } from '../../workers/runtime/isolation/command-handler.js';
 import { runHandlerChild } from '../../workers/runtime/isolation/handler-child.js';
 import { thisProgram } from '../../workers/runtime/isolation/handler-pool.js';
-import { parseExecBinding, registerCommands } from '../../workers/runtime/isolation/command-handler.js';
 import { CHILD_ENV } from '../../workers/runtime/isolation/protocol.js';
 import { jsonLogger, type LogLevel } from '../../workers/runtime/logger.js';
 import { runWorkerProcess } from '../../workers/runtime/process.js';

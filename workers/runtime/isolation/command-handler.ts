@@ -102,7 +102,10 @@ export function parseExecConfig(json: string): CommandBinding[] {
   return Object.entries(raw as Record<string, unknown>).map(([type, v]) => {
     if (typeof v === 'string') return checked({ type, commandLine: v.trim() });
     const o = (v ?? {}) as { command?: unknown; timeoutSeconds?: unknown };
-    if (typeof o.command !== 'string' || (o.timeoutSeconds !== undefined && typeof o.timeoutSeconds !== 'number'))
+    if (
+      typeof o.command !== 'string' ||
+      (o.timeoutSeconds !== undefined && typeof o.timeoutSeconds !== 'number')
+    )
       throw new Error(`'${type}' must be a command line or { "command": "...", "timeoutSeconds": N }`);
     return checked({
       type,
@@ -153,7 +156,9 @@ export function commandHandler(binding: CommandBinding, setup: CommandSetup): Ha
     ...(setup.endpoint.endpoint ? { endpoint: setup.endpoint.endpoint } : {}),
     ...(setup.maxOutputBytes !== undefined ? { maxOutputBytes: setup.maxOutputBytes } : {}),
     ...(setup.killGraceMs !== undefined ? { killGraceMs: setup.killGraceMs } : {}),
-    ...(setup.inlinePayloadMaxBytes !== undefined ? { inlinePayloadMaxBytes: setup.inlinePayloadMaxBytes } : {}),
+    ...(setup.inlinePayloadMaxBytes !== undefined
+      ? { inlinePayloadMaxBytes: setup.inlinePayloadMaxBytes }
+      : {}),
   };
   return {
     type: binding.type,
