@@ -36,10 +36,11 @@
  */
 import { S3Store } from '../core/adapters/s3-store.js';
 import { endpointFromEnv, s3Client } from '../core/aws.js';
+import { parseExecConfig } from '../core/command-bindings.js';
 import { type BucketLayout, DATA_LAYOUT, extendLayout } from '../core/layout.js';
 import { applyIsolationSpec, builtinHandlers } from './handlers/index.js';
 import { Imds } from './runtime/imds.js';
-import { parseExecConfig, registerCommands } from './runtime/isolation/command-handler.js';
+import { registerCommands } from './runtime/isolation/command-handler.js';
 import { runHandlerChild } from './runtime/isolation/handler-child.js';
 import { thisProgram } from './runtime/isolation/handler-pool.js';
 import { CHILD_ENV } from './runtime/isolation/protocol.js';

@@ -1,13 +1,14 @@
 /** flotilla worker: run a worker here, against any queue, with the built-in and your handlers. */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseExecBinding } from '../../core/command-bindings.js';
 import { UsageError } from '../../core/errors.js';
 import {
   builtinHandlers,
   type HandlerDefinition,
   type HandlerRegistry,
 } from '../../workers/handlers/index.js';
-import { parseExecBinding, registerCommands } from '../../workers/runtime/isolation/command-handler.js';
+import { registerCommands } from '../../workers/runtime/isolation/command-handler.js';
 import { runHandlerChild } from '../../workers/runtime/isolation/handler-child.js';
 import { thisProgram } from '../../workers/runtime/isolation/handler-pool.js';
 import { CHILD_ENV } from '../../workers/runtime/isolation/protocol.js';

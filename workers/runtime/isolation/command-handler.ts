@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EndpointConfig } from '../../../core/aws.js';
-import { TYPE_PATTERN } from '../../../core/envelope.js';
+import type { CommandBinding } from '../../../core/command-bindings.js';
 import { FlotillaError, UnrecoverableError } from '../../../core/errors.js';
 import type { HandlerContext, HandlerDefinition, HandlerRegistry, Job } from '../../handlers/registry.js';
 import type { JobExecutor } from '../executor.js';
@@ -29,14 +29,6 @@ export const PROGRESS_PREFIX = 'flotilla:progress ';
 
 /** A payload larger than this (as JSON) is handed over as a file: `payloadFile` instead of `payload`. */
 export const DEFAULT_INLINE_PAYLOAD_MAX_BYTES = 8 * 1024 * 1024;
-
-/** One job type bound to a command line, run with `/bin/sh -c`. */
-export interface CommandBinding {
-  readonly type: string;
-  readonly commandLine: string;
-  /** @default - the handler default (600 s) */
-  readonly timeoutSeconds?: number;
-}
 
 /** How a command-bound type's jobs run: the program, and what it is told about its deployment. */
 export interface CommandSpec extends ChildCommand {
@@ -74,54 +66,6 @@ export class CommandFailedError extends FlotillaError {
     super(message);
     this.name = 'CommandFailedError';
   }
-}
-
-/** `TYPE=COMMAND LINE` (the `--exec` flag). Throws a one-line Error naming what is wrong. */
-export function parseExecBinding(text: string): CommandBinding {
-  const at = text.indexOf('=');
-  const type = at < 0 ? '' : text.slice(0, at).trim();
-  const commandLine = at < 0 ? '' : text.slice(at + 1).trim();
-  if (!type || !commandLine)
-    throw new Error(`'${text}' is not TYPE=COMMAND (e.g. thumbnail='python3 thumbnail.py')`);
-  return checked({ type, commandLine });
-}
-
-/**
- * The bindings of a deployed fleet (FLOTILLA_EXEC, from cdk.json `exec`): a JSON object from job
- * type to a command line, or to `{ "command": "...", "timeoutSeconds": N }`.
- */
-export function parseExecConfig(json: string): CommandBinding[] {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(json);
-  } catch (err) {
-    throw new Error(`not JSON (${(err as Error).message})`);
-  }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
-    throw new Error('must be a JSON object from job type to command line');
-  return Object.entries(raw as Record<string, unknown>).map(([type, v]) => {
-    if (typeof v === 'string') return checked({ type, commandLine: v.trim() });
-    const o = (v ?? {}) as { command?: unknown; timeoutSeconds?: unknown };
-    if (
-      typeof o.command !== 'string' ||
-      (o.timeoutSeconds !== undefined && typeof o.timeoutSeconds !== 'number')
-    )
-      throw new Error(`'${type}' must be a command line or { "command": "...", "timeoutSeconds": N }`);
-    return checked({
-      type,
-      commandLine: o.command.trim(),
-      ...(o.timeoutSeconds !== undefined ? { timeoutSeconds: o.timeoutSeconds } : {}),
-    });
-  });
-}
-
-function checked(b: CommandBinding): CommandBinding {
-  if (!TYPE_PATTERN.test(b.type))
-    throw new Error(`'${b.type}' is not a job type (a letter, then up to 63 letters, digits or _.:-)`);
-  if (!b.commandLine) throw new Error(`job type '${b.type}' has an empty command`);
-  if (b.timeoutSeconds !== undefined && !(b.timeoutSeconds > 0))
-    throw new Error(`job type '${b.type}': timeoutSeconds must be greater than 0`);
-  return b;
 }
 
 /**

@@ -8,13 +8,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Submitter } from '../../../../client/submit.js';
+import type { CommandBinding } from '../../../../core/command-bindings.js';
 import { errorKey, resultKey } from '../../../../core/envelope.js';
 import { HandlerRegistry } from '../../../../workers/handlers/registry.js';
 import {
-  type CommandBinding,
   type CommandSetup,
-  parseExecBinding,
-  parseExecConfig,
   registerCommands,
 } from '../../../../workers/runtime/isolation/command-handler.js';
 import { jsonLogger } from '../../../../workers/runtime/logger.js';
@@ -215,21 +213,6 @@ describe('the protocol', () => {
 });
 
 describe('bindings', () => {
-  it('parses TYPE=COMMAND and the JSON of a deployed fleet, and names what is wrong', () => {
-    expect(parseExecBinding('thumbnail=python3 thumb.py --size=64')).toEqual({
-      type: 'thumbnail',
-      commandLine: 'python3 thumb.py --size=64',
-    });
-    expect(parseExecConfig('{"a":"./a","b":{"command":"./b","timeoutSeconds":5}}')).toEqual([
-      { type: 'a', commandLine: './a' },
-      { type: 'b', commandLine: './b', timeoutSeconds: 5 },
-    ]);
-    expect(() => parseExecBinding('python3 thumb.py')).toThrow(/is not TYPE=COMMAND/);
-    expect(() => parseExecBinding('9lives=./x')).toThrow(/'9lives' is not a job type/);
-    expect(() => parseExecConfig('{"a": 3}')).toThrow(/'a' must be a command line/);
-    expect(() => parseExecConfig('[1]')).toThrow(/JSON object/);
-  });
-
   it('flotilla worker refuses a malformed --exec with one line', async () => {
     const r = await flotilla(['worker', '--exec', 'no equals sign']);
     expect(r.code).not.toBe(0);
