@@ -256,7 +256,7 @@ describe('FargateWorkerFleet', () => {
     );
   });
 
-  it('tells the worker its command handlers (FLOTILLA_EXEC) and refuses a malformed binding', () => {
+  it('tells the worker its command handlers (FLOTILLA_EXEC), gives them a writable /tmp, and refuses a malformed binding', () => {
     const exec = {
       thumbnail: 'python3 /app/thumbnail.py',
       ocr: { command: '/app/ocr', timeoutSeconds: 300 },
@@ -264,7 +264,7 @@ describe('FargateWorkerFleet', () => {
     synth({ exec }).template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: [
         Match.objectLike({
-          Image: Match.anyValue(),
+          MountPoints: [{ SourceVolume: 'scratch', ContainerPath: '/tmp', ReadOnly: false }],
           Environment: Match.arrayWith([{ Name: 'FLOTILLA_EXEC', Value: JSON.stringify(exec) }]),
         }),
       ],
