@@ -99,7 +99,9 @@ describe('configuration errors', () => {
       FLOTILLA_WAIT_SECONDS: '1',
       FLOTILLA_EXEC: JSON.stringify({ shout: { command: `tr a-z A-Z`, timeoutSeconds: 30 } }),
     });
-    const batch = await new Submitter({ queue: d.queue, store: d.store }).submit('shout', 'hello', { id: 's' });
+    const batch = await new Submitter({ queue: d.queue, store: d.store }).submit('shout', 'hello', {
+      id: 's',
+    });
     const out = await batch.waitForAll({ timeoutMs: 15_000, pollMs: 50 });
     expect(out.results.get('s')?.result).toMatchObject({ ID: 'S', TYPE: 'SHOUT', PAYLOAD: 'HELLO' });
     w.child.kill('SIGTERM');
