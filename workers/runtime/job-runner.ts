@@ -220,7 +220,7 @@ export class JobRunner {
       }
       const alone = isolation !== 'never' ? this.isolated : undefined;
       this.log.warn(
-        alone
+        alone || def.command
           ? 'job follows a lost worker; running it alone in a child process'
           : 'job follows a lost worker but runs in this process (no isolation for it)',
         { ...fields, receiveCount: msg.receiveCount, lostDeliveries: history.lostDeliveries },
