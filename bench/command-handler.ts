@@ -10,12 +10,20 @@
  *   npx tsx bench/command-handler.ts [--jobs 1000] [--concurrency 8] [--runs 1]
  *   npm run bench -- --only command
  */
+import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { buildWorker } from '../scripts/build-worker.js';
 import { type IsolationResult, type IsolationVariant, isolationBench, printIsolation } from './isolation.js';
 import { type BenchEmulator, isMain, machineLine, say, startEmulatorProcess } from './support.js';
 
-const PYTHON_ECHO = `python3 -c "import json,sys; json.dump(json.load(sys.stdin)['payload'], sys.stdout)"`;
+/**
+ * The interpreter itself, not a launcher in front of it (a pyenv shim costs more than Python's
+ * own start): what a worker image with python3 installed runs.
+ */
+const PYTHON = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], {
+  encoding: 'utf8',
+}).trim();
+const PYTHON_ECHO = `${PYTHON} -c "import json,sys; json.dump(json.load(sys.stdin)['payload'], sys.stdout)"`;
 
 export const COMMAND_VARIANTS: readonly IsolationVariant[] = [
   { name: 'in process (built-in echo)', env: {}, jobShare: 1 },
