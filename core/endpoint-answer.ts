@@ -49,19 +49,17 @@ function middleware<I extends object, O extends object>(): DeserializeMiddleware
       if (!e || typeof e !== 'object' || !unreadable(e)) throw err;
       const request = args.request as HttpRequest | undefined;
       const input = args.input as { Key?: unknown; QueueUrl?: unknown };
-      const location = header(e.$response?.headers, 'location');
-      throw new EndpointAnswerError(
+      throw EndpointAnswerError.of(
+        e.$response?.statusCode ?? e.$metadata?.httpStatusCode ?? 0,
+        e.$response?.headers,
         {
-          status: e.$response?.statusCode ?? e.$metadata?.httpStatusCode ?? 0,
-          contentType: (header(e.$response?.headers, 'content-type') ?? '').split(';')[0]!.trim(),
-          ...(location ? { location } : {}),
           operation: (context.commandName ?? 'the request').replace(/Command$/, ''),
           method: request?.method ?? '?',
           target:
             typeof input.QueueUrl === 'string' && input.QueueUrl ? input.QueueUrl : (request?.path ?? '?'),
           hasKey: typeof input.Key === 'string',
         },
-        { cause: err },
+        err,
       );
     }
   };

@@ -116,6 +116,33 @@ export class EndpointAnswerError extends FlotillaError {
     this.name = 'EndpointAnswerError';
     this.$metadata = { httpStatusCode: answer.status };
   }
+
+  /**
+   * From a reply's status and headers (any case, single or repeated) and what was asked: the
+   * one place that reads Content-Type and Location for the SDK's clients and the signed paths.
+   */
+  static of(
+    status: number,
+    headers: Readonly<Record<string, string | readonly string[] | undefined>> | undefined,
+    asked: Pick<EndpointAnswerError['answer'], 'operation' | 'method' | 'target' | 'hasKey'>,
+    cause: unknown,
+  ): EndpointAnswerError {
+    const header = (name: string): string | undefined => {
+      for (const [k, v] of Object.entries(headers ?? {}))
+        if (k.toLowerCase() === name) return typeof v === 'string' ? v : v?.[0];
+      return undefined;
+    };
+    const location = header('location');
+    return new EndpointAnswerError(
+      {
+        status,
+        contentType: (header('content-type') ?? '').split(';')[0]!.trim(),
+        ...(location ? { location } : {}),
+        ...asked,
+      },
+      { cause },
+    );
+  }
 }
 
 function answerHint(a: EndpointAnswerError['answer']): string {
@@ -139,7 +166,11 @@ const CONNECTION_CODES = new Set([
   'EPIPE',
   'EHOSTUNREACH',
   'ENETUNREACH',
+  // undici's own: the socket failed, or the endpoint took too long to connect, answer or finish.
   'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
 ]);
 const CONNECTION_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'NetworkingError']);
 const CREDENTIAL_NAMES = new Set([

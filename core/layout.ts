@@ -32,6 +32,11 @@ export interface PrefixDeclaration {
   /** What lives there, for docs and error messages. */
   readonly holds: string;
   readonly grants: Grants;
+  /**
+   * Per-job bookkeeping that nobody needs once the job's result has gone: the stack expires it
+   * `resultsExpireDays` after it is written, as it does results (infra/definitions.ts).
+   */
+  readonly expires?: boolean;
 }
 
 /** A bucket other than the data bucket that a deployment's handlers use. */
@@ -69,42 +74,50 @@ export const DATA_LAYOUT: BucketLayout = Object.freeze({
       prefix: 'payloads/',
       holds: 'claim-check payloads too large for a queue message; written by the submitter',
       grants: { submitter: ['write'], worker: ['read'] },
+      expires: true,
     },
     {
       prefix: 'results/',
       holds: "each job's result record; the worker checks it before running a job again",
       grants: { worker: ['read', 'write', 'list'], submitter: ['read', 'list'] },
+      expires: true,
     },
     {
       prefix: 'errors/',
       holds:
         "each failed job's error record, which the worker reads back on a redelivery (to count attempts and spot a lost worker); a DLQ redrive deletes it",
       grants: { worker: ['read', 'write', 'list'], submitter: ['read', 'list', 'delete'] },
+      expires: true,
     },
     {
       prefix: 'progress/',
       holds: "a running job's last progress report (ctx.progress), written at most every few seconds",
       grants: { worker: ['write'], submitter: ['read', 'list'] },
+      expires: true,
     },
     {
       prefix: 'cancel/',
       holds: 'cancel requests for a batch or a job; workers list them once per heartbeat interval',
       grants: { submitter: ['read', 'write', 'list'], worker: ['read', 'list'] },
+      expires: true,
     },
     {
       prefix: 'cancelled/',
       holds: 'markers of jobs that ended cancelled, for counting',
       grants: { worker: ['write'], submitter: ['read', 'list'] },
+      expires: true,
     },
     {
       prefix: 'workers/',
       holds: "each worker's status report (the dashboard's worker list)",
       grants: { worker: ['write'], submitter: ['read', 'list'] },
+      expires: true,
     },
     {
       prefix: 'batches/',
       holds: 'batch manifests: the job ids a submit sent',
       grants: { submitter: ['read', 'write', 'list'] },
+      expires: true,
     },
     // Delayed jobs and schedules (docs/scheduling.md): the submitter parks and schedules jobs,
     // and the same role runs the timer (`flotilla scheduler`), which sends them when due.
@@ -122,6 +135,7 @@ export const DATA_LAYOUT: BucketLayout = Object.freeze({
       prefix: 'fired/',
       holds: "the timer's claims: one per delayed job or schedule slot it sent, so it is sent once",
       grants: { submitter: ['read', 'write'] },
+      expires: true,
     },
   ] satisfies PrefixDeclaration[]),
   wholeBucket: Object.freeze({ exporter: ['read', 'write', 'list'] }),

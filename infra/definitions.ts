@@ -25,7 +25,7 @@ export interface QueueDefinition {
 /** What the data bucket looks like, whatever creates it. */
 export interface BucketDefinition {
   readonly versioned: boolean;
-  /** Days after which objects under `results/` expire. 0 keeps them forever. */
+  /** Days after which results, and the per-job bookkeeping that expires with them (core/layout.ts `expires`), expire. 0 keeps them forever. */
   readonly resultsExpireDays: number;
   /** Days after which non-current object versions expire. */
   readonly noncurrentVersionExpireDays: number;

@@ -44,6 +44,7 @@ import { registerCommands } from './runtime/isolation/command-handler.js';
 import { runHandlerChild } from './runtime/isolation/handler-child.js';
 import { thisProgram } from './runtime/isolation/handler-pool.js';
 import { CHILD_ENV } from './runtime/isolation/protocol.js';
+import { LayoutStore } from './runtime/layout-store.js';
 import { jsonLogger, type LogLevel } from './runtime/logger.js';
 import { metricsFormat } from './runtime/metrics.js';
 import { runWorkerProcess } from './runtime/process.js';
@@ -100,9 +101,17 @@ async function main(): Promise<number> {
       return 2;
     }
   }
+  let layout: BucketLayout;
+  try {
+    layout = extendLayout(DATA_LAYOUT, env.FLOTILLA_STORAGE ? JSON.parse(env.FLOTILLA_STORAGE) : {});
+  } catch (err) {
+    log.error(`FLOTILLA_STORAGE: ${(err as Error).message}`);
+    return 2;
+  }
   if (env[CHILD_ENV] === '1') {
-    // Started again by the worker to run isolated jobs: the same handlers, no polling.
-    return runHandlerChild({ handlers, store: new S3Store(s3Client(endpoint), bucket) });
+    // Started again by the worker to run isolated jobs: the same handlers and layout, no polling.
+    const store = new LayoutStore(new S3Store(s3Client(endpoint), bucket), layout, 'worker');
+    return runHandlerChild({ handlers, store });
   }
   let guardKind: ReturnType<typeof parseScaleInGuardKind>;
   let metrics: ReturnType<typeof metricsFormat>;
@@ -119,13 +128,6 @@ async function main(): Promise<number> {
     return 2;
   }
   const imdsUrl = env.AWS_EC2_METADATA_SERVICE_ENDPOINT || undefined;
-  let layout: BucketLayout;
-  try {
-    layout = extendLayout(DATA_LAYOUT, env.FLOTILLA_STORAGE ? JSON.parse(env.FLOTILLA_STORAGE) : {});
-  } catch (err) {
-    log.error(`FLOTILLA_STORAGE: ${(err as Error).message}`);
-    return 2;
-  }
   const scaleInGuard = createScaleInGuard({
     kind: guardKind,
     endpoint,

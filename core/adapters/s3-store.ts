@@ -58,18 +58,16 @@ async function errorOf(res: Response, req: SignedRequest, bucket: string) {
   };
   const redirect = res.statusCode >= 300 && res.statusCode < 400;
   if (!redirect && (err.fromReply || /xml/i.test(header('content-type') ?? ''))) return err;
-  const location = header('location');
-  return new EndpointAnswerError(
+  return EndpointAnswerError.of(
+    res.statusCode,
+    res.headers,
     {
-      status: res.statusCode,
-      contentType: (header('content-type') ?? '').split(';')[0]!.trim(),
-      ...(location ? { location } : {}),
       operation: operationOf(req),
       method: req.method,
       target: `/${bucket}/${encodeKeyPath(req.path)}`,
       hasKey: req.path !== '',
     },
-    { cause: err },
+    err,
   );
 }
 
@@ -82,6 +80,10 @@ export class S3Store implements ObjectStore, ObjectReader {
     private readonly client: S3Client,
     readonly bucket: string,
   ) {}
+
+  forBucket(bucket: string): S3Store {
+    return new S3Store(this.client, bucket);
+  }
 
   async get(key: string, signal?: AbortSignal): Promise<Buffer> {
     const { body } = await this.read(key, signal ? { signal } : {});

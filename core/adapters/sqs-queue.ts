@@ -226,23 +226,13 @@ export class SqsQueue implements QueuePort {
     const header = res.headers['x-amzn-query-error'];
     if (!header && (!parsed || out.__type === undefined || (status >= 300 && status < 400))) {
       // No SQS error reply (an HTML page, an empty 5xx, a redirect): say what answered, and to what.
-      const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
-      const location = one(res.headers.location);
-      throw new EndpointAnswerError(
-        {
-          status,
-          contentType: (one(res.headers['content-type']) ?? '').split(';')[0]!.trim(),
-          ...(location ? { location } : {}),
-          operation: action,
-          method: 'POST',
-          target: this.url,
-          hasKey: false,
-        },
-        {
-          cause: new Error(
-            `${action}: the reply is not valid JSON with an SQS error type: ${JSON.stringify(text.slice(0, 200))}`,
-          ),
-        },
+      throw EndpointAnswerError.of(
+        status,
+        res.headers,
+        { operation: action, method: 'POST', target: this.url, hasKey: false },
+        new Error(
+          `${action}: the reply is not valid JSON with an SQS error type: ${JSON.stringify(text.slice(0, 200))}`,
+        ),
       );
     }
     const type = String(out.__type ?? (typeof header === 'string' ? header : `Http${status}`));

@@ -63,4 +63,6 @@ export interface ObjectStore {
   upload(key: string, body: Readable | Buffer, opts?: PutOptions & { partSizeBytes?: number }): Promise<void>;
   delete(key: string): Promise<void>;
   deleteMany(keys: readonly string[]): Promise<void>;
+  /** Another bucket through the same endpoint and credentials. */
+  forBucket?(bucket: string): ObjectStore;
 }

@@ -9,7 +9,13 @@ import {
   type Principal,
   prefixesFor,
 } from '../../core/layout.js';
-import { type BucketDefinition, DEFAULT_BUCKET, PREFIXES, validateBucket } from '../definitions.js';
+import {
+  type BucketDefinition,
+  DATA_LAYOUT,
+  DEFAULT_BUCKET,
+  PREFIXES,
+  validateBucket,
+} from '../definitions.js';
 
 /** The S3 object actions behind each kind of access; exact actions, no wildcards. */
 const OBJECT_ACTIONS: Readonly<Record<Exclude<Access, 'list'>, readonly string[]>> = Object.freeze({
@@ -108,11 +114,15 @@ export class DataStore extends Construct {
       },
     ];
     if (definition.resultsExpireDays > 0) {
-      rules.push({
-        id: 'ExpireResults',
-        prefix: PREFIXES.results,
-        expiration: Duration.days(definition.resultsExpireDays),
-      });
+      // Results, and the per-job bookkeeping the layout marks as expiring with them (payloads,
+      // error records, progress, cancel markers, worker reports, manifests, timer claims).
+      for (const p of DATA_LAYOUT.prefixes.filter((d) => d.expires)) {
+        rules.push({
+          id: p.prefix === PREFIXES.results ? 'ExpireResults' : `Expire-${p.prefix.slice(0, -1)}`,
+          prefix: p.prefix,
+          expiration: Duration.days(definition.resultsExpireDays),
+        });
+      }
     }
     if (definition.versioned && definition.noncurrentVersionExpireDays > 0) {
       rules.push({

@@ -12,6 +12,7 @@ import { registerCommands } from '../../workers/runtime/isolation/command-handle
 import { runHandlerChild } from '../../workers/runtime/isolation/handler-child.js';
 import { thisProgram } from '../../workers/runtime/isolation/handler-pool.js';
 import { CHILD_ENV } from '../../workers/runtime/isolation/protocol.js';
+import { LayoutStore } from '../../workers/runtime/layout-store.js';
 import { jsonLogger, type LogLevel } from '../../workers/runtime/logger.js';
 import { runWorkerProcess } from '../../workers/runtime/process.js';
 import { closeTarget, openStore, requireBucket, requireQueue, resolveTarget } from '../target.js';
@@ -83,7 +84,7 @@ export const main: CommandMain = async ({ argv, env, out }) => {
     throw new UsageError(`--exec: ${(err as Error).message}`);
   }
   // Started again by the worker to run isolated jobs: the same handlers (--handlers included), no polling.
-  if (env[CHILD_ENV] === '1') return runHandlerChild({ handlers, store: openStore(target) });
+  if (env[CHILD_ENV] === '1') return runHandlerChild({ handlers, store: new LayoutStore(openStore(target)) });
   closeTarget(target);
   return runWorkerProcess({
     endpoint: target.endpoint,

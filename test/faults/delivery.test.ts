@@ -126,17 +126,17 @@ describe('duplicate deliveries', () => {
 });
 
 describe('leases', () => {
-  it('runs a 30 s job on a 5 s visibility timeout once, extending its lease with heartbeats', async () => {
-    const { d, effects, start, sub } = await setup({ visibilityTimeoutSeconds: 5 });
+  it('runs a 16 s job on a 4 s visibility timeout once, extending its lease with heartbeats', async () => {
+    const { d, effects, start, sub } = await setup({ visibilityTimeoutSeconds: 4 });
     const w = start({ FLOTILLA_LOG_LEVEL: 'debug' });
-    const batch = await sub.submit('effect', { ms: 30_000 }, { id: 'long' });
+    const batch = await sub.submit('effect', { ms: 16_000 }, { id: 'long' });
     await eventually(() => effectCounts(effects).size > 0, 60_000, 200);
     await settled(d);
 
     const counts = await countOutcome(suite.emu, d, batch.batch, 1);
     const heartbeats = logLines(w, 'heartbeat').length;
     const result = await readJson<ResultRecord>(d, resultKey(batch.batch, 'long'));
-    printCounts('Fault 3: a 30 s job, visibility timeout 5 s', counts, {
+    printCounts('Fault 3: a 16 s job, visibility timeout 4 s', counts, {
       executions: effectCounts(effects).get(`${batch.batch}/long`),
       heartbeats,
       'receives (attempt)': result.attempt,
@@ -153,8 +153,8 @@ describe('leases', () => {
     expect(effectCounts(effects).get(`${batch.batch}/long`)).toBe(1);
     expect(logLines(w, 'job started')).toHaveLength(1);
     expect(result.attempt).toBe(1);
-    // 30 s of work on 5 s leases needs at least 6 extensions.
-    expect(heartbeats).toBeGreaterThanOrEqual(6);
+    // 16 s of work on 4 s leases needs at least 4 extensions.
+    expect(heartbeats).toBeGreaterThanOrEqual(4);
   }, 90_000);
 
   it('aborts a hung handler at its timeout, retries it, and dead-letters it after exactly maxReceiveCount receives', async () => {

@@ -380,6 +380,25 @@ describe('policy simulation over the synthesized template: what moto cannot eval
     expect(await list(exporter, '')).toBe('Allowed');
   });
 
+  // S3 answers a missing key with 404 only when the caller may also s3:ListBucket, and it
+  // evaluates that implicit check with the key itself as s3:prefix (Ceph matched AWS on this in
+  // ceph/ceph#68577). The runtime tells "no result yet" from a failure by that 404: the worker's
+  // HEAD of a result and read of an error record, the submitter's reads while it waits.
+  it('answers 404, not 403, for a missing key where a role reads and lists (the implicit ListBucket check with the key as s3:prefix)', async () => {
+    const missing = (p: PolicyDocument, key: string) =>
+      decide(p, 's3:ListBucket', bucket, { 's3:prefix': key });
+    for (const role of [taskRole, instanceRole]) {
+      expect(await missing(role, 'results/b1/j1.json')).toBe('Allowed');
+      expect(await missing(role, 'errors/b1/j1.json')).toBe('Allowed');
+      expect(await missing(role, 'cancel/b1/j1')).toBe('Allowed');
+      // Read without list: a missing input is a 403, which fails the job as a missing one would.
+      expect(await missing(role, 'inputs/a.txt')).toBe('ImplicitlyDenied');
+    }
+    for (const key of ['results/b1/j1.json', 'errors/b1/j1.json', 'progress/b1/j1.json', 'scheduled/x.json'])
+      expect(await missing(submitter, key)).toBe('Allowed');
+    expect(await missing(exporter, 'anything/at/all')).toBe('Allowed');
+  });
+
   it('scopes every queue action to its queue: workers consume jobs and only send to the DLQ, submitters send jobs and only consume the DLQ', async () => {
     expect(await decide(taskRole, 'sqs:ReceiveMessage', queue)).toBe('Allowed');
     expect(await decide(taskRole, 'sqs:ChangeMessageVisibility', queue)).toBe('Allowed');

@@ -25,6 +25,12 @@ export interface HandlerContext {
    */
   readonly store: ObjectStore;
   /**
+   * Another bucket your handlers use, declared in cdk.json (`storage.buckets`, with what the
+   * worker may do there): the stack grants exactly that, and this store refuses the rest the
+   * same way `store` does. A bucket not declared is refused on first use, naming the setting.
+   */
+  bucket(name: string): ObjectStore;
+  /**
    * Aborted when the job times out, its batch or itself is cancelled (reason: JobCancelledError),
    * or the worker is forced to stop: stop work and throw.
    */

@@ -55,4 +55,15 @@ export class JobContext implements HandlerContext {
   progress(fraction: number, note?: string): void {
     reportProgress(this.log, this.sink, fraction, note);
   }
+
+  bucket(name: string): ObjectStore {
+    return otherBucket(this.store, name);
+  }
+}
+
+/** `ctx.bucket(name)`: the extra bucket through the data bucket's store (held to the layout there). */
+export function otherBucket(store: ObjectStore, name: string): ObjectStore {
+  if (!store.forBucket)
+    throw new Error(`ctx.bucket('${name}'): this worker's store cannot open other buckets`);
+  return store.forBucket(name);
 }

@@ -9,6 +9,7 @@ import { UnrecoverableError } from '../../core/errors.js';
 import {
   type Access,
   allows,
+  BUCKET_SETTING,
   type BucketLayout,
   DATA_LAYOUT,
   type Principal,
@@ -34,6 +35,8 @@ export class LayoutViolationError extends UnrecoverableError {
 
 /** An ObjectStore that refuses what `principal` is not granted in `layout`, then delegates. */
 export class LayoutStore implements ObjectStore {
+  private readonly others = new Map<string, ObjectStore>();
+
   constructor(
     private readonly inner: ObjectStore,
     readonly layout: BucketLayout = DATA_LAYOUT,
@@ -52,6 +55,20 @@ export class LayoutStore implements ObjectStore {
         access,
       );
     }
+  }
+
+  /**
+   * A bucket declared in cdk.json's `storage.buckets` (the layout's extra buckets), held to what
+   * it grants this principal on every key, as the role's policy is. A bucket not declared, or
+   * declared with nothing for this principal, is refused with the setting that would grant it.
+   */
+  forBucket(name: string): ObjectStore {
+    const known = this.others.get(name);
+    if (known) return known;
+    const grants = this.layout.extraBuckets.find((b) => b.name === name)?.grants[this.principal] ?? [];
+    const store = new GrantedBucket(this.inner, name, grants, this.principal);
+    this.others.set(name, store);
+    return store;
   }
 
   async get(key: string, signal?: AbortSignal): Promise<Buffer> {
@@ -91,6 +108,59 @@ export class LayoutStore implements ObjectStore {
   list(prefix = ''): AsyncIterable<ObjectInfo> {
     this.check('list', prefix);
     return this.inner.list(prefix);
+  }
+}
+
+/** An extra bucket, held to one list of access on all of its keys. */
+class GrantedBucket implements ObjectStore {
+  private opened?: ObjectStore;
+
+  constructor(
+    private readonly data: ObjectStore,
+    readonly bucket: string,
+    private readonly grants: readonly Access[],
+    private readonly principal: Principal,
+  ) {}
+
+  private store(access: Access, key: string): ObjectStore {
+    if (!this.grants.includes(access)) {
+      const has = this.grants.length > 0 ? this.grants.join(', ') : 'nothing';
+      throw new LayoutViolationError(
+        `bucket ${this.bucket}: the ${this.principal} may not ${access} '${key}': ${BUCKET_SETTING}.'${this.bucket}' grants the ${this.principal} ${has}. To grant it, add '${access}' to ${BUCKET_SETTING}.'${this.bucket}'.${this.principal} in cdk.json`,
+        key,
+        access,
+      );
+    }
+    if (!this.data.forBucket) throw new Error(`this store cannot open other buckets (${this.bucket})`);
+    this.opened ??= this.data.forBucket(this.bucket);
+    return this.opened;
+  }
+
+  get(key: string, signal?: AbortSignal): Promise<Buffer> {
+    return this.store('read', key).get(key, signal);
+  }
+  head(key: string): Promise<ObjectHead | undefined> {
+    return this.store('read', key).head(key);
+  }
+  put(key: string, body: Buffer | string, opts?: PutOptions): Promise<boolean> {
+    return this.store('write', key).put(key, body, opts);
+  }
+  upload(
+    key: string,
+    body: Readable | Buffer,
+    opts?: PutOptions & { partSizeBytes?: number },
+  ): Promise<void> {
+    return this.store('write', key).upload(key, body, opts);
+  }
+  delete(key: string): Promise<void> {
+    return this.store('delete', key).delete(key);
+  }
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    const [first] = keys;
+    if (first !== undefined) await this.store('delete', first).deleteMany(keys);
+  }
+  list(prefix = ''): AsyncIterable<ObjectInfo> {
+    return this.store('list', prefix).list(prefix);
   }
 }
 

@@ -32,7 +32,7 @@ describe('DataStore', () => {
     });
   });
 
-  it('expires results, non-current versions and abandoned uploads after the defined days', () => {
+  it('expires results and per-job bookkeeping, non-current versions and abandoned uploads after the defined days', () => {
     const rules =
       template.findResources('AWS::S3::Bucket')[dataBucketId]?.Properties.LifecycleConfiguration.Rules;
     expect(rules).toEqual(
@@ -42,6 +42,15 @@ describe('DataStore', () => {
           ExpirationInDays: DEFAULT_BUCKET.resultsExpireDays,
           Status: 'Enabled',
         }),
+        // Bookkeeping that would otherwise grow with every job ever run expires with the results.
+        ...[PREFIXES.progress, PREFIXES.errors, PREFIXES.payloads, PREFIXES.fired, PREFIXES.workers].map(
+          (prefix) =>
+            expect.objectContaining({
+              Prefix: prefix,
+              ExpirationInDays: DEFAULT_BUCKET.resultsExpireDays,
+              Status: 'Enabled',
+            }),
+        ),
         expect.objectContaining({
           NoncurrentVersionExpiration: { NoncurrentDays: DEFAULT_BUCKET.noncurrentVersionExpireDays },
         }),

@@ -2,6 +2,7 @@
  * ctx.store held to the bucket layout: the worker process on the embedded emulator refuses what
  * the worker's IAM role would not be granted, and names the prefix and the setting.
  */
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EMULATOR_CREDENTIALS } from '../../../core/aws.js';
 import { ENVELOPE_VERSION } from '../../../core/envelope.js';
@@ -54,12 +55,14 @@ describe('the worker process', () => {
     d: Awaited<ReturnType<typeof freshDeployment>>,
     handlers: HandlerRegistry,
     handleSignals = false,
+    layout = DATA_LAYOUT,
   ) {
     return runWorkerProcess({
       endpoint: { endpoint: emu.endpoint, region: 'us-east-1', credentials: EMULATOR_CREDENTIALS },
       queueUrl: d.queueUrl,
       bucket: d.bucket,
       handlers,
+      layout,
       log: silentLogger,
       handleSignals,
       worker: { waitTimeSeconds: 1, concurrency: 2 },
@@ -88,6 +91,73 @@ describe('the worker process', () => {
     expect(record.error.name).toBe('LayoutViolationError');
     expect(record.error.message).toContain("storage.prefixes.'exports/'.worker");
     expect(await d.store.head('exports/out.json')).toBeUndefined();
+  });
+
+  it("reaches a bucket declared in cdk.json's storage.buckets through ctx.bucket, held to its grants", async () => {
+    const d = await freshDeployment(emu);
+    const lookup = `${d.bucket}-lookup`;
+    await emu.s3.send(new CreateBucketCommand({ Bucket: lookup }));
+    await d.store.forBucket(lookup).put('rates.json', '{"eur":0.9}');
+    const layout = extendLayout(DATA_LAYOUT, { buckets: { [lookup]: { worker: ['read', 'list'] } } });
+    const handlers = builtinHandlers()
+      .register({
+        type: 'convert',
+        async handler(job: { payload: { usd: number } }, ctx) {
+          const rates = JSON.parse((await ctx.bucket(lookup).get('rates.json')).toString());
+          return { eur: job.payload.usd * rates.eur };
+        },
+      })
+      .register({
+        type: 'scribble',
+        async handler(_job, ctx) {
+          await ctx.bucket(lookup).put('rates.json', '{}');
+          return null;
+        },
+      })
+      .register({
+        type: 'elsewhere',
+        async handler(_job, ctx) {
+          return (await ctx.bucket('someone-elses-bucket').get('x')).toString();
+        },
+      });
+    const send = (type: string, id: string, payload: unknown) =>
+      d.queue.send({
+        body: JSON.stringify({
+          v: ENVELOPE_VERSION,
+          type,
+          batch: 'b2',
+          id,
+          payload,
+          submittedAt: new Date().toISOString(),
+        }),
+      });
+    await send('convert', 'c1', { usd: 10 });
+    await send('scribble', 's1', null);
+    await send('elsewhere', 'e1', null);
+    const done = runUntil(d, handlers, true, layout);
+    const read = async (key: string) => {
+      const head = await d.store.head(key);
+      return head ? JSON.parse((await d.store.get(key)).toString()) : undefined;
+    };
+    const records = await eventually(async () => {
+      const all = await Promise.all([
+        read(`${PREFIXES.results}b2/c1.json`),
+        read(`${PREFIXES.errors}b2/s1.json`),
+        read(`${PREFIXES.errors}b2/e1.json`),
+      ]);
+      return all.every(Boolean) ? all : undefined;
+    }, 15_000);
+    const [result, scribbled, elsewhere] = records ?? [];
+    process.emit('SIGTERM');
+    expect(await done).toBe(0);
+    expect(result.result).toEqual({ eur: 9 });
+    expect(scribbled.final).toBe(true);
+    expect(scribbled.error.message).toContain(
+      `the worker may not write 'rates.json': storage.buckets.'${lookup}' grants the worker read, list`,
+    );
+    expect(elsewhere.error.message).toContain("add 'read' to storage.buckets.'someone-elses-bucket'.worker");
+    // The refused write never reached the bucket.
+    expect((await d.store.forBucket(lookup).get('rates.json')).toString()).toBe('{"eur":0.9}');
   });
 
   it('refuses to start when a handler declares storage the layout does not grant', async () => {

@@ -8,6 +8,7 @@ import { Socket } from 'node:net';
 import { UnrecoverableError } from '../../../core/errors.js';
 import type { ObjectStore } from '../../../core/ports/object-store.js';
 import type { HandlerContext, HandlerRegistry, Job } from '../../handlers/registry.js';
+import { otherBucket } from '../job-context.js';
 import type { Logger, LogLevel } from '../logger.js';
 import { readLines } from './lines.js';
 import type { FromChild, ToChild } from './protocol.js';
@@ -92,6 +93,7 @@ function childContext(store: ObjectStore, signal: AbortSignal, send: (f: FromChi
   };
   return {
     store,
+    bucket: (name) => otherBucket(store, name),
     signal,
     log: logger({}),
     progress: (fraction, note) => send({ t: 'progress', fraction, ...(note !== undefined ? { note } : {}) }),
