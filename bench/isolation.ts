@@ -33,6 +33,8 @@ export interface IsolationVariant {
   readonly env: Record<string, string>;
   /** Share of --jobs this variant runs (a fresh child per job is slow). */
   readonly jobShare: number;
+  /** The job type submitted. @default 'echo' */
+  readonly type?: string;
 }
 
 export const VARIANTS: readonly IsolationVariant[] = [
@@ -63,7 +65,7 @@ async function runOnce(
   const p = await freshDeployment(emu, 'bench-iso');
   let child: ChildProcess | undefined;
   try {
-    const handle = await fillQueue(emu, p, 'echo', jobs, (i) => ({ i }));
+    const handle = await fillQueue(emu, p, v.type ?? 'echo', jobs, (i) => ({ i }));
     child = flotillaWorker(workerJs, concurrency, v.env)(emu, p);
     const tail = tailOf(child);
     const drainP = timeDrain(emu.sqs, p.queueUrl, jobs, { child, timeoutMs: 600_000 });
@@ -86,9 +88,10 @@ export async function isolationBench(
   jobs: number,
   concurrency: number,
   runs: number,
+  variants: readonly IsolationVariant[] = VARIANTS,
 ): Promise<IsolationResult[]> {
   const out: IsolationResult[] = [];
-  for (const v of VARIANTS) {
+  for (const v of variants) {
     const n = Math.max(50, Math.round(jobs * v.jobShare));
     const rates: number[] = [];
     for (let r = 1; r <= runs; r++) {
@@ -108,8 +111,12 @@ export async function isolationBench(
   return out;
 }
 
-export function printIsolation(results: readonly IsolationResult[], concurrency: number): void {
-  process.stdout.write(`\nIsolation cost, echo jobs with results, concurrency ${concurrency}\n`);
+export function printIsolation(
+  results: readonly IsolationResult[],
+  concurrency: number,
+  title = 'Isolation cost',
+): void {
+  process.stdout.write(`\n${title}, echo jobs with results, concurrency ${concurrency}\n`);
   for (const r of results) {
     process.stdout.write(
       `  ${r.name.padEnd(36)} ${fmt(r.jobsPerSecond).padStart(7)} jobs/s  ` +

@@ -5,7 +5,7 @@
  * regenerates the docs' figures from the record (bench/docs-figures.ts).
  * Progress goes to stderr, figures to stdout.
  *
- *   npm run bench [-- --jobs 20000] [--runs 3] [--full-runs 1] [--only startup,queue,full,cpu,export]
+ *   npm run bench [-- --jobs 20000] [--runs 3] [--full-runs 1] [--only startup,queue,full,cpu,export,command]
  *                 [--quick] [--no-plots] [--out DIR] [--update-docs]
  */
 import { execFileSync } from 'node:child_process';
@@ -14,8 +14,10 @@ import { loadavg } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildWorker } from '../scripts/build-worker.js';
+import { commandBench, printCommand } from './command-handler.js';
 import { updateDocs } from './docs-figures.js';
 import { type ExportResult, exportBench, printExport } from './export.js';
+import type { IsolationResult } from './isolation.js';
 import { barChartSvg } from './plot.js';
 import { type BenchRecord, LATEST, OUT_DIR, writeRecord } from './record.js';
 import { printStartup, type StartupResult, startupBench } from './startup.js';
@@ -37,7 +39,7 @@ const USAGE = `usage: npm run bench [-- options]
   --jobs N        jobs per worker-throughput run (default 20000)
   --runs N        runs per figure, the median is reported (default 3)
   --full-runs N   runs of the full path, which is the slowest (default 1)
-  --only LIST     some of: startup,queue,full,cpu,export (default all)
+  --only LIST     some of: startup,queue,full,cpu,export,command (default all)
   --quick         2,000 jobs, 1 run, 200 small objects: checks the harness, not for figures
   --out DIR       where the JSON record and the plots go (default bench/out, gitignored)
   --update-docs   also write bench/latest.json and docs/img/bench-*.svg, and regenerate the
@@ -45,7 +47,10 @@ const USAGE = `usage: npm run bench [-- options]
   --no-plots      do not draw the plots
   --debug         stack traces on failure`;
 
-const ALL = ['startup', 'queue', 'full', 'cpu', 'export'] as const;
+/** Jobs at once in the command-handler benchmark: a child process per running job. */
+const COMMAND_CONCURRENCY = 8;
+
+const ALL = ['startup', 'queue', 'full', 'cpu', 'export', 'command'] as const;
 
 function positive(raw: string, name: string): number {
   const n = Number(raw);
@@ -123,6 +128,7 @@ async function main(): Promise<number> {
   let full: FullPathResult | undefined;
   let cpu: CpuResult | undefined;
   let exp: ExportResult | undefined;
+  let command: IsolationResult[] | undefined;
   try {
     if (only.has('startup')) {
       say('Worker startup…');
@@ -144,6 +150,10 @@ async function main(): Promise<number> {
       say('Export: flotilla export vs aws s3 sync vs rclone sync…');
       exp = await exportBench(emu, { runs, small: quick ? 200 : 2000, large: quick ? 1 : 5 });
     }
+    if (only.has('command')) {
+      say('Command handlers: echo jobs in process, through `cat`, through python3…');
+      command = await commandBench(emu, outfile, quick ? 200 : 1000, COMMAND_CONCURRENCY, runs);
+    }
   } finally {
     await emu.stop();
   }
@@ -154,6 +164,7 @@ async function main(): Promise<number> {
   if (full) printFullPath(full, out);
   if (cpu) printCpu(cpu, out);
   if (exp) printExport(exp, out);
+  if (command) printCommand(command, COMMAND_CONCURRENCY);
   out('');
   if (q || exp) out('Ratios against the targets:');
   if (q) {
@@ -217,6 +228,7 @@ async function main(): Promise<number> {
     ...(full ? { full } : {}),
     ...(cpu ? { cpu } : {}),
     ...(exp ? { export: exp } : {}),
+    ...(command ? { command } : {}),
   };
   const recordFile = join(outDir, `bench-${date.replace(/[:.]/g, '-')}.json`);
   writeRecord(recordFile, record);

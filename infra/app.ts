@@ -13,6 +13,7 @@ import {
   type Environment,
   Tags,
 } from 'aws-cdk-lib';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 // Through the package's public entry (flotilla/cdk): this app composes what a user's app can.
 import {
@@ -70,16 +71,25 @@ export function buildApp(
         ? { image: worker.image }
         : config.fargate.image
           ? { image: ecs.ContainerImage.fromRegistry(config.fargate.image) }
-          : {}),
+          : config.fargate.imageDirectory
+            ? {
+                image: ecs.ContainerImage.fromAsset(config.fargate.imageDirectory, {
+                  platform: arch === ecs.CpuArchitecture.ARM64 ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
+                }),
+              }
+            : {}),
     },
     ec2: {
       instanceTypes: config.ec2.instanceTypes,
       rootVolumeGiB: config.ec2.rootVolumeGiB,
       ...(worker.bundlePath ? { bundlePath: worker.bundlePath } : {}),
+      ...(config.ec2.codePath ? { codePath: config.ec2.codePath } : {}),
+      ...(config.ec2.packages ? { packages: config.ec2.packages } : {}),
     },
     ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
     removeDataOnDelete: config.removeDataOnDelete,
     ...(config.storage ? { storage: config.storage as StorageDeclaration } : {}),
+    ...(config.exec ? { exec: config.exec } : {}),
     ...(config.assetBucket
       ? {
           synthesizer: new CliCredentialsStackSynthesizer({

@@ -9,6 +9,7 @@
  * here: they come from infra/definitions.ts and infra/scaling.ts, which validate them too.
  */
 import { z } from 'zod';
+import { TYPE_PATTERN } from '../core/envelope.js';
 import { type StorageDeclaration, validateStorage } from '../core/layout.js';
 import {
   DEFAULT_BUCKET,
@@ -57,6 +58,11 @@ const environmentSchema = z.strictObject({
       architecture: z.enum(['x86_64', 'arm64']).default('x86_64'),
       /** A prebuilt image (e.g. 'ghcr.io/me/flotilla-worker:1.2'); by default the image is built from workers/Dockerfile. */
       image: z.string().min(1).optional(),
+      /**
+       * A directory with a Dockerfile, built by Docker at deploy time: an image `FROM` the worker
+       * image with your command handlers' runtime and code (docs/workers.md, "Shipping").
+       */
+      imageDirectory: z.string().min(1).optional(),
     })
     .prefault({}),
   ec2: z
@@ -67,6 +73,12 @@ const environmentSchema = z.strictObject({
         .min(1)
         .default(['t3.small', 't3a.small', 't2.small']),
       rootVolumeGiB: z.number().int().min(8).max(1024).default(8),
+      /** A directory with your command handlers' code, unpacked to /opt/flotilla/app (the working directory). */
+      codePath: z.string().min(1).optional(),
+      /** Extra dnf packages installed at boot for your command handlers. */
+      packages: z
+        .array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.+:-]*$/, 'must be a package name'))
+        .optional(),
     })
     .prefault({}),
   /** Email address subscribed to the alarm topic. */
@@ -83,6 +95,22 @@ const environmentSchema = z.strictObject({
       prefixes: z.record(z.string(), z.record(z.string(), z.array(z.string()))).optional(),
       buckets: z.record(z.string(), z.record(z.string(), z.array(z.string()))).optional(),
     })
+    .optional(),
+  /**
+   * Job types bound to commands in the worker image, e.g. { "thumbnail": "python3 /app/thumbnail.py",
+   * "ocr": { "command": "/app/ocr", "timeoutSeconds": 300 } }: the fleet's workers get them as
+   * FLOTILLA_EXEC (docs/workers.md, "Command handlers").
+   */
+  exec: z
+    .record(
+      z
+        .string()
+        .regex(TYPE_PATTERN, 'job type must be a letter followed by up to 63 letters, digits or _.:-'),
+      z.union([
+        z.string().min(1),
+        z.strictObject({ command: z.string().min(1), timeoutSeconds: positiveInt.optional() }),
+      ]),
+    )
     .optional(),
   /**
    * Deploy the primary stack without `cdk bootstrap`: its file assets (the EC2 worker bundle,

@@ -16,6 +16,9 @@
  *                           type or as TYPE=MODE,... (see docs/workers.md, "Isolation")
  *   FLOTILLA_MEMORY_LIMIT_MB heap limit of the child processes of the types FLOTILLA_ISOLATION names
  *   FLOTILLA_MAX_JOBS_PER_CHILD jobs a child runs before it is replaced (default 100)
+ *   FLOTILLA_EXEC           job types bound to commands, as JSON: {"thumbnail": "python3 thumbnail.py"}
+ *                           or {"ocr": {"command": "./bin/ocr", "timeoutSeconds": 300}}
+ *                           (cdk.json `exec`; see docs/workers.md, "Command handlers")
  *   FLOTILLA_HANDLER_CHILD  set by the worker itself when it starts this bundle as a handler child
  *   FLOTILLA_LOG_LEVEL      debug | info | warn | error (default info)
  *   FLOTILLA_METRICS        emf | json: the stats lines as CloudWatch EMF or plain JSON
@@ -33,9 +36,11 @@
  */
 import { S3Store } from '../core/adapters/s3-store.js';
 import { endpointFromEnv, s3Client } from '../core/aws.js';
+import { parseExecConfig } from '../core/command-bindings.js';
 import { type BucketLayout, DATA_LAYOUT, extendLayout } from '../core/layout.js';
 import { applyIsolationSpec, builtinHandlers } from './handlers/index.js';
 import { Imds } from './runtime/imds.js';
+import { registerCommands } from './runtime/isolation/command-handler.js';
 import { runHandlerChild } from './runtime/isolation/handler-child.js';
 import { thisProgram } from './runtime/isolation/handler-pool.js';
 import { CHILD_ENV } from './runtime/isolation/protocol.js';
@@ -84,6 +89,15 @@ async function main(): Promise<number> {
       });
     } catch (err) {
       log.error(`FLOTILLA_ISOLATION: ${(err as Error).message}`);
+      return 2;
+    }
+  }
+  // After FLOTILLA_ISOLATION: a command is a process of its own, never in a pool's child.
+  if (env.FLOTILLA_EXEC) {
+    try {
+      registerCommands(handlers, parseExecConfig(env.FLOTILLA_EXEC), { bucket, endpoint, env });
+    } catch (err) {
+      log.error(`FLOTILLA_EXEC: ${(err as Error).message}`);
       return 2;
     }
   }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { type CfnElement, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -36,6 +36,20 @@ export interface Ec2WorkerFleetProps extends WorkerFleetBaseProps {
    * @default 8
    */
   readonly rootVolumeGiB?: number;
+  /**
+   * A directory holding the code your command handlers run (cdk.json `exec`), shipped as an S3
+   * asset and unpacked to /opt/flotilla/app, the worker's working directory: `exec` can then say
+   * `python3 thumbnail.py`. (The EC2 fleet runs no container: this is what an image built
+   * `FROM` the worker image adds on Fargate.)
+   * @default - none: the worker runs in /opt/flotilla with its bundled handlers only
+   */
+  readonly codePath?: string;
+  /**
+   * Extra packages the instances install with dnf at boot, for your command handlers (python3
+   * itself comes with Amazon Linux 2023), e.g. ['python3-pillow'].
+   * @default - none
+   */
+  readonly packages?: readonly string[];
 }
 
 /**
@@ -49,6 +63,8 @@ export class Ec2WorkerFleet extends WorkerFleetBase {
   readonly launchTemplate: ec2.LaunchTemplate;
   readonly role: iam.Role;
   readonly bundle: s3assets.Asset;
+  /** The command handlers' code, when `codePath` is given. */
+  readonly code?: s3assets.Asset;
   readonly runningWorkersMetric: MetricRef;
   readonly desiredWorkersMetric: MetricRef;
 
@@ -72,6 +88,14 @@ export class Ec2WorkerFleet extends WorkerFleetBase {
       actions: ['s3:GetObject'],
       resourceArns: [this.bundle.bucket.arnForObjects(this.bundle.s3ObjectKey)],
     });
+    if (props.codePath) {
+      this.code = new s3assets.Asset(this, 'HandlerCode', { path: props.codePath });
+      iam.Grant.addToPrincipal({
+        grantee: this.role,
+        actions: ['s3:GetObject'],
+        resourceArns: [this.code.bucket.arnForObjects(this.code.s3ObjectKey)],
+      });
+    }
     this.grantWorker(this.role);
 
     const publicSubnets = this.vpc.privateSubnets.length === 0;
@@ -84,7 +108,7 @@ export class Ec2WorkerFleet extends WorkerFleetBase {
       }),
       role: this.role,
       securityGroup: this.securityGroup,
-      userData: this.userData(),
+      userData: this.userData(props.packages ?? []),
       requireImdsv2: true,
       httpPutResponseHopLimit: 1,
       instanceMetadataTags: true,
@@ -223,6 +247,9 @@ export class Ec2WorkerFleet extends WorkerFleetBase {
     const archs = new Set(types.map((t) => new ec2.InstanceType(t).architecture));
     if (archs.size > 1) problems.push(`instanceTypes mix CPU architectures: ${types.join(', ')}`);
     if (p.instanceTypes && types.length === 0) problems.push('instanceTypes must name at least one type');
+    for (const pkg of p.packages ?? [])
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.+:-]*$/.test(pkg))
+        problems.push(`packages: '${pkg}' is not a package name`);
     if (p.rootVolumeGiB !== undefined && (!Number.isInteger(p.rootVolumeGiB) || p.rootVolumeGiB < 8)) {
       problems.push(`rootVolumeGiB must be a whole number >= 8, got ${p.rootVolumeGiB}`);
     }
@@ -233,16 +260,17 @@ export class Ec2WorkerFleet extends WorkerFleetBase {
    * Boot script: install Node 22, fetch the bundle, run it under systemd as an unprivileged
    * user, and start the lifecycle watcher that drains the worker on a termination action.
    */
-  private userData(): ec2.UserData {
+  private userData(packages: readonly string[]): ec2.UserData {
     const region = Stack.of(this).region;
     const stopSeconds = this.drainTime.toSeconds() + STOP_MARGIN_SECONDS;
     const env = Object.entries(this.workerEnvironment('asg'))
-      .map(([k, v]) => `${k}=${v}`)
+      .map(([k, v]) => `${k}=${environmentFileValue(v)}`)
       .join('\n');
+    const workDir = this.code ? '/opt/flotilla/app' : '/opt/flotilla';
     const ud = ec2.UserData.forLinux();
     ud.addCommands(
       'set -euo pipefail',
-      'dnf install -y nodejs22',
+      `dnf install -y ${['nodejs22', ...(this.code ? ['unzip'] : []), ...packages].join(' ')}`,
       'NODE=$(command -v node-22 || command -v node)',
       'id flotilla >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin flotilla',
       'mkdir -p /opt/flotilla /etc/flotilla',
@@ -253,6 +281,18 @@ export class Ec2WorkerFleet extends WorkerFleetBase {
       localFile: '/opt/flotilla/worker.js',
       region,
     });
+    if (this.code) {
+      ud.addS3DownloadCommand({
+        bucket: this.code.bucket,
+        bucketKey: this.code.s3ObjectKey,
+        localFile: '/opt/flotilla/app.zip',
+        region,
+      });
+      ud.addCommands(
+        'unzip -q -o /opt/flotilla/app.zip -d /opt/flotilla/app',
+        'chmod -R a+rX /opt/flotilla/app',
+      );
+    }
     ud.addCommands(
       'chmod 0644 /opt/flotilla/worker.js',
       `cat > /etc/flotilla/worker.env <<'FLOTILLA_ENV'\n${env}\nFLOTILLA_ENV`,
@@ -266,6 +306,7 @@ After=network-online.target
 Type=exec
 User=flotilla
 EnvironmentFile=/etc/flotilla/worker.env
+WorkingDirectory=${workDir}
 ExecStart=\${NODE} /opt/flotilla/worker.js
 # SIGTERM to node only; it stops taking jobs, finishes the running ones and exits 0.
 KillMode=mixed
@@ -319,4 +360,14 @@ FLOTILLA_UNIT`,
     );
     return ud;
   }
+}
+
+/**
+ * A value for a systemd EnvironmentFile: as it is when plain, else double-quoted with `\`, `"`,
+ * `` ` `` and `$` escaped, so a JSON value (FLOTILLA_EXEC, FLOTILLA_STORAGE) reaches the worker
+ * intact. A CDK token (a queue URL, a bucket name) is left for CloudFormation to fill in.
+ */
+export function environmentFileValue(value: string): string {
+  if (Token.isUnresolved(value) || /^[A-Za-z0-9_./:@,+=-]*$/.test(value)) return value;
+  return `"${value.replace(/[\\"`$]/g, (c) => `\\${c}`)}"`;
 }

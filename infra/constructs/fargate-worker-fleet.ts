@@ -93,7 +93,7 @@ export class FargateWorkerFleet extends WorkerFleetBase {
     this.logGroup = new logs.LogGroup(this, 'LogGroup', { retention: this.logRetention });
     const image =
       props.image ?? workerImageFromRepository(join(import.meta.dirname, '..', '..'), architecture);
-    this.taskDefinition.addContainer('Worker', {
+    const container = this.taskDefinition.addContainer('Worker', {
       image,
       environment: this.workerEnvironment('ecs'),
       logging: ecs.LogDrivers.awsLogs({ streamPrefix: 'worker', logGroup: this.logGroup }),
@@ -101,6 +101,10 @@ export class FargateWorkerFleet extends WorkerFleetBase {
       readonlyRootFilesystem: true,
       user: '1000',
     });
+    // The root file system is read-only: /tmp is the task's ephemeral storage, writable, for
+    // command handlers' scratch files and the payload files the runtime hands them.
+    this.taskDefinition.addVolume({ name: 'scratch' });
+    container.addMountPoints({ sourceVolume: 'scratch', containerPath: '/tmp', readOnly: false });
 
     const spotWeight = Math.round(this.spotShare * 100);
     const strategies: ecs.CapacityProviderStrategy[] = [];

@@ -5,6 +5,7 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { type CommandBindingConfig, execBindings } from '../../core/command-bindings.js';
 import { type BucketLayout, DATA_LAYOUT, extendLayout, type StorageDeclaration } from '../../core/layout.js';
 import {
   backlogPerWorkerTarget,
@@ -61,6 +62,13 @@ export interface WorkerFleetBaseProps {
    * @default - the built-in layout only
    */
   readonly storage?: StorageDeclaration;
+  /**
+   * Job types bound to commands in the worker image (cdk.json `exec`), e.g.
+   * `{ thumbnail: 'python3 /app/thumbnail.py' }` or `{ ocr: { command: './ocr', timeoutSeconds: 300 } }`:
+   * passed to the worker as FLOTILLA_EXEC (docs/workers.md, "Command handlers").
+   * @default - no command handlers: the built-in and bundled handlers only
+   */
+  readonly exec?: Readonly<Record<string, CommandBindingConfig>>;
 }
 
 /** The defaults of WorkerFleetBaseProps, in one place. */
@@ -139,6 +147,7 @@ export abstract class WorkerFleetBase extends Construct {
   readonly layout: BucketLayout;
   protected readonly extraEnvironment: Readonly<Record<string, string>>;
   private readonly storage: StorageDeclaration;
+  private readonly exec: Readonly<Record<string, CommandBindingConfig>>;
 
   protected constructor(scope: Construct, id: string, props: WorkerFleetBaseProps) {
     super(scope, id);
@@ -154,6 +163,11 @@ export abstract class WorkerFleetBase extends Construct {
       problems.push(`spotShare must be between 0 and 1, got ${merged.spotShare}`);
     }
     problems.push(...this.validate(merged));
+    try {
+      execBindings(props.exec ?? {});
+    } catch (err) {
+      problems.push(`exec: ${(err as Error).message}`);
+    }
     let layout = DATA_LAYOUT;
     try {
       layout = extendLayout(DATA_LAYOUT, props.storage);
@@ -172,6 +186,7 @@ export abstract class WorkerFleetBase extends Construct {
     this.extraEnvironment = props.environment ?? {};
     this.layout = layout;
     this.storage = props.storage ?? {};
+    this.exec = props.exec ?? {};
     this.backlogPerWorkerTarget = backlogPerWorkerTarget(scaling);
     this.vpc = props.vpc ?? this.createVpc();
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
@@ -223,6 +238,7 @@ export abstract class WorkerFleetBase extends Construct {
       FLOTILLA_SCALE_IN_GUARD: guard,
       AWS_REGION: Stack.of(this).region,
       ...(Object.keys(this.storage).length > 0 ? { FLOTILLA_STORAGE: JSON.stringify(this.storage) } : {}),
+      ...(Object.keys(this.exec).length > 0 ? { FLOTILLA_EXEC: JSON.stringify(this.exec) } : {}),
     };
   }
 

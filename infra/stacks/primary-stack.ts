@@ -2,6 +2,7 @@ import { CfnOutput, Duration, Stack, type StackProps, Validations } from 'aws-cd
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
+import type { CommandBindingConfig } from '../../core/command-bindings.js';
 import type { StorageDeclaration } from '../../core/layout.js';
 import { DataStore } from '../constructs/data-store.js';
 import { Ec2WorkerFleet } from '../constructs/ec2-worker-fleet.js';
@@ -55,13 +56,15 @@ export interface PrimaryStackProps extends StackProps {
     readonly image?: ecs.ContainerImage;
   };
   /**
-   * EC2 instance types, volume size and bundle path.
+   * EC2 instance types, volume size, bundle path, and your command handlers' code and packages.
    * @default - see Ec2WorkerFleetProps
    */
   readonly ec2?: {
     readonly instanceTypes?: readonly string[];
     readonly rootVolumeGiB?: number;
     readonly bundlePath?: string;
+    readonly codePath?: string;
+    readonly packages?: readonly string[];
   };
   /**
    * E-mail address for alarm notifications.
@@ -79,6 +82,11 @@ export interface PrimaryStackProps extends StackProps {
    * @default - the built-in layout (core/layout.ts) only
    */
   readonly storage?: StorageDeclaration;
+  /**
+   * Job types bound to commands in the worker image (cdk.json `exec`), passed to the fleet.
+   * @default - no command handlers
+   */
+  readonly exec?: Readonly<Record<string, CommandBindingConfig>>;
 }
 
 /** Queues, data store, worker fleet and monitoring: what `cdk deploy` gives a user. */
@@ -122,6 +130,7 @@ export class PrimaryStack extends Stack {
       ...(props.spotShare !== undefined ? { spotShare: props.spotShare } : {}),
       ...(props.drainSeconds !== undefined ? { drainTime: Duration.seconds(props.drainSeconds) } : {}),
       ...(props.storage ? { storage: props.storage } : {}),
+      ...(props.exec ? { exec: props.exec } : {}),
     };
     this.fleet =
       (props.fleet ?? 'fargate') === 'fargate'

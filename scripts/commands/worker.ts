@@ -1,12 +1,14 @@
 /** flotilla worker: run a worker here, against any queue, with the built-in and your handlers. */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseExecBinding } from '../../core/command-bindings.js';
 import { UsageError } from '../../core/errors.js';
 import {
   builtinHandlers,
   type HandlerDefinition,
   type HandlerRegistry,
 } from '../../workers/handlers/index.js';
+import { registerCommands } from '../../workers/runtime/isolation/command-handler.js';
 import { runHandlerChild } from '../../workers/runtime/isolation/handler-child.js';
 import { thisProgram } from '../../workers/runtime/isolation/handler-pool.js';
 import { CHILD_ENV } from '../../workers/runtime/isolation/protocol.js';
@@ -25,6 +27,9 @@ Run a worker in this terminal until Ctrl-C (which drains: running jobs finish; a
   --wait-seconds S      long-poll wait, 0-20 (default 20)
   --handlers FILE       a module whose default export is a function (registry) => void, or an
                         array of handler definitions, adding your job types
+  --exec TYPE=COMMAND   run COMMAND (with /bin/sh -c) for each job of TYPE: the job as JSON on
+                        stdin, its result as JSON on stdout (docs/workers.md); repeatable
+  --exec-timeout S      seconds a command may run before its process group is killed (default 600)
   --log-level LEVEL     debug | info | warn | error (default info)`;
 
 export const main: CommandMain = async ({ argv, env, out }) => {
@@ -33,6 +38,8 @@ export const main: CommandMain = async ({ argv, env, out }) => {
     'drain-seconds'?: string;
     'wait-seconds'?: string;
     handlers?: string;
+    exec?: string[];
+    'exec-timeout'?: string;
     'log-level'?: string;
   }>(
     argv,
@@ -42,6 +49,8 @@ export const main: CommandMain = async ({ argv, env, out }) => {
         'drain-seconds': { type: 'string' },
         'wait-seconds': { type: 'string' },
         handlers: { type: 'string' },
+        exec: { type: 'string', multiple: true },
+        'exec-timeout': { type: 'string' },
         'log-level': { type: 'string' },
       },
       usage: USAGE,
@@ -55,11 +64,25 @@ export const main: CommandMain = async ({ argv, env, out }) => {
   const concurrency = intOption(values.concurrency, 'concurrency', { min: 1, max: 1000 });
   const drain = intOption(values['drain-seconds'], 'drain-seconds', { min: 0, max: 43_200 });
   const wait = intOption(values['wait-seconds'], 'wait-seconds', { min: 0, max: 20 });
+  const execTimeout = intOption(values['exec-timeout'], 'exec-timeout', { min: 1, max: 43_200 });
+  const bindings = (values.exec ?? []).map((text) => {
+    try {
+      const b = parseExecBinding(text);
+      return execTimeout ? { ...b, timeoutSeconds: execTimeout } : b;
+    } catch (err) {
+      throw new UsageError(`--exec: ${(err as Error).message}`);
+    }
+  });
   const handlers = builtinHandlers();
   if (values.handlers) await loadHandlers(values.handlers, handlers);
   const target = await resolveTarget(values, env);
   const queueUrl = requireQueue(target);
   const bucket = requireBucket(target);
+  try {
+    registerCommands(handlers, bindings, { bucket, endpoint: target.endpoint, env });
+  } catch (err) {
+    throw new UsageError(`--exec: ${(err as Error).message}`);
+  }
   // Started again by the worker to run isolated jobs: the same handlers (--handlers included), no polling.
   if (env[CHILD_ENV] === '1') return runHandlerChild({ handlers, store: new LayoutStore(openStore(target)) });
   closeTarget(target);

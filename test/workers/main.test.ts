@@ -92,6 +92,26 @@ describe('configuration errors', () => {
     expect(w.lines.map((l) => l.msg)).toContain('FLOTILLA_QUEUE_URL and FLOTILLA_BUCKET must be set');
   });
 
+  it('runs the command handlers FLOTILLA_EXEC binds, and refuses a malformed binding', async () => {
+    const { d, env } = await deploymentEnv();
+    const w = startBundle({
+      ...env,
+      FLOTILLA_WAIT_SECONDS: '1',
+      FLOTILLA_EXEC: JSON.stringify({ shout: { command: `tr a-z A-Z`, timeoutSeconds: 30 } }),
+    });
+    const batch = await new Submitter({ queue: d.queue, store: d.store }).submit('shout', 'hello', {
+      id: 's',
+    });
+    const out = await batch.waitForAll({ timeoutMs: 15_000, pollMs: 50 });
+    expect(out.results.get('s')?.result).toMatchObject({ ID: 'S', TYPE: 'SHOUT', PAYLOAD: 'HELLO' });
+    w.child.kill('SIGTERM');
+    expect(await w.exit).toBe(0);
+
+    const bad = startBundle({ ...env, FLOTILLA_EXEC: '{"shout": ""}' });
+    expect(await bad.exit).toBe(2);
+    expect(bad.lines.map((l) => l.msg)).toContain("FLOTILLA_EXEC: job type 'shout' has an empty command");
+  });
+
   it('refuses an unknown scale-in guard, naming the allowed ones', async () => {
     const w = startBundle({
       FLOTILLA_QUEUE_URL: 'http://q',

@@ -3,6 +3,7 @@
  * type up when a message arrives and sends unknown types to the DLQ.
  */
 import type { ObjectStore } from '../../core/ports/object-store.js';
+import type { CommandSpec } from '../runtime/isolation/command-handler.js';
 import type { Logger } from '../runtime/logger.js';
 
 export interface Job<P = unknown> {
@@ -70,6 +71,11 @@ export interface HandlerDefinition<P = unknown, R = unknown> {
    * one, naming the cdk.json setting to add. @default - nothing declared, nothing checked at start
    */
   readonly storage?: HandlerStorage;
+  /**
+   * Run this program for each job instead of `handler` (a command handler, made by
+   * `commandHandler`; docs/workers.md, "Command handlers"). @default - none: `handler` runs
+   */
+  readonly command?: CommandSpec;
 }
 
 /** Where a handler reads, writes and lists in the data bucket: key prefixes ending in '/'. */

@@ -29,6 +29,7 @@ import type { WorkerCounters } from './counters.js';
 import { type JobExecutor, runInProcess } from './executor.js';
 import type { FailureHandler } from './failure-handler.js';
 import { inChild } from './isolation/child-executor.js';
+import { runAsCommand } from './isolation/command-handler.js';
 import type { HandlerPool } from './isolation/handler-pool.js';
 import { jobHistory, lostRecord } from './isolation/suspects.js';
 import { JobContext } from './job-context.js';
@@ -192,7 +193,7 @@ export class JobRunner {
     const { msg } = entry;
     // The common case, a first delivery of a type that runs here: nothing to read or decide.
     if (msg.receiveCount <= 1 && def.isolation === undefined && def.memoryLimitMb === undefined)
-      return this.execute;
+      return this.inProcess(def);
     const history = await jobHistory(this.store, envelope.batch, envelope.id, msg.receiveCount);
     entry.attempt = history.attempt;
     entry.lostDeliveries = history.lostDeliveries;
@@ -219,7 +220,7 @@ export class JobRunner {
       }
       const alone = isolation !== 'never' ? this.isolated : undefined;
       this.log.warn(
-        alone
+        alone || def.command
           ? 'job follows a lost worker; running it alone in a child process'
           : 'job follows a lost worker but runs in this process (no isolation for it)',
         { ...fields, receiveCount: msg.receiveCount, lostDeliveries: history.lostDeliveries },
@@ -228,13 +229,18 @@ export class JobRunner {
         this.counters.isolated++;
         return alone;
       }
-      return this.execute;
+      return this.inProcess(def);
     }
     if (isolation === 'always' && this.isolated) {
       this.counters.isolated++;
       return this.isolated;
     }
-    return this.execute;
+    return this.inProcess(def);
+  }
+
+  /** How a job that needs no child of the pool runs: here, or as its own program (a command). */
+  private inProcess(def: HandlerDefinition): JobExecutor {
+    return def.command ? runAsCommand : this.execute;
   }
 
   private async loadPayload(envelope: Envelope): Promise<unknown> {

@@ -26,6 +26,8 @@ from botocore.config import Config
 from flotilla_client import Client
 
 REPO = Path(__file__).resolve().parents[3]
+HANDLERS = Path(__file__).resolve().parent / "handlers"
+EXAMPLES = REPO / "examples" / "command-handlers"
 FLOTILLA = [os.environ.get("NODE", "node"), str(REPO / "bin" / "flotilla.mjs")]
 SCHEMA_DIR = REPO / "docs" / "schema"
 FIXTURES = REPO / "test" / "fixtures" / "envelopes"
@@ -98,7 +100,7 @@ def _stop(proc: subprocess.Popen[str], what: str) -> int:
 
 @pytest.fixture(scope="session")
 def deployment() -> Iterator[Deployment]:
-    """The embedded emulator with a deployment served by one real worker (built-in handlers)."""
+    """The embedded emulator with a deployment served by one real worker (built-in and command handlers)."""
     emulator = subprocess.Popen(
         [*FLOTILLA, "local", "--serve", "--port", "0", "--name", "pytest"],
         env=_base_env(),
@@ -109,8 +111,15 @@ def deployment() -> Iterator[Deployment]:
     try:
         exports = _read_exports(emulator)
         env = {**_base_env(), **exports}
+        # The built-in handlers, and command handlers: the Python and shell examples, and one using boto3.
+        commands = {
+            "stats": f"python3 {EXAMPLES / 'stats.py'}",
+            "checksum": str(EXAMPLES / "checksum.sh"),
+            "to-bucket": f"python3 {HANDLERS / 'to_bucket.py'}",
+        }
+        exec_flags = [arg for t, c in commands.items() for arg in ("--exec", f"{t}={c}")]
         worker = subprocess.Popen(
-            [*FLOTILLA, "worker", "--wait-seconds", "1"],
+            [*FLOTILLA, "worker", "--wait-seconds", "1", *exec_flags],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -17,7 +17,7 @@ def walkthrough() -> str:
     start = DOC.index("is run as written")
     end = DOC.index("\n## ", start)
     blocks = re.findall(r"```python\n(.*?)```", DOC[start:end], re.S)
-    assert len(blocks) >= 4, "docs/python.md lost its walkthrough"
+    assert len(blocks) >= 5, "docs/python.md lost its walkthrough"
     return "\n".join(blocks)
 
 
@@ -31,4 +31,8 @@ def test_the_python_walkthrough_runs_as_written(deployment: Deployment, tmp_path
     assert re.fullmatch(r"\{'samples': 1000000, 'inside': \d+, 'estimate': 3\.1\d*\}", lines[0])
     assert re.fullmatch(r"b\d{8}-\d{6}-[0-9a-f]{6} 101", lines[1])
     assert "101 / 101" in lines  # progress, until every job is done
-    assert lines[-4:] == ["True 101", "{'n': 42}", "0 101", "UnknownJobTypeError"]
+    assert lines[-6:-2] == ["True 101", "{'n': 42}", "0 101", "UnknownJobTypeError"]
+    assert lines[-2] == "{'count': 4, 'sum': 10, 'mean': 2.5, 'stdev': 1.118033988749895}"
+    assert lines[-1] == (
+        "the command exited with code 65 (do not retry): job j000001: payload needs a non-empty 'numbers' list"
+    )

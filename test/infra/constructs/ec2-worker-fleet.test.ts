@@ -1,8 +1,15 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Duration } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { DataStore } from '../../../infra/constructs/data-store.js';
-import { DRAIN_LIFECYCLE_HOOK_NAME, Ec2WorkerFleet } from '../../../infra/constructs/ec2-worker-fleet.js';
+import {
+  DRAIN_LIFECYCLE_HOOK_NAME,
+  Ec2WorkerFleet,
+  environmentFileValue,
+} from '../../../infra/constructs/ec2-worker-fleet.js';
 import { JobQueue } from '../../../infra/constructs/job-queue.js';
 import { BACKLOG_PER_WORKER_EXPRESSION } from '../../../infra/constructs/worker-fleet-base.js';
 import { backlogPerWorkerTarget, DEFAULT_SCALING } from '../../../infra/scaling.js';
@@ -140,6 +147,26 @@ describe('Ec2WorkerFleet', () => {
     expect(JSON.stringify(guard?.Resource)).toContain(`autoScalingGroupName/`);
     expect(JSON.stringify(guard?.Resource)).toContain(groupId);
     expect(statements.some((s) => s.Resource === '*')).toBe(false);
+  });
+
+  it("ships the command handlers' code and packages, and passes their bindings intact through the environment file", () => {
+    const code = mkdtempSync(join(tmpdir(), 'flotilla-code-'));
+    writeFileSync(join(code, 'stats.py'), 'print(1)\n');
+    const exec = { stats: `python3 stats.py --label "a b" $HOME` };
+    const { template: t } = synth({ codePath: code, packages: ['python3-pillow'], exec });
+    const script = userDataOf(t);
+    expect(script).toContain('dnf install -y nodejs22 unzip python3-pillow');
+    expect(script).toMatch(/aws s3 cp 's3:\/\/cdk-[a-z0-9]+-assets-[^']+\.zip' '\/opt\/flotilla\/app\.zip'/);
+    expect(script).toContain('unzip -q -o /opt/flotilla/app.zip -d /opt/flotilla/app');
+    expect(script).toContain('WorkingDirectory=/opt/flotilla/app');
+    // systemd's EnvironmentFile reads a double-quoted value with \\ \" \` \$ escaped: the JSON arrives whole.
+    expect(script).toContain(
+      `FLOTILLA_EXEC="{\\"stats\\":\\"python3 stats.py --label \\\\\\"a b\\\\\\" \\$HOME\\"}"`,
+    );
+    expect(environmentFileValue('plain-value_1')).toBe('plain-value_1');
+    expect(() => synth({ packages: ['evil; rm -rf /'] })).toThrow(
+      /packages: 'evil; rm -rf \/' is not a package name/,
+    );
   });
 
   it('refuses instance types of mixed architectures and an overlong drain', () => {

@@ -256,6 +256,24 @@ describe('FargateWorkerFleet', () => {
     );
   });
 
+  it('tells the worker its command handlers (FLOTILLA_EXEC), gives them a writable /tmp, and refuses a malformed binding', () => {
+    const exec = {
+      thumbnail: 'python3 /app/thumbnail.py',
+      ocr: { command: '/app/ocr', timeoutSeconds: 300 },
+    };
+    synth({ exec }).template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [
+        Match.objectLike({
+          MountPoints: [{ SourceVolume: 'scratch', ContainerPath: '/tmp', ReadOnly: false }],
+          Environment: Match.arrayWith([{ Name: 'FLOTILLA_EXEC', Value: JSON.stringify(exec) }]),
+        }),
+      ],
+    });
+    expect(() => synth({ exec: { '9x': './x' } })).toThrow(
+      /Test\/Fleet: invalid worker fleet props: exec: '9x' is not a job type/,
+    );
+  });
+
   it('refuses a drain time ECS cannot honour, naming the construct', () => {
     expect(() => synth({ drainTime: Duration.seconds(115) })).toThrow(
       /Test\/Fleet: invalid worker fleet props: drainTime must be at most 110 seconds on Fargate/,

@@ -1,8 +1,11 @@
+import { join } from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../../infra/app.js';
 import { STACK_OUTPUTS } from '../../../infra/definitions.js';
-import { iamStatements, newApp, scrubAssetHashes, stubBundle, TEST_IMAGE } from '../support.js';
+import { iamStatements, newApp, REPO_ROOT, scrubAssetHashes, stubBundle, TEST_IMAGE } from '../support.js';
+
+const REPO_EXAMPLES = join(REPO_ROOT, 'examples', 'command-handlers');
 
 function synth(fleet: 'fargate' | 'ec2', extra: Record<string, unknown> = {}) {
   const app = newApp({ env: 'test', flotilla: { environments: { test: { fleet, ...extra } } } });
@@ -119,5 +122,34 @@ describe('PrimaryStack, EC2 flavour', () => {
     expect(JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'))).toContain(
       'GroupInServiceInstances',
     );
+  });
+});
+
+describe('PrimaryStack, command handlers', () => {
+  const exec = { stats: 'python3 /app/stats.py', ocr: { command: '/app/ocr', timeoutSeconds: 300 } };
+
+  it("passes cdk.json's exec to the Fargate workers as FLOTILLA_EXEC", () => {
+    synth('fargate', { exec }).template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [
+        Match.objectLike({
+          Environment: Match.arrayWith([{ Name: 'FLOTILLA_EXEC', Value: JSON.stringify(exec) }]),
+        }),
+      ],
+    });
+  });
+
+  it("passes cdk.json's exec to the EC2 workers' environment file, with their code and packages", () => {
+    const { template } = synth('ec2', {
+      exec,
+      ec2: { codePath: REPO_EXAMPLES, packages: ['python3-boto3'] },
+    });
+    const script = JSON.stringify(template.findResources('AWS::EC2::LaunchTemplate'));
+    expect(script).toContain('FLOTILLA_EXEC=\\"{\\\\\\"stats\\\\\\":');
+    expect(script).toContain('dnf install -y nodejs22 unzip python3-boto3');
+    expect(script).toContain('WorkingDirectory=/opt/flotilla/app');
+  });
+
+  it('refuses a binding whose job type is not one, naming its path', () => {
+    expect(() => synth('fargate', { exec: { '9x': './x' } })).toThrow(/environments\.test\.exec/);
   });
 });
