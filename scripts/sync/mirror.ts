@@ -50,6 +50,8 @@ export interface MirrorOptions {
   /** The plan (dry run) goes here. */
   readonly out: NodeJS.WritableStream;
   readonly quiet?: boolean;
+  /** The source's listing, taken by the caller (the follower keeps it as its baseline). @default - listed here */
+  readonly sourceListing?: readonly Listed[];
 }
 
 export interface MirrorResult {
@@ -102,7 +104,7 @@ export async function mirrorDeployment(opts: MirrorOptions): Promise<MirrorResul
   const reader = await objectReader(opts.source.s3, opts.bucket);
   try {
     const dst = new S3Store(opts.target.s3, targetName);
-    const source = sortByKey(await collect(reader.list()));
+    const source = opts.sourceListing ?? sortByKey(await collect(reader.list()));
     const r = await syncObjects(
       {
         source,
@@ -138,7 +140,7 @@ export async function mirrorDeployment(opts: MirrorOptions): Promise<MirrorResul
 }
 
 /** One object from the source to the target, marked with the source version it came from. */
-async function copyObject(
+export async function copyObject(
   reader: ObjectReader,
   dst: S3Store,
   s: Listed,
