@@ -123,6 +123,11 @@ export const DATA_LAYOUT: BucketLayout = Object.freeze({
       holds: "the timer's claims: one per delayed job or schedule slot it sent, so it is sent once",
       grants: { submitter: ['read', 'write'] },
     },
+    {
+      prefix: 'failover/',
+      holds: 'which side of the deployment is active (flotilla failover); submitters and workers read it',
+      grants: { submitter: ['read'], worker: ['read'] },
+    },
   ] satisfies PrefixDeclaration[]),
   wholeBucket: Object.freeze({ exporter: ['read', 'write', 'list'] }),
   extraBuckets: Object.freeze([]),
@@ -143,6 +148,7 @@ export const PREFIXES = Object.freeze({
   scheduled: 'scheduled/',
   schedules: 'schedules/',
   fired: 'fired/',
+  failover: 'failover/',
 } as const);
 
 /** A deployment's own declarations, as cdk.json's `storage` setting and FLOTILLA_STORAGE carry them. */

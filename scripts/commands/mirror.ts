@@ -156,6 +156,7 @@ async function follow(
       out: ctx.out,
       quiet: values.quiet === true,
     });
+    if (s.stoppedBecause) ctx.err.write(`${s.stoppedBecause}\n`);
     ctx.err.write(
       `stopped following: copied ${s.copied}, deleted ${s.deleted}, recovery point ${s.recoveryPointSeconds.toFixed(1)} s, lag p99 ${s.lag.p99Seconds.toFixed(1)} s\n`,
     );

@@ -17,6 +17,7 @@
  */
 import { rename, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ACTIVE_SIDE_KEY, isActive, readActiveSide } from '../../core/active-side.js';
 import { S3Store } from '../../core/adapters/s3-store.js';
 import { classifyError, errorText } from '../../core/errors.js';
 import { copyObject, type MirrorOptions, mirrorDeployment } from './mirror.js';
@@ -54,6 +55,8 @@ export interface FollowStatus {
   readonly rounds: number;
   readonly passes: number;
   readonly lastError?: string;
+  /** Set when the follower stopped because a failover made the source inactive. */
+  readonly stoppedBecause?: string;
 }
 
 /** What changed between two listings of one bucket: new or changed objects, and vanished ones. */
@@ -105,6 +108,7 @@ export async function followDeployment(opts: FollowOptions): Promise<FollowStatu
   let levelAtMs = 0;
   let lastListedAt = 0;
   let lastError: string | undefined;
+  let stoppedBecause: string | undefined;
   const printer = progressLine(opts);
 
   const status = (): FollowStatus => {
@@ -122,6 +126,7 @@ export async function followDeployment(opts: FollowOptions): Promise<FollowStatu
         maxSeconds: (sorted.at(-1) ?? 0) / 1000,
       },
       ...(lastError ? { lastError } : {}),
+      ...(stoppedBecause ? { stoppedBecause } : {}),
     };
   };
   const settle = (listedAt: number) => {
@@ -137,8 +142,21 @@ export async function followDeployment(opts: FollowOptions): Promise<FollowStatu
     if (lags.length > LAG_SAMPLES) lags.splice(0, lags.length - LAG_SAMPLES);
   };
 
+  /**
+   * A failover made the source inactive: following on would copy a stale side over the active
+   * one (and, with --delete, remove what was written there since), so the follower stops.
+   */
+  const checkSourceActive = async () => {
+    if (!opts.queueUrl) return;
+    const rec = await readActiveSide(new S3Store(opts.source.s3, opts.bucket));
+    if (!isActive(rec, opts.queueUrl))
+      stoppedBecause = `the source is no longer the active side (failover to ${rec?.active.endpoint ?? 'AWS'}); stopped following`;
+  };
+
   /** A full pass: definitions, both listings compared, the target's recorded versions trusted. */
   const pass = async () => {
+    await checkSourceActive();
+    if (stoppedBecause) return;
     const listedAt = Date.now();
     const listing = sortByKey(await collect(reader.list()));
     const r = await mirrorDeployment({ ...opts, quiet: true, sourceListing: listing });
@@ -164,6 +182,10 @@ export async function followDeployment(opts: FollowOptions): Promise<FollowStatu
     const listedAt = Date.now();
     const listing = sortByKey(await collect(reader.list()));
     const { puts, gone } = changesBetween(baseline, listing);
+    if (puts.some((p) => p.key === ACTIVE_SIDE_KEY)) {
+      await checkSourceActive();
+      if (stoppedBecause) return;
+    }
     const next = new Map(listing.map((o) => [o.key, o]));
     const nextPending = new Map<string, number>();
     const failures = await runPool(puts, concurrency, async (s) => {
@@ -215,7 +237,7 @@ export async function followDeployment(opts: FollowOptions): Promise<FollowStatu
 
   try {
     let lastPass = 0;
-    while (!opts.signal?.aborted) {
+    while (!opts.signal?.aborted && !stoppedBecause) {
       const started = Date.now();
       try {
         if (started - lastPass >= reconcileMs) {
