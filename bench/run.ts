@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { buildWorker } from '../scripts/build-worker.js';
 import { updateDocs } from './docs-figures.js';
 import { type ExportResult, exportBench, printExport } from './export.js';
+import { type FollowBenchResult, followBench, printFollow } from './follow.js';
 import { barChartSvg } from './plot.js';
 import { type BenchRecord, LATEST, OUT_DIR, writeRecord } from './record.js';
 import { printStartup, type StartupResult, startupBench } from './startup.js';
@@ -37,7 +38,7 @@ const USAGE = `usage: npm run bench [-- options]
   --jobs N        jobs per worker-throughput run (default 20000)
   --runs N        runs per figure, the median is reported (default 3)
   --full-runs N   runs of the full path, which is the slowest (default 1)
-  --only LIST     some of: startup,queue,full,cpu,export (default all)
+  --only LIST     some of: startup,queue,full,cpu,export,follow (default all)
   --quick         2,000 jobs, 1 run, 200 small objects: checks the harness, not for figures
   --out DIR       where the JSON record and the plots go (default bench/out, gitignored)
   --update-docs   also write bench/latest.json and docs/img/bench-*.svg, and regenerate the
@@ -45,7 +46,7 @@ const USAGE = `usage: npm run bench [-- options]
   --no-plots      do not draw the plots
   --debug         stack traces on failure`;
 
-const ALL = ['startup', 'queue', 'full', 'cpu', 'export'] as const;
+const ALL = ['startup', 'queue', 'full', 'cpu', 'export', 'follow'] as const;
 
 function positive(raw: string, name: string): number {
   const n = Number(raw);
@@ -123,6 +124,7 @@ async function main(): Promise<number> {
   let full: FullPathResult | undefined;
   let cpu: CpuResult | undefined;
   let exp: ExportResult | undefined;
+  let follow: FollowBenchResult | undefined;
   try {
     if (only.has('startup')) {
       say('Worker startup…');
@@ -144,6 +146,10 @@ async function main(): Promise<number> {
       say('Export: flotilla export vs aws s3 sync vs rclone sync…');
       exp = await exportBench(emu, { runs, small: quick ? 200 : 2000, large: quick ? 1 : 5 });
     }
+    if (only.has('follow')) {
+      say('Live standby: mirror --follow vs the one-shot mirror every 3 s…');
+      follow = await followBench(emu, { seconds: quick ? 10 : 30, rate: 100, objects: quick ? 200 : 1000 });
+    }
   } finally {
     await emu.stop();
   }
@@ -154,6 +160,7 @@ async function main(): Promise<number> {
   if (full) printFullPath(full, out);
   if (cpu) printCpu(cpu, out);
   if (exp) printExport(exp, out);
+  if (follow) printFollow(follow, out);
   out('');
   if (q || exp) out('Ratios against the targets:');
   if (q) {
@@ -217,6 +224,7 @@ async function main(): Promise<number> {
     ...(full ? { full } : {}),
     ...(cpu ? { cpu } : {}),
     ...(exp ? { export: exp } : {}),
+    ...(follow ? { follow } : {}),
   };
   const recordFile = join(outDir, `bench-${date.replace(/[:.]/g, '-')}.json`);
   writeRecord(recordFile, record);
