@@ -28,7 +28,9 @@ changed objects move. The source is chosen as for every command (--stack, --buck
                       overwritten, deleted with --delete) within seconds, until Ctrl-C/SIGTERM
   --interval S        with --follow: seconds between incremental listings (default 1)
   --reconcile S       with --follow: seconds between full passes, definitions included (default 60)
-  --status FILE       with --follow: write the recovery point and lag as JSON after every round`;
+  --status FILE       with --follow: write the recovery point and lag as JSON after every round
+  --changes-queue URL with --follow: read the bucket's object events from this queue instead of
+                      listing it every interval (default: the stack's ChangesQueueUrl output)`;
 
 export const OPTIONS = {
   to: { type: 'string' },
@@ -44,6 +46,7 @@ export const OPTIONS = {
   interval: { type: 'string' },
   reconcile: { type: 'string' },
   status: { type: 'string' },
+  'changes-queue': { type: 'string' },
   // --to local
   from: { type: 'string' },
   port: { type: 'string' },
@@ -133,6 +136,8 @@ async function follow(
     throw new UsageError('--follow needs a bucket to follow: --stack NAME or --bucket NAME');
   const intervalS = intOption(values.interval, 'interval', { min: 1, max: 3600 }) ?? 1;
   const reconcileS = intOption(values.reconcile, 'reconcile', { min: 1, max: 86_400 }) ?? 60;
+  const changesQueueUrl =
+    typeof values['changes-queue'] === 'string' ? values['changes-queue'] : source.changesQueueUrl;
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once('SIGINT', onSignal);
@@ -151,6 +156,7 @@ async function follow(
       intervalMs: intervalS * 1000,
       reconcileMs: reconcileS * 1000,
       ...(typeof values.status === 'string' ? { statusFile: values.status } : {}),
+      ...(changesQueueUrl ? { changesQueueUrl } : {}),
       signal: stop.signal,
       progress: ctx.err,
       out: ctx.out,

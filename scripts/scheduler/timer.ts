@@ -11,6 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pool } from '../../client/submit.js';
 import type { Envelope } from '../../core/envelope.js';
+import { isMissingObject } from '../../core/errors.js';
 import type { ObjectStore } from '../../core/ports/object-store.js';
 import type { QueuePort } from '../../core/ports/queue.js';
 import {
@@ -192,11 +193,7 @@ export class Timer {
     try {
       return (await this.opts.store.get(key)).toString('utf8');
     } catch (e) {
-      if (
-        (e as Error).name === 'NoSuchKey' ||
-        (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404
-      )
-        return undefined;
+      if (isMissingObject(e)) return undefined;
       throw e;
     }
   }

@@ -24,7 +24,7 @@ import {
 } from '../../core/active-side.js';
 import { S3Store } from '../../core/adapters/s3-store.js';
 import { SqsQueue } from '../../core/adapters/sqs-queue.js';
-import { applyQueues, describeQueues, type LiveSide } from './describe.js';
+import { describeQueues, type LiveSide } from './describe.js';
 import { type MirrorResult, mirrorDeployment } from './mirror.js';
 
 export interface FailoverOptions {
@@ -114,9 +114,12 @@ export async function failover(opts: FailoverOptions): Promise<FailoverResult> {
 
   // 1. The target's definitions and data, nearly level.
   say('failover: syncing definitions and objects…');
-  await mirror(false);
-  const { urls } = await applyQueues(opts.target, queues);
-  const address = (side: LiveSide, bucket: string, queueUrls: Iterable<[string, string]>): SideAddress => ({
+  const urls = (await mirror(false)).queueUrls;
+  const address = (
+    side: LiveSide,
+    bucket: string,
+    queueUrls: Iterable<readonly [string, string]>,
+  ): SideAddress => ({
     ...(side.endpoint.endpoint ? { endpoint: side.endpoint.endpoint } : {}),
     ...(side.endpoint.region ? { region: side.endpoint.region } : {}),
     bucket,

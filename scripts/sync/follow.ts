@@ -6,7 +6,8 @@
  *   rounds     every `intervalMs`, the source alone is listed and compared with the previous
  *              listing by ETag, LastModified and size (a same-size overwrite changes the ETag);
  *              new and changed objects are copied, vanished ones deleted (only with `delete`,
- *              within `maxDelete`, never in a round that had an error);
+ *              within `maxDelete`, never in a round that had an error). With a changes queue
+ *              (the bucket's S3 event notifications), rounds read it instead of listing;
  *   checkpoint the target itself: each copy carries the source version it came from in its
  *              metadata (mirror.ts), written with the object, so it never runs ahead of what was
  *              written. A follower killed at any point starts with a pass that copies only what
@@ -19,8 +20,11 @@ import { rename, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ACTIVE_SIDE_KEY, isActive, readActiveSide } from '../../core/active-side.js';
 import { S3Store } from '../../core/adapters/s3-store.js';
-import { classifyError, errorText } from '../../core/errors.js';
+import { SqsQueue } from '../../core/adapters/sqs-queue.js';
+import { errorText, isMissingObject } from '../../core/errors.js';
+import type { QueueMessage } from '../../core/ports/queue.js';
 import { copyObject, type MirrorOptions, mirrorDeployment } from './mirror.js';
+import { parseObjectEvents } from './object-events.js';
 import { objectReader } from './object-reader.js';
 import { type Listed, normalizeEtag, sortByKey } from './plan.js';
 import { collect, runPool } from './pool.js';
@@ -33,6 +37,11 @@ export interface FollowOptions extends Omit<MirrorOptions, 'dryRun' | 'sourceLis
   readonly reconcileMs?: number;
   /** Write the status (FollowStatus as JSON) here after every round. @default - none */
   readonly statusFile?: string;
+  /**
+   * The bucket's object events (the stack output ChangesQueueUrl): read instead of listing the
+   * source every interval. @default - none: the source is listed every `intervalMs`
+   */
+  readonly changesQueueUrl?: string;
   /** Stops the follower after the round under way. */
   readonly signal?: AbortSignal;
   /** Called after every round and pass. @default - none */
@@ -110,6 +119,7 @@ export async function followDeployment(opts: FollowOptions): Promise<FollowStatu
   let lastError: string | undefined;
   let stoppedBecause: string | undefined;
   const printer = progressLine(opts);
+  const changes = opts.changesQueueUrl ? new SqsQueue(opts.source.sqs, opts.changesQueueUrl) : undefined;
 
   const status = (): FollowStatus => {
     const now = Date.now();
@@ -195,7 +205,7 @@ export async function followDeployment(opts: FollowOptions): Promise<FollowStatu
         sample(s.lastModifiedMs);
       } catch (err) {
         // Deleted since the listing: next round sees it gone.
-        if (classifyError(err) === 'missing') next.set(s.key, redo(s));
+        if (isMissingObject(err)) next.set(s.key, redo(s));
         else throw err;
       }
     });
@@ -209,30 +219,105 @@ export async function followDeployment(opts: FollowOptions): Promise<FollowStatu
     if (opts.delete && gone.length > 0) {
       // It vanished after the listing before this one: that is as old as the change can be.
       const since = lastListedAt;
-      let held = failures.length > 0 ? `${gone.length} deletion(s) held back: this round had errors` : '';
-      if (!held && opts.maxDelete !== undefined && gone.length > opts.maxDelete)
-        held = `${gone.length} deletion(s) exceed --max-delete ${opts.maxDelete}; none deleted`;
-      if (!held) {
-        try {
-          await dst.deleteMany(gone.map((d) => d.key));
-          totals.deleted += gone.length;
-          for (const _ of gone) sample(since);
-        } catch (err) {
-          held = `deletes failed: ${errorText(err)}`;
-        }
-      }
+      const held = await removeAtTarget(
+        gone.map((d) => d.key),
+        failures.length,
+      );
       if (held) {
-        lastError = held;
         for (const d of gone) {
           next.set(d.key, d);
           nextPending.set(d.key, pending.get(d.key) ?? since);
         }
-      }
+      } else for (const _ of gone) sample(since);
     }
     baseline = next;
     pending = nextPending;
     totals.rounds++;
     await settle(listedAt);
+  };
+
+  /**
+   * Delete `keys` at the target under the rules of --delete: none in a round that had errors,
+   * none when more than --max-delete. Returns why they were held back, or undefined when done.
+   */
+  const removeAtTarget = async (keys: readonly string[], errors: number): Promise<string | undefined> => {
+    let held = errors > 0 ? `${keys.length} deletion(s) held back: this round had errors` : undefined;
+    if (!held && opts.maxDelete !== undefined && keys.length > opts.maxDelete)
+      held = `${keys.length} deletion(s) exceed --max-delete ${opts.maxDelete}; none deleted`;
+    if (!held) {
+      try {
+        await dst.deleteMany(keys);
+        totals.deleted += keys.length;
+      } catch (err) {
+        held = `deletes failed: ${errorText(err)}`;
+      }
+    }
+    if (held) lastError = held;
+    return held;
+  };
+
+  /**
+   * A round from the bucket's object events (a changes queue): each key named is read again at
+   * the source and copied, or deleted at the target when it is gone. A message is deleted only
+   * once every key it names was applied; the others come back after their visibility timeout.
+   */
+  const notifiedRound = async (changes: SqsQueue) => {
+    const receivedAt = Date.now();
+    const msgs: QueueMessage[] = [];
+    for (let batch = 0; batch < 50; batch++) {
+      const got = await changes.receive({
+        maxMessages: 10,
+        waitTimeSeconds: msgs.length === 0 ? Math.max(1, Math.round(intervalMs / 1000)) : 0,
+        visibilityTimeoutSeconds: 60,
+        messageAttributes: false,
+      });
+      msgs.push(...got);
+      if (got.length < 10) break;
+    }
+    const drained = msgs.length < 500;
+    const byKey = new Map<string, { atMs: number; messages: Set<QueueMessage> }>();
+    for (const m of msgs) {
+      for (const e of parseObjectEvents(m.body)) {
+        if (e.bucket !== opts.bucket) continue;
+        const k = byKey.get(e.key) ?? { atMs: e.atMs, messages: new Set<QueueMessage>() };
+        k.atMs = Math.min(k.atMs, e.atMs);
+        k.messages.add(m);
+        byKey.set(e.key, k);
+      }
+    }
+    const gone: string[] = [];
+    const failures = await runPool(byKey.keys(), concurrency, async (key) => {
+      // The source's current version, whatever the event said (events come unordered).
+      const s: Listed = { key, size: 0, etag: '', lastModifiedMs: 0 };
+      try {
+        await copyObject(reader, dst, s, opts.multipartBytes ?? 8 * 1024 * 1024, () => {});
+        totals.copied++;
+        sample(byKey.get(key)!.atMs);
+      } catch (err) {
+        if (isMissingObject(err)) gone.push(key);
+        else throw err;
+      }
+    });
+    totals.failed += failures.length;
+    lastError = failures[0] ? `${failures[0].item}: ${errorText(failures[0].error)}` : undefined;
+    const unapplied = new Set(failures.map((f) => f.item));
+    if (gone.length > 0) {
+      const held = opts.delete ? await removeAtTarget(gone, failures.length) : undefined;
+      if (held) for (const k of gone) unapplied.add(k);
+      else if (opts.delete) for (const k of gone) sample(byKey.get(k)!.atMs);
+    }
+    const keep = new Set([...unapplied].flatMap((k) => [...byKey.get(k)!.messages]));
+    const done = msgs.filter((m) => !keep.has(m));
+    for (let i = 0; i < done.length; i += 10) {
+      await changes.deleteBatch(
+        done.slice(i, i + 10).map((m, j) => ({ id: String(j), receiptHandle: m.receiptHandle })),
+      );
+    }
+    pending = new Map([...unapplied].map((k) => [k, byKey.get(k)!.atMs]));
+    totals.rounds++;
+    // Level as of this receive when it emptied the queue; else as of the oldest change seen.
+    const oldestSeen = Math.min(...[...byKey.values()].map((k) => k.atMs));
+    await settle(drained ? receivedAt : Math.min(oldestSeen, receivedAt));
   };
 
   try {
@@ -243,6 +328,8 @@ export async function followDeployment(opts: FollowOptions): Promise<FollowStatu
         if (started - lastPass >= reconcileMs) {
           await pass();
           lastPass = started;
+        } else if (changes) {
+          await notifiedRound(changes);
         } else {
           await round();
         }
@@ -251,7 +338,8 @@ export async function followDeployment(opts: FollowOptions): Promise<FollowStatu
         lastError = errorText(err);
         printer.update(status());
       }
-      const wait = intervalMs - (Date.now() - started);
+      // A changes queue's long poll is the wait.
+      const wait = changes ? 0 : intervalMs - (Date.now() - started);
       if (wait > 0) await sleep(wait, undefined, { signal: opts.signal }).catch(() => {});
     }
     return status();

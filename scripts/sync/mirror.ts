@@ -64,6 +64,8 @@ export interface MirrorResult {
   readonly deleteRefused?: string;
   readonly failed: readonly { key: string; error: unknown }[];
   readonly warnings: readonly string[];
+  /** Source queue name → its URL at the target (empty on a dry run). */
+  readonly queueUrls: ReadonlyMap<string, string>;
   readonly seconds: number;
 }
 
@@ -80,11 +82,14 @@ export async function mirrorDeployment(opts: MirrorOptions): Promise<MirrorResul
     throw new UsageError('nothing to mirror: pass --stack NAME, or --bucket and/or --queue-url');
   }
   const warnings: string[] = [];
+  let queueUrls: ReadonlyMap<string, string> = new Map();
   const queues = await describeQueues(opts.source, opts.queueUrl, opts.dlqUrl);
   const bucketSettings = opts.bucket ? await describeBucket(opts.source, opts.bucket) : undefined;
   const targetName = opts.targetBucket ?? opts.bucket;
   if (!opts.dryRun) {
-    warnings.push(...(await applyQueues(opts.target, queues)).warnings);
+    const applied = await applyQueues(opts.target, queues);
+    warnings.push(...applied.warnings);
+    queueUrls = applied.urls;
     if (bucketSettings && targetName)
       warnings.push(...(await applyBucket(opts.target, bucketSettings, targetName)));
   }
@@ -97,6 +102,7 @@ export async function mirrorDeployment(opts: MirrorOptions): Promise<MirrorResul
     ...(r?.deleteRefused ? { deleteRefused: r.deleteRefused } : {}),
     failed: r?.failed ?? [],
     warnings,
+    queueUrls,
     seconds: (Date.now() - started) / 1000,
   });
   if (!opts.bucket || !targetName) return done();

@@ -3,6 +3,7 @@
  * (same size, other bytes) and deletes objects at a steady rate while the follower runs; the
  * follower is SIGKILLed mid-way and started again; at the end both buckets hold the same keys
  * with the same SHA-256, and the follower's status file reports the recovery point and lag.
+ * And from a changes queue: moto sends the source bucket's events, the follower applies them.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -10,13 +11,16 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CreateBucketCommand, PutBucketNotificationConfigurationCommand } from '@aws-sdk/client-s3';
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Store } from '../../../core/adapters/s3-store.js';
+import { queueArn } from '../../../scripts/provision.js';
 import type { FollowStatus } from '../../../scripts/sync/follow.js';
-import { changesBetween } from '../../../scripts/sync/follow.js';
+import { changesBetween, followDeployment } from '../../../scripts/sync/follow.js';
 import { BIN } from '../../support/cli.js';
 import { eventually, freshDeployment } from '../../support/deployment.js';
-import { type Emulator, startEmbedded } from '../../support/emulators.js';
+import { type Emulator, startEmbedded, startMoto, uniqueName } from '../../support/emulators.js';
 
 async function contents(store: S3Store): Promise<Map<string, string>> {
   const out = new Map<string, string>();
@@ -145,4 +149,65 @@ describe('mirror --follow fauxqs → fauxqs', () => {
       `follow: ${n} changes; after the restart lag p50 ${s.lag.p50Seconds} s, p99 ${s.lag.p99Seconds} s, max ${s.lag.maxSeconds} s\n`,
     );
   }, 45_000);
+});
+
+describe('mirror --follow from a changes queue (moto sends the bucket events) → fauxqs', () => {
+  let moto: Emulator;
+  let standby: Emulator;
+
+  beforeAll(async () => {
+    [moto, standby] = await Promise.all([startMoto(), startEmbedded()]);
+  });
+  afterAll(async () => {
+    await Promise.all([moto?.stop(), standby?.stop()]);
+  });
+
+  it('applies puts, same-size overwrites and deletes from the events, without listing', async () => {
+    const bucket = uniqueName('follow');
+    await moto.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    const q = await moto.sqs.send(new CreateQueueCommand({ QueueName: `${bucket}-changes` }));
+    const arn = await queueArn(moto.sqs, q.QueueUrl!);
+    await moto.s3.send(
+      new PutBucketNotificationConfigurationCommand({
+        Bucket: bucket,
+        NotificationConfiguration: {
+          QueueConfigurations: [{ QueueArn: arn, Events: ['s3:ObjectCreated:*', 's3:ObjectRemoved:*'] }],
+        },
+      }),
+    );
+    const source = new S3Store(moto.s3, bucket);
+    for (let i = 0; i < 10; i++) await source.put(`inputs/k${i}`, randomBytes(256));
+
+    const stop = new AbortController();
+    const statuses: FollowStatus[] = [];
+    const following = followDeployment({
+      source: { endpoint: moto.config, sqs: moto.sqs, s3: moto.s3 },
+      target: { endpoint: standby.config, sqs: standby.sqs, s3: standby.s3 },
+      bucket,
+      changesQueueUrl: q.QueueUrl!,
+      delete: true,
+      // No second full pass in this test: whatever arrives, arrives through the events.
+      reconcileMs: 600_000,
+      signal: stop.signal,
+      onRound: (s) => statuses.push(s),
+      progress: { write: () => true } as unknown as NodeJS.WritableStream,
+      out: { write: () => true } as unknown as NodeJS.WritableStream,
+      quiet: true,
+    });
+    await eventually(() => statuses.length > 0, 20_000);
+    for (let i = 0; i < 10; i++) await source.put(`inputs/k${i}`, randomBytes(256)); // same size
+    for (let i = 0; i < 5; i++) await source.put(`outputs/n${i}`, randomBytes(100));
+    for (let i = 0; i < 3; i++) await source.delete(`inputs/k${i}`);
+    const written = Date.now();
+    try {
+      await eventually(() => Date.parse(statuses.at(-1)!.levelAt) > written, 20_000, 100);
+    } finally {
+      stop.abort();
+    }
+    const last = await following;
+    const [src, dst] = await Promise.all([contents(source), contents(new S3Store(standby.s3, bucket))]);
+    expect([...dst.entries()].sort()).toEqual([...src.entries()].sort());
+    expect(last.passes).toBe(1);
+    expect(last.deleted).toBe(3);
+  }, 40_000);
 });
