@@ -7,7 +7,7 @@
  * target hold it (or a later version of that key; for a delete, the key gone), so it includes up
  * to 200 ms of probe interval. Requests per change are the requests the mirror itself sent to
  * both emulators (they count the ones signed with the access key `bench-worker`), over the
- * changes made.
+ * changes made. Then `flotilla failover` of 200 pending jobs to the target, timed whole.
  *
  *   npx tsx bench/follow.ts [--seconds 30] [--rate 100] [--objects 1000]
  */
@@ -19,13 +19,15 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { pool } from '../client/submit.js';
+import { pool, Submitter } from '../client/submit.js';
 import { S3Store } from '../core/adapters/s3-store.js';
+import { SqsQueue } from '../core/adapters/sqs-queue.js';
 import {
   type BenchEmulator,
   COUNTED_ENV,
   childEnv,
   fmt,
+  freshDeployment,
   isMain,
   machineLine,
   ROOT,
@@ -50,6 +52,8 @@ export interface FollowBenchResult {
   readonly rate: number;
   readonly objects: number;
   readonly contenders: readonly FollowContender[];
+  /** `flotilla failover` of 200 pending jobs (170 waiting, 20 delayed 4 s, 10 in the DLQ), whole command. */
+  readonly failover: { readonly jobs: number; readonly seconds: number };
 }
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
@@ -237,11 +241,40 @@ export async function followBench(
         opts,
       ),
     );
-    return { ...opts, contenders };
+    say('  failover of 200 pending jobs…');
+    const failover = await failoverBench(src, dst);
+    return { ...opts, contenders, failover };
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await dst.stop();
   }
+}
+
+/** Time `flotilla failover` (a process, as a user runs it) of 200 jobs to `dst`. */
+async function failoverBench(
+  src: BenchEmulator,
+  dst: BenchEmulator,
+): Promise<{ jobs: number; seconds: number }> {
+  const p = await freshDeployment(src, 'failover');
+  const store = new S3Store(src.s3, p.bucket);
+  const jobs = (n: number) => Array.from({ length: n }, (_, i) => ({ payload: { i } }));
+  const submitter = new Submitter({ queue: new SqsQueue(src.sqs, p.queueUrl), store });
+  await submitter.submitMany('echo', jobs(170));
+  await submitter.submitMany('echo', jobs(20), { delaySeconds: 4 });
+  await new Submitter({ queue: new SqsQueue(src.sqs, p.dlqUrl), store }).submitMany('echo', jobs(10));
+  const started = Date.now();
+  const child = spawn(
+    process.execPath,
+    [
+      join(ROOT, 'bin', 'flotilla.mjs'),
+      ...['failover', '--to', dst.endpoint, '--endpoint', src.endpoint, '--quiet'],
+      ...['--queue-url', p.queueUrl, '--bucket', p.bucket, '--wait-seconds', '60'],
+    ],
+    { env: childEnv(src.endpoint), stdio: 'ignore' },
+  );
+  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  if (code !== 0) throw new Error(`failover exited with ${code}`);
+  return { jobs: 200, seconds: (Date.now() - started) / 1000 };
 }
 
 export function printFollow(r: FollowBenchResult, out: (l: string) => void): void {
@@ -254,6 +287,9 @@ export function printFollow(r: FollowBenchResult, out: (l: string) => void): voi
       `  ${c.name.padEnd(18)} ${fmt(c.changes).padStart(9)} ${`${fmt(c.p50Seconds, 2)} s`.padStart(9)} ${`${fmt(c.p99Seconds, 2)} s`.padStart(9)} ${`${fmt(c.maxSeconds, 2)} s`.padStart(9)} ${fmt(c.notApplied).padStart(13)} ${fmt(c.requestsPerChange, 2).padStart(17)}`,
     );
   }
+  out(
+    `  failover of ${r.failover.jobs} pending jobs (170 waiting, 20 delayed 4 s, 10 in the DLQ): ${fmt(r.failover.seconds, 1)} s`,
+  );
   const f = r.contenders.find((c) => c.name === 'mirror --follow');
   if (f)
     out(

@@ -52,3 +52,8 @@ export const queueNameOf = (url: string) => decodeURIComponent(url.split(/[?#]/)
 export function isActive(rec: ActiveSideRecord | undefined, queueUrl: string): boolean {
   return !rec || Object.values(rec.active.queues).includes(queueUrl);
 }
+
+/** Is the side of `store` and `queueUrl` active? An unreadable record counts as active (it changes nothing). */
+export async function sideIsActive(store: ObjectStore, queueUrl: string): Promise<boolean> {
+  return isActive(await readActiveSide(store).catch(() => undefined), queueUrl);
+}

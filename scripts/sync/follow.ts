@@ -285,6 +285,10 @@ export async function followDeployment(opts: FollowOptions): Promise<FollowStatu
         byKey.set(e.key, k);
       }
     }
+    if (byKey.has(ACTIVE_SIDE_KEY)) {
+      await checkSourceActive();
+      if (stoppedBecause) return;
+    }
     const gone: string[] = [];
     const failures = await runPool(byKey.keys(), concurrency, async (key) => {
       // The source's current version, whatever the event said (events come unordered).

@@ -1,7 +1,8 @@
 /**
  * `flotilla failover` between two independent fauxqs instances: 200 pending jobs on the primary
  * (waiting, delayed, in flight on a worker that is SIGTERMed while the failover runs, and in
- * the DLQ) all complete on the standby, each once; a Submitter connected to the primary before
+ * the DLQ) all complete on the standby, each once, though the first failover was killed half-way
+ * and run again; a Submitter connected to the primary before
  * the switch sends its next jobs to the standby; failback brings the standby's results home.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -14,7 +15,7 @@ import { Submitter } from '../../../client/submit.js';
 import { ACTIVE_SIDE_KEY, type ActiveSideRecord } from '../../../core/active-side.js';
 import { S3Store } from '../../../core/adapters/s3-store.js';
 import { SqsQueue } from '../../../core/adapters/sqs-queue.js';
-import { BIN, flotilla } from '../../support/cli.js';
+import { BIN, CLI_ENV, flotilla } from '../../support/cli.js';
 import { eventually, freshDeployment, queueDepth } from '../../support/deployment.js';
 import { type Emulator, startEmbedded } from '../../support/emulators.js';
 
@@ -34,14 +35,7 @@ function startWorker(emu: Emulator, queueUrl: string, bucket: string): Worker {
       ...['--concurrency', '20', '--drain-seconds', '0', '--wait-seconds', '1'],
     ],
     {
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '/tmp',
-        AWS_ACCESS_KEY_ID: 'test',
-        AWS_SECRET_ACCESS_KEY: 'test',
-        AWS_REGION: 'us-east-1',
-        NODE_NO_WARNINGS: '1',
-      },
+      env: CLI_ENV,
       stdio: ['ignore', 'pipe', 'ignore'],
     },
   );
@@ -82,7 +76,7 @@ describe('failover fauxqs → fauxqs, and back', () => {
     await Promise.all([primary?.stop(), standby?.stop()]);
   });
 
-  it('moves 200 pending jobs, each completed once on the standby, and fails back', async () => {
+  it('moves 200 pending jobs, each completed once on the standby, through a killed failover, and fails back', async () => {
     const dep = await freshDeployment(primary, { visibilityTimeoutSeconds: 6, maxReceiveCount: 3 });
     const conn = connect({ endpoint: primary.config, queueUrl: dep.queueUrl, bucket: dep.bucket });
     // 20 jobs in flight on a worker of the primary…
@@ -115,16 +109,23 @@ describe('failover fauxqs → fauxqs, and back', () => {
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toContain('150 waiting, 20 in flight');
 
-    const started = Date.now();
-    const running = flotilla(['failover', '--to', standby.endpoint, '--wait-seconds', '30', ...args]);
-    // The primary's worker is stopped while the failover waits for its jobs.
+    // The first failover is killed once it has stopped new work at the primary; the primary's
+    // worker is stopped; the same command, run again, finishes the failover.
+    const first = spawn(process.execPath, [BIN, 'failover', '--to', standby.endpoint, ...args], {
+      env: CLI_ENV,
+      stdio: 'ignore',
+    });
     await eventually(async () => dep.store.head(ACTIVE_SIDE_KEY), 10_000);
+    first.kill('SIGKILL');
     old.child.kill('SIGTERM');
-    const r = await running;
+    const started = Date.now();
+    const r = await flotilla(['failover', '--to', standby.endpoint, '--wait-seconds', '30', ...args]);
     const seconds = (Date.now() - started) / 1000;
     expect(r.code, r.stderr).toBe(0);
     expect(await old.exit).toBe(0);
-    process.stderr.write(`failover of 200 jobs: ${seconds.toFixed(1)} s\n${r.stderr}`);
+    process.stderr.write(
+      `failover of 200 jobs, run again after a kill: ${seconds.toFixed(1)} s\n${r.stderr}`,
+    );
 
     // Both buckets name the standby.
     const standbyStore = new S3Store(standby.s3, dep.bucket);

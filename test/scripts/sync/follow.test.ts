@@ -18,7 +18,7 @@ import { S3Store } from '../../../core/adapters/s3-store.js';
 import { queueArn } from '../../../scripts/provision.js';
 import type { FollowStatus } from '../../../scripts/sync/follow.js';
 import { changesBetween, followDeployment } from '../../../scripts/sync/follow.js';
-import { BIN } from '../../support/cli.js';
+import { BIN, CLI_ENV } from '../../support/cli.js';
 import { eventually, freshDeployment } from '../../support/deployment.js';
 import { type Emulator, startEmbedded, startMoto, uniqueName } from '../../support/emulators.js';
 
@@ -78,14 +78,7 @@ describe('mirror --follow fauxqs → fauxqs', () => {
           ...['--endpoint', primary.endpoint, '--bucket', dep.bucket, '--queue-url', dep.queueUrl],
         ],
         {
-          env: {
-            PATH: process.env.PATH ?? '',
-            HOME: process.env.HOME ?? '/tmp',
-            AWS_ACCESS_KEY_ID: 'test',
-            AWS_SECRET_ACCESS_KEY: 'test',
-            AWS_REGION: 'us-east-1',
-            NODE_NO_WARNINGS: '1',
-          },
+          env: CLI_ENV,
           stdio: 'ignore',
         },
       );
