@@ -27,6 +27,9 @@ import { SqsQueue } from '../../core/adapters/sqs-queue.js';
 import { describeQueues, type LiveSide } from './describe.js';
 import { type MirrorResult, mirrorDeployment } from './mirror.js';
 
+/** How long a message being moved stays hidden at the source (one send and one delete). */
+const MOVE_VISIBILITY_SECONDS = 15;
+
 export interface FailoverOptions {
   readonly source: LiveSide;
   readonly target: LiveSide;
@@ -161,6 +164,8 @@ export async function failover(opts: FailoverOptions): Promise<FailoverResult> {
           dlq: queue,
           queue: new SqsQueue(opts.target.sqs, url),
           max: Number.MAX_SAFE_INTEGER,
+          // Short: messages an interrupted failover had received come back soon for the re-run.
+          visibilityTimeoutSeconds: MOVE_VISIBILITY_SECONDS,
         }));
     }
     left = (await Promise.all(sourceQueues.map(({ name, queue }) => counts(queue, name)))).filter(

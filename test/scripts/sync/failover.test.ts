@@ -154,12 +154,16 @@ describe('failover fauxqs → fauxqs, and back', () => {
     // The Submitter connected to the primary before the switch now sends to the standby.
     await sleep(2100);
     const after = await conn.submitter.submitMany('echo', [{ payload: { late: true } }]);
-    await eventually(async () => (await countResults(standbyStore)) === 201, 30_000, 200);
+    // So does `flotilla submit` given the primary.
+    const cli = await flotilla(['submit', 'echo', '--payload', '{"cli":true}', ...args]);
+    expect(cli.code, cli.stderr).toBe(0);
+    await eventually(async () => (await countResults(standbyStore)) === 202, 30_000, 200);
     expect(await dep.store.head(`results/${after.batch}/j000000.json`)).toBeUndefined();
+    expect(await standbyStore.head(`results/${cli.stdout.trim()}/j000000.json`)).toBeDefined();
 
     const ran = [...old.done, ...fresh.done].map((d) => `${d.batch}/${d.jobId}`);
-    expect(ran.length).toBe(201);
-    expect(new Set(ran).size).toBe(201);
+    expect(ran.length).toBe(202);
+    expect(new Set(ran).size).toBe(202);
     expect(old.duplicates + fresh.duplicates).toBe(0);
 
     // Failback: the standby's results come home, and the primary is active again.
@@ -181,7 +185,7 @@ describe('failover fauxqs → fauxqs, and back', () => {
       ],
     ]);
     expect(back.code, back.stderr).toBe(0);
-    expect(await countResults(dep.store)).toBe(201);
+    expect(await countResults(dep.store)).toBe(202);
     const home = JSON.parse((await dep.store.get(ACTIVE_SIDE_KEY)).toString()) as ActiveSideRecord;
     expect(home.active.queues).toMatchObject({ [dep.queueUrl.split('/').pop()!]: dep.queueUrl });
     conn.close();
