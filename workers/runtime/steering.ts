@@ -43,6 +43,7 @@ export class JobSteering {
   private readonly writers = new Map<RunningJob, ProgressWriter>();
   private timer?: NodeJS.Timeout;
   private activeSide?: ActiveSideRecord;
+  private activeSideUnreadable = false;
 
   constructor(private readonly opts: SteeringOptions) {
     this.cancels = new CancelIndex(opts.store, opts.log);
@@ -105,8 +106,12 @@ export class JobSteering {
         if (this.active) this.opts.log.info('this side is active again; taking jobs');
         else this.opts.log.info('this side is no longer active; taking no new jobs', { activeAt: where });
       }
+      this.activeSideUnreadable = false;
     } catch (err) {
-      this.opts.log.warn('could not read the active-side record', { error: errorText(err) });
+      // Said once, not every interval: an outage of the bucket is reported where it hurts.
+      if (!this.activeSideUnreadable)
+        this.opts.log.warn('could not read the active-side record', { error: errorText(err) });
+      this.activeSideUnreadable = true;
     }
   }
 
