@@ -6,6 +6,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ExportResult } from './export.js';
+import type { FollowBenchResult } from './follow.js';
 import type { IsolationResult } from './isolation.js';
 import type { StartupResult } from './startup.js';
 import { type Machine, ROOT } from './support.js';
@@ -36,6 +37,7 @@ export interface BenchRecord {
   readonly export?: ExportResult;
   /** Command handlers against the in-process handler (bench/command-handler.ts). */
   readonly command?: readonly IsolationResult[];
+  readonly follow?: FollowBenchResult;
 }
 
 /** The committed record of the last full run; the docs' figures come from it. */

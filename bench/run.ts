@@ -17,6 +17,7 @@ import { buildWorker } from '../scripts/build-worker.js';
 import { commandBench, printCommand } from './command-handler.js';
 import { updateDocs } from './docs-figures.js';
 import { type ExportResult, exportBench, printExport } from './export.js';
+import { type FollowBenchResult, followBench, printFollow } from './follow.js';
 import type { IsolationResult } from './isolation.js';
 import { barChartSvg } from './plot.js';
 import { type BenchRecord, LATEST, OUT_DIR, writeRecord } from './record.js';
@@ -39,7 +40,7 @@ const USAGE = `usage: npm run bench [-- options]
   --jobs N        jobs per worker-throughput run (default 20000)
   --runs N        runs per figure, the median is reported (default 3)
   --full-runs N   runs of the full path, which is the slowest (default 1)
-  --only LIST     some of: startup,queue,full,cpu,export,command (default all)
+  --only LIST     some of: startup,queue,full,cpu,export,command,follow (default all)
   --quick         2,000 jobs, 1 run, 200 small objects: checks the harness, not for figures
   --out DIR       where the JSON record and the plots go (default bench/out, gitignored)
   --update-docs   also write bench/latest.json and docs/img/bench-*.svg, and regenerate the
@@ -50,7 +51,7 @@ const USAGE = `usage: npm run bench [-- options]
 /** Jobs at once in the command-handler benchmark: a child process per running job. */
 const COMMAND_CONCURRENCY = 8;
 
-const ALL = ['startup', 'queue', 'full', 'cpu', 'export', 'command'] as const;
+const ALL = ['startup', 'queue', 'full', 'cpu', 'export', 'command', 'follow'] as const;
 
 function positive(raw: string, name: string): number {
   const n = Number(raw);
@@ -129,6 +130,7 @@ async function main(): Promise<number> {
   let cpu: CpuResult | undefined;
   let exp: ExportResult | undefined;
   let command: IsolationResult[] | undefined;
+  let follow: FollowBenchResult | undefined;
   try {
     if (only.has('startup')) {
       say('Worker startup…');
@@ -154,6 +156,10 @@ async function main(): Promise<number> {
       say('Command handlers: echo jobs in process, through `cat`, through python3…');
       command = await commandBench(emu, outfile, quick ? 200 : 1000, COMMAND_CONCURRENCY, runs);
     }
+    if (only.has('follow')) {
+      say('Live standby: mirror --follow vs the one-shot mirror every 3 s…');
+      follow = await followBench(emu, { seconds: quick ? 10 : 30, rate: 100, objects: quick ? 200 : 1000 });
+    }
   } finally {
     await emu.stop();
   }
@@ -165,6 +171,7 @@ async function main(): Promise<number> {
   if (cpu) printCpu(cpu, out);
   if (exp) printExport(exp, out);
   if (command) printCommand(command, COMMAND_CONCURRENCY);
+  if (follow) printFollow(follow, out);
   out('');
   if (q || exp) out('Ratios against the targets:');
   if (q) {
@@ -229,6 +236,7 @@ async function main(): Promise<number> {
     ...(cpu ? { cpu } : {}),
     ...(exp ? { export: exp } : {}),
     ...(command ? { command } : {}),
+    ...(follow ? { follow } : {}),
   };
   const recordFile = join(outDir, `bench-${date.replace(/[:.]/g, '-')}.json`);
   writeRecord(recordFile, record);

@@ -12,6 +12,7 @@ import { findDeadLetterQueue, SqsQueue } from '../core/adapters/sqs-queue.js';
 import { type EndpointConfig, s3Client, sqsClient } from '../core/aws.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { QueuePort } from '../core/ports/queue.js';
+import { ActiveSideRouter, followingQueue, followingStore } from './active-side.js';
 import { Submitter, type SubmitterOptions } from './submit.js';
 
 export interface ConnectOptions {
@@ -25,6 +26,11 @@ export interface ConnectOptions {
   readonly endpoint?: EndpointConfig;
   /** Submitter tuning (claim-check threshold, parallel sends). @default - the Submitter's defaults */
   readonly submitter?: Omit<SubmitterOptions, 'queue' | 'store'>;
+  /**
+   * Send jobs to whichever side `flotilla failover` made active (client/active-side.ts), reading
+   * the record in the bucket at most every 2 s. @default true
+   */
+  readonly followActiveSide?: boolean;
 }
 
 export interface Connection {
@@ -44,8 +50,16 @@ export function connect(options: ConnectOptions): Connection {
   const queue = new SqsQueue(sqs, options.queueUrl);
   const store = new S3Store(s3, options.bucket);
   let dlq: Promise<QueuePort | undefined> | undefined;
+  const router =
+    options.followActiveSide === false
+      ? undefined
+      : new ActiveSideRouter({ endpoint, sqs, s3, queueUrl: options.queueUrl, bucket: options.bucket });
   return {
-    submitter: new Submitter({ ...options.submitter, queue, store }),
+    submitter: new Submitter({
+      ...options.submitter,
+      queue: router ? followingQueue(router) : queue,
+      store: router ? followingStore(router) : store,
+    }),
     queue,
     store,
     deadLetterQueue() {
@@ -55,6 +69,7 @@ export function connect(options: ConnectOptions): Connection {
       return dlq;
     },
     close() {
+      router?.close();
       sqs.destroy();
       s3.destroy();
     },

@@ -42,6 +42,8 @@ export async function redrive(opts: {
   store?: ObjectStore | undefined;
   max: number;
   onProgress?: (moved: number) => void;
+  /** How long a message being moved stays hidden; one left by a crash comes back after it. @default 60 */
+  visibilityTimeoutSeconds?: number;
 }): Promise<number> {
   let moved = 0;
   let emptyPolls = 0;
@@ -49,7 +51,7 @@ export async function redrive(opts: {
     const msgs = await opts.dlq.receive({
       maxMessages: Math.min(10, opts.max - moved),
       waitTimeSeconds: 1,
-      visibilityTimeoutSeconds: 60,
+      visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds ?? 60,
     });
     if (msgs.length === 0) {
       emptyPolls++;

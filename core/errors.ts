@@ -193,6 +193,12 @@ const MISSING_NAMES = new Set([
 
 export type ErrorKind = 'connection' | 'credentials' | 'missing' | 'other';
 
+/** An object read that found no object at the key (NoSuchKey, or a bare 404 from a HEAD-like answer). */
+export function isMissingObject(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
+}
+
 /** Sort an AWS SDK error into what the caller should do about it. */
 export function classifyError(err: unknown): ErrorKind {
   const e = err as { name?: string; code?: string; cause?: unknown; message?: string } | undefined;

@@ -137,6 +137,11 @@ export const DATA_LAYOUT: BucketLayout = Object.freeze({
       grants: { submitter: ['read', 'write'] },
       expires: true,
     },
+    {
+      prefix: 'failover/',
+      holds: 'which side of the deployment is active (flotilla failover); submitters and workers read it',
+      grants: { submitter: ['read'], worker: ['read'] },
+    },
   ] satisfies PrefixDeclaration[]),
   wholeBucket: Object.freeze({ exporter: ['read', 'write', 'list'] }),
   extraBuckets: Object.freeze([]),
@@ -157,6 +162,7 @@ export const PREFIXES = Object.freeze({
   scheduled: 'scheduled/',
   schedules: 'schedules/',
   fired: 'fired/',
+  failover: 'failover/',
 } as const);
 
 /** A deployment's own declarations, as cdk.json's `storage` setting and FLOTILLA_STORAGE carry them. */

@@ -88,6 +88,7 @@ export function buildApp(
     },
     ...(config.alarmEmail ? { alarmEmail: config.alarmEmail } : {}),
     removeDataOnDelete: config.removeDataOnDelete,
+    changeNotifications: config.changeNotifications,
     ...(config.storage ? { storage: config.storage as StorageDeclaration } : {}),
     ...(config.exec ? { exec: config.exec } : {}),
     ...(config.assetBucket
@@ -105,6 +106,7 @@ export function buildApp(
     description: `Flotilla data plane (${config.environment}): queues and buckets only`,
     deployment: config.deployment,
     removeDataOnDelete: config.removeDataOnDelete,
+    changeNotifications: config.changeNotifications,
     ...(config.dataPlane.bootstrapless ? { synthesizer: new BootstraplessSynthesizer() } : {}),
   });
 

@@ -123,6 +123,8 @@ const environmentSchema = z.strictObject({
     .optional(),
   /** Delete the data bucket (and its objects) with the stack. By default it is retained. */
   removeDataOnDelete: z.boolean().default(false),
+  /** Send the data bucket's object events to a changes queue for `flotilla mirror --follow`. */
+  changeNotifications: z.boolean().default(false),
   /** Days to keep worker logs. */
   logRetentionDays: positiveInt.default(30),
   /** Where the data-plane copy goes (a secondary region or account). */

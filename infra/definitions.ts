@@ -101,6 +101,9 @@ export const STACK_OUTPUTS = Object.freeze({
   dashboard: 'DashboardUrl',
 });
 
+/** The output of a stack built with `changeNotifications`: the bucket's object-event queue. */
+export const CHANGES_QUEUE_OUTPUT = 'ChangesQueueUrl';
+
 /** Resource names for a deployment called `name` (used where no CloudFormation names them). */
 export function resourceNames(name: string): { queue: string; dlq: string; bucket: string } {
   if (!/^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$/.test(name)) {

@@ -46,6 +46,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<{ m
     summary: 'copy a live deployment to another live endpoint, incrementally',
     load: () => import('./commands/mirror.js'),
   },
+  failover: {
+    summary: 'make a standby the active side, moving every pending job (and back)',
+    load: () => import('./commands/failover.js'),
+  },
   verify: {
     summary: 'check an export folder (or a live target) against its checksums',
     load: () => import('./commands/verify.js'),

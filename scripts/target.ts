@@ -9,7 +9,7 @@ import { S3Store } from '../core/adapters/s3-store.js';
 import { findDeadLetterQueue, SqsQueue } from '../core/adapters/sqs-queue.js';
 import { clientConfig, type EndpointConfig, endpointFromEnv, s3Client, sqsClient } from '../core/aws.js';
 import { UsageError } from '../core/errors.js';
-import { STACK_OUTPUTS } from '../infra/definitions.js';
+import { CHANGES_QUEUE_OUTPUT, STACK_OUTPUTS } from '../infra/definitions.js';
 
 /** The flags that say where a command connects; each command takes the ones it uses. */
 export interface CommonFlags {
@@ -66,6 +66,8 @@ export interface Target {
   readonly dlqUrl?: string;
   readonly bucket?: string;
   readonly stack?: string;
+  /** The bucket's object-event queue (the stack output ChangesQueueUrl, when it has one). */
+  readonly changesQueueUrl?: string;
 }
 
 /** Loaded on first use: only --stack needs CloudFormation, and its client costs every command start-up. */
@@ -84,7 +86,13 @@ export async function cloudFormationClient(cfg: EndpointConfig): Promise<CloudFo
 export async function stackOutputs(
   cfg: EndpointConfig,
   stackName: string,
-): Promise<{ queueUrl?: string; dlqUrl?: string; bucket?: string; dashboard?: string }> {
+): Promise<{
+  queueUrl?: string;
+  dlqUrl?: string;
+  bucket?: string;
+  dashboard?: string;
+  changesQueueUrl?: string;
+}> {
   const cfn = await cloudFormationClient(cfg);
   const { DescribeStacksCommand } = await cloudFormation();
   try {
@@ -97,6 +105,7 @@ export async function stackOutputs(
       dlqUrl: get(STACK_OUTPUTS.dlqUrl),
       bucket: get(STACK_OUTPUTS.bucket),
       dashboard: get(STACK_OUTPUTS.dashboard),
+      changesQueueUrl: get(CHANGES_QUEUE_OUTPUT),
     };
   } catch (err) {
     if ((err as Error).name === 'ValidationError') {
@@ -135,6 +144,7 @@ export async function resolveTarget(flags: CommonFlags, env: NodeJS.ProcessEnv):
     ...(dlqUrl ? { dlqUrl } : {}),
     ...(bucket ? { bucket } : {}),
     ...(stack ? { stack } : {}),
+    ...(fromStack.changesQueueUrl ? { changesQueueUrl: fromStack.changesQueueUrl } : {}),
   };
 }
 

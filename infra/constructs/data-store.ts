@@ -1,6 +1,8 @@
 import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { S3_SERVER_ACCESS_LOGS_USE_BUCKET_POLICY } from 'aws-cdk-lib/cx-api';
 import { Construct, type IConstruct } from 'constructs';
 import {
@@ -50,6 +52,12 @@ export interface DataStoreProps {
    * @default 90
    */
   readonly accessLogRetentionDays?: number;
+  /**
+   * Send the data bucket's object events (created, removed) to a changes queue, which
+   * `flotilla mirror --follow` reads instead of listing the bucket every second.
+   * @default false - no notifications; a follower lists the bucket
+   */
+  readonly changeNotifications?: boolean;
 }
 
 /**
@@ -77,6 +85,8 @@ export class DataStore extends Construct {
   readonly bucket: s3.Bucket;
   readonly accessLogBucket: s3.Bucket;
   readonly definition: BucketDefinition;
+  /** The queue the bucket's object events go to, with `changeNotifications`. */
+  readonly changesQueue?: sqs.Queue;
 
   constructor(scope: Construct, id: string, props: DataStoreProps = {}) {
     super(scope, id);
@@ -148,6 +158,32 @@ export class DataStore extends Construct {
       serverAccessLogsPrefix: 'data/',
       lifecycleRules: rules,
     });
+
+    if (props.changeNotifications) {
+      this.changesQueue = new sqs.Queue(this, 'ChangesQueue', {
+        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        enforceSSL: true,
+        retentionPeriod: Duration.days(4),
+      });
+      Validations.of(this.changesQueue).acknowledge({
+        id: 'AwsSolutions-SQS3',
+        reason:
+          "Object events are hints: a follower's periodic full reconcile catches any it never read, so there is nothing for a DLQ to keep.",
+      });
+      const to = new s3n.SqsDestination(this.changesQueue);
+      this.bucket.addEventNotification(s3.EventType.OBJECT_CREATED, to);
+      this.bucket.addEventNotification(s3.EventType.OBJECT_REMOVED, to);
+      // The stack's one notifications handler (a CDK singleton Lambda that applies the configuration).
+      const handler = Stack.of(this).node.tryFindChild(
+        'BucketNotificationsHandler050a0587b7544547bf325f094a3db834',
+      );
+      if (handler)
+        Validations.of(handler).acknowledge({
+          id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+          reason:
+            "CDK's own handler that writes the bucket's notification configuration at deploy time; it only logs, which is all this policy allows.",
+        });
+    }
   }
 
   /**

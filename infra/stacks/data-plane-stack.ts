@@ -2,9 +2,20 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { DataStore } from '../constructs/data-store.js';
 import { JobQueue } from '../constructs/job-queue.js';
-import { DEFAULT_DEPLOYMENT, type DeploymentDefinition, STACK_OUTPUTS } from '../definitions.js';
+import {
+  CHANGES_QUEUE_OUTPUT,
+  DEFAULT_DEPLOYMENT,
+  type DeploymentDefinition,
+  STACK_OUTPUTS,
+} from '../definitions.js';
 
 export interface DataPlaneStackProps extends StackProps {
+  /**
+   * Send the data bucket's object events to a changes queue (output `ChangesQueueUrl`), which
+   * `flotilla mirror --follow` reads instead of listing the bucket every second.
+   * @default false
+   */
+  readonly changeNotifications?: boolean;
   /**
    * Queue and bucket settings; the same data the primary stack uses.
    * @default DEFAULT_DEPLOYMENT from infra/definitions.ts
@@ -33,11 +44,14 @@ export class DataPlaneStack extends Stack {
     this.jobQueue = new JobQueue(this, 'JobQueue', { definition: deployment.queue, alarms: false });
     this.dataStore = new DataStore(this, 'DataStore', {
       definition: deployment.bucket,
+      changeNotifications: props.changeNotifications ?? false,
       removeOnDelete: props.removeDataOnDelete ?? false,
       autoDeleteObjects: false,
     });
     new CfnOutput(this, STACK_OUTPUTS.queueUrl, { value: this.jobQueue.queue.queueUrl });
     new CfnOutput(this, STACK_OUTPUTS.dlqUrl, { value: this.jobQueue.deadLetterQueue.queueUrl });
     new CfnOutput(this, STACK_OUTPUTS.bucket, { value: this.dataStore.bucket.bucketName });
+    if (this.dataStore.changesQueue)
+      new CfnOutput(this, CHANGES_QUEUE_OUTPUT, { value: this.dataStore.changesQueue.queueUrl });
   }
 }

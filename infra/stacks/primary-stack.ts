@@ -12,6 +12,7 @@ import { JobScheduler } from '../constructs/job-scheduler.js';
 import { Monitoring } from '../constructs/monitoring.js';
 import type { WorkerFleetBase } from '../constructs/worker-fleet-base.js';
 import {
+  CHANGES_QUEUE_OUTPUT,
   DEFAULT_DEPLOYMENT,
   DEFAULT_SCHEDULES,
   type DeploymentDefinition,
@@ -20,6 +21,12 @@ import {
 import { DEFAULT_SCALING, type ScalingPolicy } from '../scaling.js';
 
 export interface PrimaryStackProps extends StackProps {
+  /**
+   * Send the data bucket's object events to a changes queue (output `ChangesQueueUrl`), which
+   * `flotilla mirror --follow` reads instead of listing the bucket every second.
+   * @default false
+   */
+  readonly changeNotifications?: boolean;
   /**
    * Which compute runs the workers.
    * @default 'fargate'
@@ -117,6 +124,7 @@ export class PrimaryStack extends Stack {
     });
     this.dataStore = new DataStore(this, 'DataStore', {
       definition: deployment.bucket,
+      changeNotifications: props.changeNotifications ?? false,
       removeOnDelete: props.removeDataOnDelete ?? false,
     });
     this.jobScheduler = new JobScheduler(this, 'JobScheduler', {
@@ -168,6 +176,8 @@ export class PrimaryStack extends Stack {
         "Export this deployment to a folder (objects, settings, DLQ) and restore the bucket's objects",
     });
     this.dataStore.grantLayout(this.exporterRole, this.exporterRole, layout, 'exporter');
+    // The follower (`flotilla mirror --follow`) reads the bucket's object events.
+    this.dataStore.changesQueue?.grantConsumeMessages(this.exporterRole);
     // The bucket's settings, saved with the export (versioning, lifecycle, encryption, tags).
     iam.Grant.addToPrincipal({
       grantee: this.exporterRole,
@@ -211,6 +221,8 @@ export class PrimaryStack extends Stack {
     });
     new CfnOutput(this, STACK_OUTPUTS.dlqUrl, { value: this.jobQueue.deadLetterQueue.queueUrl });
     new CfnOutput(this, STACK_OUTPUTS.bucket, { value: this.dataStore.bucket.bucketName });
+    if (this.dataStore.changesQueue)
+      new CfnOutput(this, CHANGES_QUEUE_OUTPUT, { value: this.dataStore.changesQueue.queueUrl });
     new CfnOutput(this, STACK_OUTPUTS.dashboard, { value: this.monitoring.dashboardUrl });
     new CfnOutput(this, 'SubmitterRoleArn', { value: this.submitterRole.roleArn });
     new CfnOutput(this, 'ExporterRoleArn', { value: this.exporterRole.roleArn });

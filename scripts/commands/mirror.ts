@@ -1,8 +1,10 @@
 /** `flotilla mirror --to TARGET`: copy a live deployment to another live endpoint, incrementally. */
 import { describeError, formatBytes, UsageError } from '../../core/errors.js';
+import type { LiveSide } from '../sync/describe.js';
+import { followDeployment } from '../sync/follow.js';
 import { mirrorDeployment } from '../sync/mirror.js';
 import { closeSide, liveSide } from '../sync/side.js';
-import { resolveTarget } from '../target.js';
+import { resolveTarget, type Target } from '../target.js';
 import { intOption, parseCommand } from './args.js';
 import type { CommandMain } from './types.js';
 
@@ -20,7 +22,15 @@ changed objects move. The source is chosen as for every command (--stack, --buck
   --delete            delete target objects the source no longer has (never after an error)
   --max-delete N      with --delete: if more than N would go, delete none and fail
   --concurrency N     objects in flight (default 32)
-  --quiet             no progress line`;
+  --quiet             no progress line
+
+  --follow            keep going: after a full pass, apply every change of the source (new,
+                      overwritten, deleted with --delete) within seconds, until Ctrl-C/SIGTERM
+  --interval S        with --follow: seconds between incremental listings (default 1)
+  --reconcile S       with --follow: seconds between full passes, definitions included (default 60)
+  --status FILE       with --follow: write the recovery point and lag as JSON after every round
+  --changes-queue URL with --follow: read the bucket's object events from this queue instead of
+                      listing it every interval (default: the stack's ChangesQueueUrl output)`;
 
 export const OPTIONS = {
   to: { type: 'string' },
@@ -32,6 +42,11 @@ export const OPTIONS = {
   'max-delete': { type: 'string' },
   concurrency: { type: 'string' },
   quiet: { type: 'boolean' },
+  follow: { type: 'boolean' },
+  interval: { type: 'string' },
+  reconcile: { type: 'string' },
+  status: { type: 'string' },
+  'changes-queue': { type: 'string' },
   // --to local
   from: { type: 'string' },
   port: { type: 'string' },
@@ -70,6 +85,7 @@ export const main: CommandMain = async (ctx) => {
     env,
   );
   try {
+    if (values.follow === true) return await follow(values, source, target, ctx, maxDelete, concurrency);
     const r = await mirrorDeployment({
       source,
       target,
@@ -105,3 +121,54 @@ export const main: CommandMain = async (ctx) => {
     closeSide(target);
   }
 };
+
+/** `--follow`: run until Ctrl-C or SIGTERM, then finish the round under way and exit 0. */
+async function follow(
+  values: Record<string, string | boolean | undefined>,
+  source: Target,
+  target: LiveSide,
+  ctx: Parameters<CommandMain>[0],
+  maxDelete: number | undefined,
+  concurrency: number,
+): Promise<number> {
+  if (values['dry-run']) throw new UsageError('--follow applies changes; it does not take --dry-run');
+  if (!source.bucket)
+    throw new UsageError('--follow needs a bucket to follow: --stack NAME or --bucket NAME');
+  const intervalS = intOption(values.interval, 'interval', { min: 1, max: 3600 }) ?? 1;
+  const reconcileS = intOption(values.reconcile, 'reconcile', { min: 1, max: 86_400 }) ?? 60;
+  const changesQueueUrl =
+    typeof values['changes-queue'] === 'string' ? values['changes-queue'] : source.changesQueueUrl;
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const s = await followDeployment({
+      source,
+      target,
+      bucket: source.bucket,
+      ...(typeof values['to-bucket'] === 'string' ? { targetBucket: values['to-bucket'] } : {}),
+      ...(source.queueUrl ? { queueUrl: source.queueUrl } : {}),
+      ...(source.dlqUrl ? { dlqUrl: source.dlqUrl } : {}),
+      delete: values.delete === true,
+      ...(maxDelete !== undefined ? { maxDelete } : {}),
+      concurrency,
+      intervalMs: intervalS * 1000,
+      reconcileMs: reconcileS * 1000,
+      ...(typeof values.status === 'string' ? { statusFile: values.status } : {}),
+      ...(changesQueueUrl ? { changesQueueUrl } : {}),
+      signal: stop.signal,
+      progress: ctx.err,
+      out: ctx.out,
+      quiet: values.quiet === true,
+    });
+    if (s.stoppedBecause) ctx.err.write(`${s.stoppedBecause}\n`);
+    ctx.err.write(
+      `stopped following: copied ${s.copied}, deleted ${s.deleted}, recovery point ${s.recoveryPointSeconds.toFixed(1)} s, lag p99 ${s.lag.p99Seconds.toFixed(1)} s\n`,
+    );
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

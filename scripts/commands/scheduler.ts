@@ -1,5 +1,6 @@
 /** flotilla scheduler: the timer that enqueues delayed jobs and schedule slots when they fall due. */
 import { hostname } from 'node:os';
+import { sideIsActive } from '../../core/active-side.js';
 import { UsageError } from '../../core/errors.js';
 import type { QueuePort } from '../../core/ports/queue.js';
 import { DEFAULT_TARGET_QUEUE } from '../../core/schedule.js';
@@ -57,8 +58,10 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
 /** A timer on a target's bucket, sending to its job queue. */
 export function timerFor(target: Target, log: (line: string) => void): Timer {
   const queue = openQueue(target);
+  const store = openStore(target);
   return new Timer({
-    store: openStore(target),
+    store,
+    paused: async () => !(await sideIsActive(store, queue.url)),
     queueFor: (name): QueuePort => {
       if (name === DEFAULT_TARGET_QUEUE) return queue;
       throw new Error(`queue '${name}' is not one this timer sends to (it sends to ${DEFAULT_TARGET_QUEUE})`);

@@ -1,5 +1,7 @@
 /** flotilla submit TYPE (--payload JSON | --file jobs.ndjson) [--batch ID] [--wait] [--delay D | --at T] */
+
 import { readFileSync } from 'node:fs';
+import { ActiveSideRouter, followingQueue, followingStore } from '../../client/active-side.js';
 import {
   type BatchHandle,
   type BatchOutcome,
@@ -74,8 +76,14 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
   const timing = timingOf(values.delay, values.at);
 
   const target = await resolveTarget(values, env);
+  // Sent to whichever side `flotilla failover` made active.
+  const router = new ActiveSideRouter({
+    ...target,
+    queueUrl: openQueue(target).url,
+    bucket: openStore(target).bucket,
+  });
   try {
-    const submitter = new Submitter({ queue: openQueue(target), store: openStore(target) });
+    const submitter = new Submitter({ queue: followingQueue(router), store: followingStore(router) });
     const sending = new Progress({ stream: err, label: 'submitting', total: jobs.length, unit: 'jobs' });
     const handle = await submitter
       .submitMany(type, jobs, {
@@ -102,6 +110,7 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
     const outcome = await waitWithProgress(handle, err, timeoutS);
     return report(outcome, jobs.length, target.bucket!, values.json ?? false, out, err);
   } finally {
+    router.close();
     closeTarget(target);
   }
 };

@@ -11,6 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pool } from '../../client/submit.js';
 import type { Envelope } from '../../core/envelope.js';
+import { isMissingObject } from '../../core/errors.js';
 import type { ObjectStore } from '../../core/ports/object-store.js';
 import type { QueuePort } from '../../core/ports/queue.js';
 import {
@@ -40,6 +41,8 @@ export interface TimerOptions {
   /** Records read at once. @default 8 */
   readonly parallelism?: number;
   readonly log?: (line: string) => void;
+  /** True while this side is not the active one (flotilla failover): send nothing. @default - never */
+  readonly paused?: () => Promise<boolean>;
 }
 
 export interface TickReport {
@@ -78,6 +81,11 @@ export class Timer {
   /** One pass: send every delayed job due by now and every schedule slot since the last pass. */
   async tick(): Promise<TickReport> {
     const now = this.now();
+    if (await this.opts.paused?.()) {
+      // The active side's timer sends what falls due meanwhile.
+      this.lastTickMs = now;
+      return { delayed: 0, slots: 0 };
+    }
     const from = this.lastTickMs ?? now - this.catchUpMs;
     const delayed = await this.fireDelayed(now);
     const slots = await this.fireSchedules(from, now);
@@ -192,11 +200,7 @@ export class Timer {
     try {
       return (await this.opts.store.get(key)).toString('utf8');
     } catch (e) {
-      if (
-        (e as Error).name === 'NoSuchKey' ||
-        (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404
-      )
-        return undefined;
+      if (isMissingObject(e)) return undefined;
       throw e;
     }
   }

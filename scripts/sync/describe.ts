@@ -15,6 +15,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { queueNameOf } from '../../core/active-side.js';
 import { S3Store } from '../../core/adapters/s3-store.js';
 import { findDeadLetterQueue, SqsQueue } from '../../core/adapters/sqs-queue.js';
 import type { EndpointConfig } from '../../core/aws.js';
@@ -39,8 +40,7 @@ export interface LiveSide {
 export const where = (side: LiveSide) =>
   side.endpoint.endpoint ?? `AWS${side.endpoint.region ? ` ${side.endpoint.region}` : ''}`;
 
-/** The queue name, the URL's last path segment (string ops: emulator hosts like sqs.us-east-1.127.0.0.1 are not WHATWG-valid). */
-export const queueNameOf = (url: string) => decodeURIComponent(url.split(/[?#]/)[0]?.split('/').pop() ?? '');
+export { queueNameOf };
 
 /** The job queue and its DLQ (given, or found from the redrive policy), every attribute of each. */
 export async function describeQueues(

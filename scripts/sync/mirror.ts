@@ -50,6 +50,8 @@ export interface MirrorOptions {
   /** The plan (dry run) goes here. */
   readonly out: NodeJS.WritableStream;
   readonly quiet?: boolean;
+  /** The source's listing, taken by the caller (the follower keeps it as its baseline). @default - listed here */
+  readonly sourceListing?: readonly Listed[];
 }
 
 export interface MirrorResult {
@@ -62,6 +64,8 @@ export interface MirrorResult {
   readonly deleteRefused?: string;
   readonly failed: readonly { key: string; error: unknown }[];
   readonly warnings: readonly string[];
+  /** Source queue name → its URL at the target (empty on a dry run). */
+  readonly queueUrls: ReadonlyMap<string, string>;
   readonly seconds: number;
 }
 
@@ -78,11 +82,14 @@ export async function mirrorDeployment(opts: MirrorOptions): Promise<MirrorResul
     throw new UsageError('nothing to mirror: pass --stack NAME, or --bucket and/or --queue-url');
   }
   const warnings: string[] = [];
+  let queueUrls: ReadonlyMap<string, string> = new Map();
   const queues = await describeQueues(opts.source, opts.queueUrl, opts.dlqUrl);
   const bucketSettings = opts.bucket ? await describeBucket(opts.source, opts.bucket) : undefined;
   const targetName = opts.targetBucket ?? opts.bucket;
   if (!opts.dryRun) {
-    warnings.push(...(await applyQueues(opts.target, queues)).warnings);
+    const applied = await applyQueues(opts.target, queues);
+    warnings.push(...applied.warnings);
+    queueUrls = applied.urls;
     if (bucketSettings && targetName)
       warnings.push(...(await applyBucket(opts.target, bucketSettings, targetName)));
   }
@@ -95,6 +102,7 @@ export async function mirrorDeployment(opts: MirrorOptions): Promise<MirrorResul
     ...(r?.deleteRefused ? { deleteRefused: r.deleteRefused } : {}),
     failed: r?.failed ?? [],
     warnings,
+    queueUrls,
     seconds: (Date.now() - started) / 1000,
   });
   if (!opts.bucket || !targetName) return done();
@@ -102,7 +110,7 @@ export async function mirrorDeployment(opts: MirrorOptions): Promise<MirrorResul
   const reader = await objectReader(opts.source.s3, opts.bucket);
   try {
     const dst = new S3Store(opts.target.s3, targetName);
-    const source = sortByKey(await collect(reader.list()));
+    const source = opts.sourceListing ?? sortByKey(await collect(reader.list()));
     const r = await syncObjects(
       {
         source,
@@ -138,7 +146,7 @@ export async function mirrorDeployment(opts: MirrorOptions): Promise<MirrorResul
 }
 
 /** One object from the source to the target, marked with the source version it came from. */
-async function copyObject(
+export async function copyObject(
   reader: ObjectReader,
   dst: S3Store,
   s: Listed,

@@ -38,7 +38,11 @@ function findings(report: PolicyValidationPluginReport): string[] {
 describe.each(['fargate', 'ec2'] as const)('cdk-nag over the %s app', (fleet) => {
   const app = newApp({
     env: 'nag',
-    flotilla: { environments: { nag: { fleet, removeDataOnDelete: fleet === 'ec2' } } },
+    flotilla: {
+      environments: {
+        nag: { fleet, removeDataOnDelete: fleet === 'ec2', changeNotifications: fleet === 'fargate' },
+      },
+    },
   });
   buildApp(app, { bundlePath: stubBundle(), image: TEST_IMAGE });
 

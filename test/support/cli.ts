@@ -4,6 +4,17 @@ import { join } from 'node:path';
 
 export const BIN = join(import.meta.dirname, '..', '..', 'bin', 'flotilla.mjs');
 
+/** The environment a `flotilla` child gets: emulator credentials, nothing of the test runner's. */
+export const CLI_ENV: Readonly<Record<string, string>> = Object.freeze({
+  PATH: process.env.PATH ?? '',
+  HOME: process.env.HOME ?? '/tmp',
+  AWS_ACCESS_KEY_ID: 'test',
+  AWS_SECRET_ACCESS_KEY: 'test',
+  AWS_REGION: 'us-east-1',
+  AWS_EC2_METADATA_DISABLED: 'true',
+  NODE_NO_WARNINGS: '1',
+});
+
 export interface CliResult {
   code: number | null;
   stdout: string;
@@ -17,16 +28,7 @@ export function flotilla(
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? '/tmp',
-        AWS_ACCESS_KEY_ID: 'test',
-        AWS_SECRET_ACCESS_KEY: 'test',
-        AWS_REGION: 'us-east-1',
-        AWS_EC2_METADATA_DISABLED: 'true',
-        NODE_NO_WARNINGS: '1',
-        ...env,
-      },
+      env: { ...CLI_ENV, ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

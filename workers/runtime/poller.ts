@@ -2,7 +2,8 @@
  * The receive loops of one queue: each takes free job slots, long-polls for up to that many
  * messages and hands each to the worker. While the queue cannot be reached they back off
  * (exponentially, with jitter) and say so once, not per attempt. A stopping worker's loops end;
- * messages that arrive while it stops are given straight back.
+ * messages that arrive while it stops are given straight back. While the side is not the active
+ * one (core/active-side.ts) they receive nothing.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { classifyError, describeError } from '../../core/errors.js';
@@ -17,6 +18,8 @@ import type { VisibilityKeeper } from './visibility-keeper.js';
 export interface PollerOptions {
   readonly waitTimeSeconds: number;
   readonly outageBackoff: { readonly baseMs: number; readonly maxMs: number };
+  /** True while this side is not the active one (a failover moved work away): receive nothing. */
+  readonly paused?: () => boolean;
 }
 
 export class Poller {
@@ -64,6 +67,10 @@ export class Poller {
     // client's CPU per message.
     let lastWasEmpty = true;
     while (!this.stopping) {
+      if (this.opts.paused?.()) {
+        await sleep(1000, undefined, { signal: this.stopAbort.signal }).catch(() => {});
+        continue;
+      }
       const want = await this.slots.take(10, this.isStopping);
       if (want === 0) break;
       let msgs: QueueMessage[];

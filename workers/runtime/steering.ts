@@ -5,9 +5,12 @@
  *   - cancel: a CancelIndex read once at start and once per heartbeat interval; a job found in it
  *     is dropped before it runs, or aborted (JobCancelledError on its signal) while it runs, and
  *     ends with a `cancelled` final record and its message deleted;
- *   - status: a record per `statusIntervalMs` saying this worker is alive and what it runs.
+ *   - status: a record per `statusIntervalMs` saying this worker is alive and what it runs;
+ *   - the active side (core/active-side.ts), read with the cancel requests: while the record
+ *     names another side, the poller takes no new jobs (running ones finish).
  * None of it costs a request per job when nothing is cancelled and no handler reports progress.
  */
+import { type ActiveSideRecord, isActive, readActiveSide } from '../../core/active-side.js';
 import type { Envelope } from '../../core/envelope.js';
 import { errorText, JobCancelledError } from '../../core/errors.js';
 import type { ObjectStore } from '../../core/ports/object-store.js';
@@ -39,6 +42,8 @@ export class JobSteering {
   private readonly status: StatusReporter;
   private readonly writers = new Map<RunningJob, ProgressWriter>();
   private timer?: NodeJS.Timeout;
+  private activeSide?: ActiveSideRecord;
+  private activeSideUnreadable = false;
 
   constructor(private readonly opts: SteeringOptions) {
     this.cancels = new CancelIndex(opts.store, opts.log);
@@ -74,10 +79,40 @@ export class JobSteering {
    * unreachable bucket does not hold the worker up), then keep them fresh; start reporting.
    */
   async start(): Promise<void> {
-    await within(this.cancels.refresh(), this.opts.cancelCheckIntervalMs);
-    this.timer = setInterval(() => void this.checkCancels(), this.opts.cancelCheckIntervalMs);
+    await within(
+      Promise.all([this.cancels.refresh(), this.checkActiveSide()]),
+      this.opts.cancelCheckIntervalMs,
+    );
+    this.timer = setInterval(() => {
+      void this.checkCancels();
+      void this.checkActiveSide();
+    }, this.opts.cancelCheckIntervalMs);
     this.timer.unref();
     this.status.start();
+  }
+
+  /** False while the active-side record names another side: take no new jobs. */
+  get active(): boolean {
+    return isActive(this.activeSide, this.opts.queueUrl);
+  }
+
+  /** Read the active-side record again; an unreadable one leaves the last answer standing. */
+  private async checkActiveSide(): Promise<void> {
+    try {
+      const was = this.active;
+      this.activeSide = await readActiveSide(this.opts.store);
+      if (was !== this.active) {
+        const where = this.activeSide?.active.endpoint ?? 'AWS';
+        if (this.active) this.opts.log.info('this side is active again; taking jobs');
+        else this.opts.log.info('this side is no longer active; taking no new jobs', { activeAt: where });
+      }
+      this.activeSideUnreadable = false;
+    } catch (err) {
+      // Said once, not every interval: an outage of the bucket is reported where it hurts.
+      if (!this.activeSideUnreadable)
+        this.opts.log.warn('could not read the active-side record', { error: errorText(err) });
+      this.activeSideUnreadable = true;
+    }
   }
 
   /** Stop checking; the last status report gets a short while, never the drain's whole deadline. */

@@ -74,7 +74,7 @@ export class Worker {
     this.poller = new Poller(
       this.source,
       this.slots,
-      opts,
+      { ...opts, paused: () => !this.steering.active },
       this.visibility,
       this.counters,
       log,

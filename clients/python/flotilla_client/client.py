@@ -33,6 +33,9 @@ DEFAULT_CLAIM_CHECK_THRESHOLD_BYTES = 200 * 1024
 #: Payloads larger than this are refused at submit.
 DEFAULT_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
 _SEND_ATTEMPTS = 5
+#: The record `flotilla failover` writes in both buckets (core/active-side.ts), and how often it is read.
+ACTIVE_SIDE_KEY = "failover/active.json"
+_FOLLOW_EVERY_S = 2.0
 
 P = TypeVar("P")
 
@@ -129,6 +132,10 @@ class Client:
     endpoint, region and profile from the arguments or the standard AWS_* variables. `env`
     replaces os.environ as the source of those variables; `session` reuses a boto3 session
     (its credentials, profile and region) instead of making one.
+
+    After `flotilla failover`, jobs go to whichever side the record `failover/active.json` in
+    the bucket names (read at most every 2 s), with the same credentials, unless
+    follow_active_side=False.
     """
 
     def __init__(
@@ -146,6 +153,7 @@ class Client:
         parallel_sends: int = 8,
         session: boto3.session.Session | None = None,
         env: Mapping[str, str] | None = None,
+        follow_active_side: bool = True,
     ) -> None:
         environ = os.environ if env is None else env
         endpoints = resolve_endpoints(
@@ -179,6 +187,9 @@ class Client:
         self.parallel_sends = parallel_sends
         self.sqs = make_client(session, "sqs", endpoints.sqs)
         self.s3 = make_client(session, "s3", endpoints.s3)
+        self.follow_active_side = follow_active_side
+        self._session = session
+        self._followed_at = float("-inf")
 
     # -- submitting ---------------------------------------------------------------------------
 
@@ -203,6 +214,7 @@ class Client:
         fails the whole submit.
         """
         env_.check_type(job_type)
+        self._follow()
         batch_id = env_.check_id(batch, "batch id") if batch is not None else env_.new_batch_id()
         specs: list[tuple[str, Any]] = []
         for i, item in enumerate(jobs):
@@ -298,6 +310,30 @@ class Client:
             todo = {f["Id"]: todo[f["Id"]] for f in failed}
             time.sleep(0.1 * 2**attempt)
 
+    def _follow(self) -> None:
+        """Point at the side `flotilla failover` made active, when the record names another one."""
+        if not self.follow_active_side or time.monotonic() - self._followed_at < _FOLLOW_EVERY_S:
+            return
+        self._followed_at = time.monotonic()
+        try:
+            record = self._get_json(ACTIVE_SIDE_KEY)
+        except ClientError:
+            return  # no record (never failed over), or not readable: nothing changes
+        active = record.get("active") or {}
+        queues = active.get("queues") or {}
+        if self.queue_url in queues.values():
+            return
+        url = queues.get(self.queue_url.split("?")[0].rstrip("/").rsplit("/", 1)[-1])
+        if not url or not active.get("bucket"):
+            where = active.get("endpoint", "AWS")
+            raise ConfigurationError(
+                f"the active side ({where}) has no copy of {self.queue_url}; run flotilla failover again"
+            )
+        endpoint, region = active.get("endpoint"), active.get("region")
+        self.sqs = make_client(self._session, "sqs", endpoint, region)
+        self.s3 = make_client(self._session, "s3", endpoint, region)
+        self.queue_url, self.bucket = url, active["bucket"]
+
     # -- reading the bucket -------------------------------------------------------------------
 
     def _keys(self, prefix: str) -> list[str]:
@@ -334,6 +370,7 @@ class Client:
     def status(self, batch: BatchLike) -> Status:
         """One listing of results/ and one of errors/; the error records of jobs not done."""
         b = self._handle(batch)
+        self._follow()
         done = self._done_ids(b.id)
         prefix = f"errors/{b.id}/"
         failed = [env_.error_key(b.id, i) for i in sorted(self._ids(prefix) - done)]

@@ -82,10 +82,12 @@ def make_session(ep: Endpoints) -> boto3.session.Session:
     return session
 
 
-def make_client(session: boto3.session.Session, service: str, endpoint: str | None) -> Any:
+def make_client(
+    session: boto3.session.Session, service: str, endpoint: str | None, region: str | None = None
+) -> Any:
     """A boto3 client; on a non-AWS endpoint: path-style S3, checksums only where required, us-east-1 by default."""
     options: dict[str, Any] = {"retries": {"max_attempts": 3, "mode": "standard"}}
-    region = session.region_name
+    region = region or session.region_name
     if endpoint:
         options.update(request_checksum_calculation="when_required", response_checksum_validation="when_required")
         if service == "s3":

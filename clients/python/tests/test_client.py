@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 
 import jsonschema
 import pytest
@@ -115,3 +116,29 @@ def test_what_it_sends_matches_submitter_byte_for_byte(quiet: Deployment, thresh
     c.submit("echo", payload, id="job-1", batch="b20261202-043656-a1b2c3")
     [got] = received(quiet)
     assert {**got, "submittedAt": want["submittedAt"]} == want
+
+
+def test_submit_follows_a_failover_to_the_side_the_record_names(deployment: Deployment) -> None:
+    # Two queues and buckets of their own, so the deployment's worker is not paused.
+    sqs, s3 = deployment.boto("sqs"), deployment.boto("s3")
+    name = f"follow-{uuid.uuid4().hex[:8]}"
+    here, there = (sqs.create_queue(QueueName=f"{name}-{side}")["QueueUrl"] for side in ("a", "b"))
+    for side in ("a", "b"):
+        s3.create_bucket(Bucket=f"{name}-{side}")
+    c = deployment.client(queue_url=here, bucket=f"{name}-a")
+    record = {
+        "v": 1,
+        "active": {
+            "endpoint": deployment.env["AWS_ENDPOINT_URL"],
+            "bucket": f"{name}-b",
+            "queues": {f"{name}-a": there},
+        },
+        "state": "active",
+        "at": "2026-12-02T00:00:00Z",
+    }
+    s3.put_object(Bucket=f"{name}-a", Key="failover/active.json", Body=json.dumps(record).encode())
+    c.submit("echo", {"n": 1}, id="moved")
+    got = sqs.receive_message(QueueUrl=there, WaitTimeSeconds=1).get("Messages", [])
+    assert [json.loads(m["Body"])["id"] for m in got] == ["moved"]
+    assert sqs.receive_message(QueueUrl=here, WaitTimeSeconds=0).get("Messages", []) == []
+    assert (c.queue_url, c.bucket) == (there, f"{name}-b")

@@ -114,4 +114,19 @@ describe('DataStore', () => {
     expect(data?.Properties.VersioningConfiguration).toBeUndefined();
     expect(JSON.stringify(data?.Properties.LifecycleConfiguration)).not.toContain(PREFIXES.results);
   });
+
+  it('sends object events to a changes queue only when asked', () => {
+    template.resourceCountIs('Custom::S3BucketNotifications', 0);
+    const on = synth({ changeNotifications: true });
+    const queueId = on.stack.getLogicalId(on.store.changesQueue!.node.defaultChild as never);
+    on.template.hasResourceProperties('Custom::S3BucketNotifications', {
+      NotificationConfiguration: {
+        QueueConfigurations: Match.arrayWith([
+          Match.objectLike({ Events: ['s3:ObjectCreated:*'], QueueArn: { 'Fn::GetAtt': [queueId, 'Arn'] } }),
+          Match.objectLike({ Events: ['s3:ObjectRemoved:*'], QueueArn: { 'Fn::GetAtt': [queueId, 'Arn'] } }),
+        ]),
+      },
+    });
+    on.template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+  });
 });

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addSchedule, listDelayed, removeSchedule } from '../../../client/schedule.js';
 import { Submitter } from '../../../client/submit.js';
+import { type ActiveSideRecord, sideIsActive, writeActiveSide } from '../../../core/active-side.js';
 import { SqsQueue } from '../../../core/adapters/sqs-queue.js';
 import { parseEnvelope } from '../../../core/envelope.js';
 import { Timer, type TimerOptions } from '../../../scripts/scheduler/timer.js';
@@ -49,6 +50,30 @@ function timerOn(
 const HOUR = 3_600_000;
 
 describe('delayed jobs beyond SQS delay limit', () => {
+  it('are not sent from a side that a failover made inactive, and are once it is active again', async () => {
+    const d = await freshDeployment(fauxqs);
+    const clock = { ms: Date.now() };
+    const timer = timerOn(d, clock, { paused: async () => !(await sideIsActive(d.store, d.queue.url)) });
+    await new Submitter({ queue: d.queue, store: d.store }).submit(
+      'echo',
+      {},
+      { id: 'due', delaySeconds: 3600 },
+    );
+    const side = (url: string) => ({ bucket: d.bucket, queues: { q: url } });
+    const record = (active: string): ActiveSideRecord => ({
+      v: 1,
+      active: side(active),
+      state: 'active',
+      at: '',
+    });
+    await writeActiveSide(d.store, record('http://standby.example/000000000000/q'));
+    clock.ms += 2 * HOUR;
+    expect(await timer.tick()).toEqual({ delayed: 0, slots: 0 });
+    await writeActiveSide(d.store, record(d.queue.url));
+    clock.ms += 1000;
+    expect((await timer.tick()).delayed).toBe(1);
+  });
+
   it('waits in the bucket and is enqueued once when due, not before', async () => {
     const d = await freshDeployment(fauxqs);
     const submitter = new Submitter({ queue: d.queue, store: d.store });

@@ -5,6 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Submitter } from '../../../client/submit.js';
+import { type ActiveSideRecord, writeActiveSide } from '../../../core/active-side.js';
 import { errorKey, resultKey } from '../../../core/envelope.js';
 import { UnrecoverableError } from '../../../core/errors.js';
 import { builtinHandlers } from '../../../workers/handlers/index.js';
@@ -68,6 +69,24 @@ async function dlqMessages(d: Deployment, expected: number) {
 }
 
 describe('polling', () => {
+  it('takes no jobs while a failover record names another side, and takes them once this side is active', async () => {
+    const d = await freshDeployment(emu);
+    const record = (queueUrl: string): ActiveSideRecord => ({
+      v: 1,
+      active: { bucket: d.bucket, queues: { jobs: queueUrl } },
+      state: 'active',
+      at: new Date().toISOString(),
+    });
+    await writeActiveSide(d.store, record('http://standby.example/000000000000/jobs'));
+    const { lines } = startWorker(d, builtinHandlers(), { heartbeatIntervalMs: 200 });
+    const handle = await new Submitter({ queue: d.queue, store: d.store }).submit('echo', { n: 1 });
+    await sleep(1500);
+    expect(await queueDepth(d.queue)).toEqual({ visible: 1, inFlight: 0 });
+    await writeActiveSide(d.store, record(d.queue.url));
+    expect((await handle.waitForAll({ timeoutMs: 10_000, pollMs: 50 })).done).toBe(1);
+    expect(lines.map((l) => l.msg)).toContain('this side is active again; taking jobs');
+  });
+
   it('returns from a long poll as soon as a message arrives', async () => {
     const d = await freshDeployment(emu);
     startWorker(d, builtinHandlers(), { waitTimeSeconds: 20 });
