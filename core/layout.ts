@@ -140,7 +140,9 @@ export const DATA_LAYOUT: BucketLayout = Object.freeze({
     {
       prefix: 'failover/',
       holds: 'which side of the deployment is active (flotilla failover); submitters and workers read it',
-      grants: { submitter: ['read'], worker: ['read'] },
+      // 'list' too: the record is usually absent, and S3 answers a missing key 404 (not 403) only
+      // to a caller that may list it; workers and submitters read it every few seconds.
+      grants: { submitter: ['read', 'list'], worker: ['read', 'list'] },
     },
   ] satisfies PrefixDeclaration[]),
   wholeBucket: Object.freeze({ exporter: ['read', 'write', 'list'] }),

@@ -391,10 +391,17 @@ describe('policy simulation over the synthesized template: what moto cannot eval
       expect(await missing(role, 'results/b1/j1.json')).toBe('Allowed');
       expect(await missing(role, 'errors/b1/j1.json')).toBe('Allowed');
       expect(await missing(role, 'cancel/b1/j1')).toBe('Allowed');
+      expect(await missing(role, 'failover/active.json')).toBe('Allowed');
       // Read without list: a missing input is a 403, which fails the job as a missing one would.
       expect(await missing(role, 'inputs/a.txt')).toBe('ImplicitlyDenied');
     }
-    for (const key of ['results/b1/j1.json', 'errors/b1/j1.json', 'progress/b1/j1.json', 'scheduled/x.json'])
+    for (const key of [
+      'results/b1/j1.json',
+      'errors/b1/j1.json',
+      'progress/b1/j1.json',
+      'scheduled/x.json',
+      'failover/active.json',
+    ])
       expect(await missing(submitter, key)).toBe('Allowed');
     expect(await missing(exporter, 'anything/at/all')).toBe('Allowed');
   });
