@@ -6,7 +6,7 @@ import type { StorageDeclaration } from '../../core/layout.js';
 import { DataStore } from '../constructs/data-store.js';
 import { Ec2WorkerFleet } from '../constructs/ec2-worker-fleet.js';
 import { FargateWorkerFleet } from '../constructs/fargate-worker-fleet.js';
-import { JobQueue } from '../constructs/job-queue.js';
+import { addQueueOutputs, defaultQueueOf, JobQueue } from '../constructs/job-queue.js';
 import { JobScheduler } from '../constructs/job-scheduler.js';
 import { Monitoring } from '../constructs/monitoring.js';
 import type { WorkerFleetBase } from '../constructs/worker-fleet-base.js';
@@ -29,6 +29,12 @@ export interface PrimaryStackProps extends StackProps {
    * @default DEFAULT_DEPLOYMENT from infra/definitions.ts
    */
   readonly deployment?: DeploymentDefinition;
+  /**
+   * How a worker's free job slot picks among the queues: strict priority, or each queue's
+   * weight's share while all have jobs (docs/queues.md).
+   * @default 'priority'
+   */
+  readonly queueMode?: 'priority' | 'weighted';
   /**
    * Fleet bounds and scaling target inputs.
    * @default DEFAULT_SCALING from infra/scaling.ts
@@ -83,7 +89,10 @@ export interface PrimaryStackProps extends StackProps {
 
 /** Queues, data store, worker fleet and monitoring: what `cdk deploy` gives a user. */
 export class PrimaryStack extends Stack {
+  /** The 'default' job queue. */
   readonly jobQueue: JobQueue;
+  /** Every job queue (each with its DLQ and alarms), highest priority first. */
+  readonly jobQueues: JobQueue[];
   readonly dataStore: DataStore;
   readonly fleet: WorkerFleetBase;
   readonly monitoring: Monitoring;
@@ -103,20 +112,20 @@ export class PrimaryStack extends Stack {
     this.monitoring = new Monitoring(this, 'Monitoring', {
       ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
     });
-    this.jobQueue = new JobQueue(this, 'JobQueue', {
-      definition: deployment.queue,
-      alarmTopic: this.monitoring.alarmTopic,
-    });
+    this.jobQueues = JobQueue.forDeployment(this, deployment, { alarmTopic: this.monitoring.alarmTopic });
+    this.jobQueue = defaultQueueOf(this.jobQueues);
     this.dataStore = new DataStore(this, 'DataStore', {
       definition: deployment.bucket,
       removeOnDelete: props.removeDataOnDelete ?? false,
     });
     this.jobScheduler = new JobScheduler(this, 'JobScheduler', {
-      queues: { default: this.jobQueue.queue },
+      queues: Object.fromEntries(this.jobQueues.map((q) => [q.name, q.queue])),
       schedules: deployment.schedules ?? DEFAULT_SCHEDULES,
     });
     const common = {
       jobQueue: this.jobQueue,
+      jobQueues: this.jobQueues,
+      ...(props.queueMode ? { queueMode: props.queueMode } : {}),
       dataStore: this.dataStore,
       scaling: props.scaling ?? DEFAULT_SCALING,
       ...(props.spotShare !== undefined ? { spotShare: props.spotShare } : {}),
@@ -127,9 +136,7 @@ export class PrimaryStack extends Stack {
       (props.fleet ?? 'fargate') === 'fargate'
         ? new FargateWorkerFleet(this, 'FargateFleet', { ...common, ...props.fargate })
         : new Ec2WorkerFleet(this, 'Ec2Fleet', { ...common, ...props.ec2 });
-    this.monitoring.addFleet(this.jobQueue, this.fleet);
-
-    const { queue, deadLetterQueue } = this.jobQueue;
+    this.monitoring.addFleet(this.jobQueues, this.fleet);
     const layout = this.fleet.layout;
     // `--stack NAME` reads the queue, DLQ and bucket from this stack's outputs.
     const thisStack = this.formatArn({
@@ -143,9 +150,11 @@ export class PrimaryStack extends Stack {
       description:
         'Submit Flotilla jobs, cancel them, read their results and progress, redrive the DLQ; nothing else',
     });
-    queue.grantSendMessages(this.submitterRole);
-    // `flotilla dlq list | redrive`: receive, unhide or delete DLQ messages.
-    deadLetterQueue.grantConsumeMessages(this.submitterRole);
+    for (const { queue, deadLetterQueue } of this.jobQueues) {
+      queue.grantSendMessages(this.submitterRole);
+      // `flotilla dlq list | redrive`: receive, unhide or delete DLQ messages.
+      deadLetterQueue.grantConsumeMessages(this.submitterRole);
+    }
     this.dataStore.grantLayout(this.submitterRole, this.submitterRole, layout, 'submitter');
     iam.Grant.addToPrincipal({
       grantee: this.submitterRole,
@@ -170,19 +179,17 @@ export class PrimaryStack extends Stack {
       ],
       resourceArns: [this.dataStore.bucket.bucketArn],
     });
-    // Both queues' attributes; the DLQ's messages read and made visible again (--include-dlq),
+    // Every queue's attributes; the DLQs' messages read and made visible again (--include-dlq),
     // and sent back on restore.
-    for (const q of [queue, deadLetterQueue]) {
-      iam.Grant.addToPrincipal({
-        grantee: this.exporterRole,
-        actions: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
-        resourceArns: [q.queueArn],
-      });
-    }
+    iam.Grant.addToPrincipal({
+      grantee: this.exporterRole,
+      actions: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+      resourceArns: this.jobQueues.flatMap((q) => [q.queue.queueArn, q.deadLetterQueue.queueArn]),
+    });
     iam.Grant.addToPrincipal({
       grantee: this.exporterRole,
       actions: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:SendMessage'],
-      resourceArns: [deadLetterQueue.queueArn],
+      resourceArns: this.jobQueues.map((q) => q.deadLetterQueue.queueArn),
     });
     iam.Grant.addToPrincipal({
       grantee: this.exporterRole,
@@ -196,11 +203,7 @@ export class PrimaryStack extends Stack {
       });
     }
 
-    new CfnOutput(this, STACK_OUTPUTS.queueUrl, {
-      value: this.jobQueue.queue.queueUrl,
-      description: 'flotilla submit --stack reads this',
-    });
-    new CfnOutput(this, STACK_OUTPUTS.dlqUrl, { value: this.jobQueue.deadLetterQueue.queueUrl });
+    addQueueOutputs(this, this.jobQueues);
     new CfnOutput(this, STACK_OUTPUTS.bucket, { value: this.dataStore.bucket.bucketName });
     new CfnOutput(this, STACK_OUTPUTS.dashboard, { value: this.monitoring.dashboardUrl });
     new CfnOutput(this, 'SubmitterRoleArn', { value: this.submitterRole.roleArn });

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { DataStore } from '../../../infra/constructs/data-store.js';
 import { DRAIN_LIFECYCLE_HOOK_NAME, Ec2WorkerFleet } from '../../../infra/constructs/ec2-worker-fleet.js';
 import { JobQueue } from '../../../infra/constructs/job-queue.js';
-import { BACKLOG_PER_WORKER_EXPRESSION } from '../../../infra/constructs/worker-fleet-base.js';
+import { backlogPerWorkerExpression } from '../../../infra/constructs/worker-fleet-base.js';
 import { backlogPerWorkerTarget, DEFAULT_SCALING } from '../../../infra/scaling.js';
 import { iamStatements, newStack, stubBundle } from '../support.js';
 
@@ -109,7 +109,7 @@ describe('Ec2WorkerFleet', () => {
                 }),
               }),
             }),
-            Match.objectLike({ Expression: BACKLOG_PER_WORKER_EXPRESSION, ReturnData: true }),
+            Match.objectLike({ Expression: backlogPerWorkerExpression(['default']), ReturnData: true }),
           ]),
         },
       },
