@@ -1,8 +1,15 @@
 /**
- * The receive loops of one queue: each takes free job slots, long-polls for up to that many
- * messages and hands each to the worker. While the queue cannot be reached they back off
- * (exponentially, with jitter) and say so once, not per attempt. A stopping worker's loops end;
- * messages that arrive while it stops are given straight back.
+ * The receive loops of a worker: each takes free job slots, receives up to that many messages
+ * and hands each to the worker with the queue it came from. While a queue cannot be reached
+ * they back off (exponentially, with jitter) and say so once, not per attempt. A stopping
+ * worker's loops end; messages that arrive while it stops are given straight back.
+ *
+ * One queue: every receive long-polls it for `waitTimeSeconds`. Several: each receive is a
+ * sweep over the queues in the picker's order (queue-picker.ts) that takes from the first one
+ * with jobs. While jobs flow the sweep does not wait (WaitTimeSeconds 0); after a sweep found
+ * every queue empty, the next waits `queueWaitSeconds` on each queue in turn, so a job arriving
+ * on a higher queue waits at most the waits on the queues below it (docs/queues.md gives the
+ * cost of those receives).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { classifyError, describeError } from '../../core/errors.js';
@@ -10,12 +17,15 @@ import type { QueueMessage } from '../../core/ports/queue.js';
 import { backoffMs } from './backoff.js';
 import type { WorkerCounters } from './counters.js';
 import type { Logger } from './logger.js';
+import type { QueuePicker } from './queue-picker.js';
 import type { JobSource } from './running-job.js';
 import type { Slots } from './slots.js';
 import type { VisibilityKeeper } from './visibility-keeper.js';
 
 export interface PollerOptions {
   readonly waitTimeSeconds: number;
+  /** With several queues: the wait on each queue of a sweep once a sweep found them all empty. */
+  readonly queueWaitSeconds: number;
   readonly outageBackoff: { readonly baseMs: number; readonly maxMs: number };
 }
 
@@ -29,7 +39,7 @@ export class Poller {
   private outageSince?: number;
 
   constructor(
-    private readonly source: JobSource,
+    private readonly picker: QueuePicker<JobSource>,
     private readonly slots: Slots,
     private readonly opts: PollerOptions,
     private readonly visibility: VisibilityKeeper,
@@ -55,7 +65,6 @@ export class Poller {
   }
 
   private async loop(index: number): Promise<void> {
-    const { queue } = this.source;
     let failures = 0;
     // The abort signal only matters for a long poll that waits on an empty queue (the drain's
     // deadline cuts it short). While messages flow, receives return at once, so they go without
@@ -63,19 +72,13 @@ export class Poller {
     // and drop the client's cached handlers (cacheMiddleware), which costs about a third of the
     // client's CPU per message.
     let lastWasEmpty = true;
+    let source: JobSource | undefined;
     while (!this.stopping) {
       const want = await this.slots.take(10, this.isStopping);
       if (want === 0) break;
       let msgs: QueueMessage[];
       try {
-        msgs = await queue.receive({
-          maxMessages: want,
-          waitTimeSeconds: this.opts.waitTimeSeconds,
-          // The job travels in the body; its message attributes (the submitter's flotilla-job-id)
-          // would only add to the parsing of every response.
-          messageAttributes: false,
-          ...(lastWasEmpty ? { abortSignal: this.pollAbort.signal } : {}),
-        });
+        ({ msgs, source } = await this.sweep(want, lastWasEmpty));
         lastWasEmpty = msgs.length === 0;
         if (this.outageSince !== undefined) {
           this.log.info('queue reachable again', { downForMs: Date.now() - this.outageSince });
@@ -95,17 +98,53 @@ export class Poller {
         continue;
       }
       this.slots.release(want - msgs.length);
-      if (msgs.length === 0) continue;
+      if (msgs.length === 0 || !source) continue;
       this.counters.received += msgs.length;
       if (this.stopping) {
         // Received while draining: hand them straight back.
-        await this.visibility.release(queue, msgs);
+        await this.visibility.release(source.queue, msgs);
         this.counters.released += msgs.length;
         this.slots.release(msgs.length);
         break;
       }
-      for (const msg of msgs) this.dispatch(msg, this.source);
+      for (const msg of msgs) this.dispatch(msg, source);
     }
+  }
+
+  /**
+   * Up to `want` messages from the first queue, in the picker's order, that has any. `idle`:
+   * the last sweep found nothing, so this one may wait (and take the abort signal: see loop()).
+   */
+  private async sweep(
+    want: number,
+    idle: boolean,
+  ): Promise<{ msgs: QueueMessage[]; source: JobSource | undefined }> {
+    const order = this.picker.order();
+    const wait =
+      order.length === 1
+        ? this.opts.waitTimeSeconds
+        : idle
+          ? Math.min(this.opts.waitTimeSeconds, this.opts.queueWaitSeconds)
+          : 0;
+    for (const source of order) {
+      if (this.stopping) break;
+      const msgs = await source.queue.receive({
+        maxMessages: want,
+        waitTimeSeconds: wait,
+        // The job travels in the body; its message attributes (the submitter's flotilla-job-id)
+        // would only add to the parsing of every response.
+        messageAttributes: false,
+        ...(idle && wait > 0 ? { abortSignal: this.pollAbort.signal } : {}),
+      });
+      this.counters.receives++;
+      if (msgs.length > 0) {
+        this.picker.took(source, msgs.length);
+        return { msgs, source };
+      }
+      this.counters.emptyReceives++;
+      this.picker.empty(source);
+    }
+    return { msgs: [], source: undefined };
   }
 
   /** Say once that the queue cannot be reached, not on every failed receive. */
