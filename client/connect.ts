@@ -15,8 +15,13 @@ import type { QueuePort } from '../core/ports/queue.js';
 import { Submitter, type SubmitterOptions } from './submit.js';
 
 export interface ConnectOptions {
-  /** The job queue's URL (the stack output `JobQueueUrl`). */
+  /** The 'default' job queue's URL (the stack output `JobQueueUrl`). */
   readonly queueUrl: string;
+  /**
+   * The other job queues' URLs by name (outputs `JobQueueUrgentUrl`, ...), for
+   * `submit(type, payload, { queue: 'urgent' })`. @default - none: every job goes to `queueUrl`
+   */
+  readonly queueUrls?: Readonly<Record<string, string>>;
   /** The data bucket's name (the stack output `DataBucketName`). */
   readonly bucket: string;
   /** The dead-letter queue's URL. @default - the job queue's redrive target, looked up on first use */
@@ -24,7 +29,7 @@ export interface ConnectOptions {
   /** Where and as whom to connect. @default - AWS, with the SDK's region and credential chain */
   readonly endpoint?: EndpointConfig;
   /** Submitter tuning (claim-check threshold, parallel sends). @default - the Submitter's defaults */
-  readonly submitter?: Omit<SubmitterOptions, 'queue' | 'store'>;
+  readonly submitter?: Omit<SubmitterOptions, 'queue' | 'queues' | 'store'>;
 }
 
 export interface Connection {
@@ -45,7 +50,18 @@ export function connect(options: ConnectOptions): Connection {
   const store = new S3Store(s3, options.bucket);
   let dlq: Promise<QueuePort | undefined> | undefined;
   return {
-    submitter: new Submitter({ ...options.submitter, queue, store }),
+    submitter: new Submitter({
+      ...options.submitter,
+      queue,
+      store,
+      ...(options.queueUrls
+        ? {
+            queues: Object.fromEntries(
+              Object.entries(options.queueUrls).map(([name, url]) => [name, new SqsQueue(sqs, url)]),
+            ),
+          }
+        : {}),
+    }),
     queue,
     store,
     deadLetterQueue() {

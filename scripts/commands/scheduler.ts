@@ -1,10 +1,10 @@
 /** flotilla scheduler: the timer that enqueues delayed jobs and schedule slots when they fall due. */
 import { hostname } from 'node:os';
+import { SqsQueue } from '../../core/adapters/sqs-queue.js';
 import { UsageError } from '../../core/errors.js';
 import type { QueuePort } from '../../core/ports/queue.js';
-import { DEFAULT_TARGET_QUEUE } from '../../core/schedule.js';
 import { Timer } from '../scheduler/timer.js';
-import { closeTarget, openQueue, openStore, resolveTarget, type Target } from '../target.js';
+import { closeTarget, openStore, queuesOf, resolveTarget, type Target } from '../target.js';
 import { intOption, parseCommand } from './args.js';
 import type { CommandMain } from './types.js';
 
@@ -29,7 +29,7 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
   const intervalS = intOption(values.interval, 'interval', { min: 1, max: 3600 }) ?? 15;
   const target = await resolveTarget(values, env);
   try {
-    const timer = timerFor(target, (line) => err.write(`scheduler: ${line}\n`));
+    const timer = await timerFor(target, (line) => err.write(`scheduler: ${line}\n`));
     if (values.once) {
       const r = await timer.tick();
       out.write(`${JSON.stringify(r)}\n`);
@@ -54,14 +54,17 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
   }
 };
 
-/** A timer on a target's bucket, sending to its job queue. */
-export function timerFor(target: Target, log: (line: string) => void): Timer {
-  const queue = openQueue(target);
+/** A timer on a target's bucket, sending each job to the queue its record names. */
+export async function timerFor(target: Target, log: (line: string) => void): Promise<Timer> {
+  const queues = new Map((await queuesOf(target)).map((q) => [q.name, new SqsQueue(target.sqs, q.url)]));
   return new Timer({
     store: openStore(target),
     queueFor: (name): QueuePort => {
-      if (name === DEFAULT_TARGET_QUEUE) return queue;
-      throw new Error(`queue '${name}' is not one this timer sends to (it sends to ${DEFAULT_TARGET_QUEUE})`);
+      const queue = queues.get(name);
+      if (queue) return queue;
+      throw new Error(
+        `queue '${name}' is not one this timer sends to (it sends to ${[...queues.keys()].join(', ')})`,
+      );
     },
     owner: `${hostname()}:${process.pid}`,
     log,
