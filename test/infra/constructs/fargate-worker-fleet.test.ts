@@ -93,7 +93,7 @@ describe('FargateWorkerFleet', () => {
         CustomizedMetricSpecification: {
           Metrics: [
             Match.objectLike({
-              Id: 'visible',
+              Id: 'visible_default',
               MetricStat: Match.objectLike({
                 Metric: Match.objectLike({
                   Namespace: 'AWS/SQS',
@@ -103,7 +103,7 @@ describe('FargateWorkerFleet', () => {
               ReturnData: false,
             }),
             Match.objectLike({
-              Id: 'inflight',
+              Id: 'inflight_default',
               MetricStat: Match.objectLike({
                 Metric: Match.objectLike({ MetricName: 'ApproximateNumberOfMessagesNotVisible' }),
               }),
