@@ -46,30 +46,46 @@ export const main: CommandMain = async ({ argv, env, out, err }) => {
   const max = intOption(values.max, 'max', { min: 1 });
   const target = await resolveTarget(values, env);
   try {
-    for (const q of await queuesFor(target, values.queue)) {
-      // --dlq-url names the default queue's DLQ, as before there were several queues.
-      const dlq = q.name === 'default' && target.dlqUrl ? await openDlq(target) : await dlqOf(target, q);
-      if (action === 'list') {
-        const msgs = await peekMessages(dlq, max ?? 100);
+    const queues = await queuesFor(target, values.queue);
+    // --dlq-url names the default queue's DLQ, as before there were several queues.
+    const dlqs = await Promise.all(
+      queues.map((q) => (q.name === 'default' && target.dlqUrl ? openDlq(target) : dlqOf(target, q))),
+    );
+    if (action === 'list') {
+      // Every DLQ at once: an empty one takes two 1 s polls to tell.
+      const listed = await Promise.all(dlqs.map((dlq) => peekMessages(dlq, max ?? 100)));
+      queues.forEach((q, i) => {
+        const msgs = listed[i]!;
         for (const m of msgs)
           out.write(
             values.json ? `${JSON.stringify({ queue: q.name, ...describe(m) })}\n` : `${line(q, m)}\n`,
           );
         err.write(
-          `${msgs.length} message(s) in ${dlq.url} (queue ${q.name})${msgs.length === (max ?? 100) ? ' (maybe more: --max N)' : ''}\n`,
+          `${msgs.length} message(s) in ${dlqs[i]!.url} (queue ${q.name})${msgs.length === (max ?? 100) ? ' (maybe more: --max N)' : ''}\n`,
         );
-        continue;
-      }
-      const status = new Progress({ stream: err, label: `redriving ${q.name}`, unit: 'moved' });
-      const moved = await redrive({
-        dlq,
-        queue: new SqsQueue(target.sqs, q.url || requireQueue(target)),
-        store: target.bucket ? openStore(target) : undefined,
-        max: max ?? Number.POSITIVE_INFINITY,
-        onProgress: (n) => status.set(n),
-      }).finally(() => status.stop());
-      err.write(`moved ${moved} message(s) from ${dlq.url} back to ${q.url}\n`);
+      });
+      return 0;
     }
+    const status = new Progress({ stream: err, label: 'redriving', unit: 'moved' });
+    const movedBy = queues.map(() => 0);
+    const moved = await Promise.all(
+      queues.map((q, i) =>
+        redrive({
+          dlq: dlqs[i]!,
+          queue: new SqsQueue(target.sqs, q.url || requireQueue(target)),
+          store: target.bucket ? openStore(target) : undefined,
+          max: max ?? Number.POSITIVE_INFINITY,
+          onProgress: (n) => {
+            movedBy[i] = n;
+            status.set(movedBy.reduce((a, b) => a + b, 0));
+          },
+        }),
+      ),
+    ).finally(() => status.stop());
+    queues.forEach((q, i) => {
+      if (moved[i]! > 0 || queues.length === 1)
+        err.write(`moved ${moved[i]} message(s) from ${dlqs[i]!.url} back to ${q.url || target.queueUrl}\n`);
+    });
     return 0;
   } finally {
     closeTarget(target);
