@@ -6,6 +6,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { ExportResult } from './export.js';
+import type { QueuesResult } from './queues.js';
 import type { StartupResult } from './startup.js';
 import { type Machine, ROOT } from './support.js';
 import type { CpuResult, FullPathResult, QueuePathResult } from './worker-throughput.js';
@@ -33,6 +34,7 @@ export interface BenchRecord {
   readonly full?: FullPathResult;
   readonly cpu?: CpuResult;
   readonly export?: ExportResult;
+  readonly queues?: QueuesResult;
 }
 
 /** The committed record of the last full run; the docs' figures come from it. */

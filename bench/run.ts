@@ -5,7 +5,7 @@
  * regenerates the docs' figures from the record (bench/docs-figures.ts).
  * Progress goes to stderr, figures to stdout.
  *
- *   npm run bench [-- --jobs 20000] [--runs 3] [--full-runs 1] [--only startup,queue,full,cpu,export]
+ *   npm run bench [-- --jobs 20000] [--runs 3] [--full-runs 1] [--only startup,queue,full,cpu,export,queues]
  *                 [--quick] [--no-plots] [--out DIR] [--update-docs]
  */
 import { execFileSync } from 'node:child_process';
@@ -17,6 +17,7 @@ import { buildWorker } from '../scripts/build-worker.js';
 import { updateDocs } from './docs-figures.js';
 import { type ExportResult, exportBench, printExport } from './export.js';
 import { barChartSvg } from './plot.js';
+import { printQueues, type QueuesResult, queuesBench } from './queues.js';
 import { type BenchRecord, LATEST, OUT_DIR, writeRecord } from './record.js';
 import { printStartup, type StartupResult, startupBench } from './startup.js';
 import { fmt, loadLine, machine, machineLine, ROOT, ratio, say, startEmulatorProcess } from './support.js';
@@ -37,7 +38,7 @@ const USAGE = `usage: npm run bench [-- options]
   --jobs N        jobs per worker-throughput run (default 20000)
   --runs N        runs per figure, the median is reported (default 3)
   --full-runs N   runs of the full path, which is the slowest (default 1)
-  --only LIST     some of: startup,queue,full,cpu,export (default all)
+  --only LIST     some of: startup,queue,full,cpu,export,queues (default all)
   --quick         2,000 jobs, 1 run, 200 small objects: checks the harness, not for figures
   --out DIR       where the JSON record and the plots go (default bench/out, gitignored)
   --update-docs   also write bench/latest.json and docs/img/bench-*.svg, and regenerate the
@@ -45,7 +46,7 @@ const USAGE = `usage: npm run bench [-- options]
   --no-plots      do not draw the plots
   --debug         stack traces on failure`;
 
-const ALL = ['startup', 'queue', 'full', 'cpu', 'export'] as const;
+const ALL = ['startup', 'queue', 'full', 'cpu', 'export', 'queues'] as const;
 
 function positive(raw: string, name: string): number {
   const n = Number(raw);
@@ -123,6 +124,7 @@ async function main(): Promise<number> {
   let full: FullPathResult | undefined;
   let cpu: CpuResult | undefined;
   let exp: ExportResult | undefined;
+  let queues: QueuesResult | undefined;
   try {
     if (only.has('startup')) {
       say('Worker startup…');
@@ -144,6 +146,10 @@ async function main(): Promise<number> {
       say('Export: flotilla export vs aws s3 sync vs rclone sync…');
       exp = await exportBench(emu, { runs, small: quick ? 200 : 2000, large: quick ? 1 : 5 });
     }
+    if (only.has('queues')) {
+      say('Several queues: urgent jobs behind a bulk backlog, and an idle worker’s empty receives…');
+      queues = await queuesBench(emu, quick ? { urgent: 10, idleSeconds: 10 } : {});
+    }
   } finally {
     await emu.stop();
   }
@@ -154,6 +160,7 @@ async function main(): Promise<number> {
   if (full) printFullPath(full, out);
   if (cpu) printCpu(cpu, out);
   if (exp) printExport(exp, out);
+  if (queues) printQueues(queues, out);
   out('');
   if (q || exp) out('Ratios against the targets:');
   if (q) {
@@ -213,6 +220,7 @@ async function main(): Promise<number> {
     options: { jobs, runs, fullRuns, quick },
     versions: versions(),
     ...(startup ? { startup } : {}),
+    ...(queues ? { queues } : {}),
     ...(q ? { queue: q } : {}),
     ...(full ? { full } : {}),
     ...(cpu ? { cpu } : {}),

@@ -9,7 +9,8 @@
  * with jobs. While jobs flow the sweep does not wait (WaitTimeSeconds 0); after a sweep found
  * every queue empty, the next waits `queueWaitSeconds` on each queue in turn, so a job arriving
  * on a higher queue waits at most the waits on the queues below it (docs/queues.md gives the
- * cost of those receives).
+ * cost of those receives). While every queue is empty only the first loop sweeps; the others
+ * wait until it finds work.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { classifyError, describeError } from '../../core/errors.js';
@@ -37,6 +38,8 @@ export class Poller {
   /** Cuts short an outage back-off when the worker stops. */
   private readonly stopAbort = new AbortController();
   private outageSince?: number;
+  /** Loops waiting for loop 0 to find work (several queues, all empty). */
+  private parked: (() => void)[] = [];
 
   constructor(
     private readonly picker: QueuePicker<JobSource>,
@@ -57,6 +60,7 @@ export class Poller {
   stop(): void {
     this.stopping = true;
     this.stopAbort.abort();
+    this.wakeParked();
   }
 
   /** Cut short the receives still waiting. */
@@ -98,7 +102,13 @@ export class Poller {
         continue;
       }
       this.slots.release(want - msgs.length);
-      if (msgs.length === 0 || !source) continue;
+      if (msgs.length === 0 || !source) {
+        // Several queues, nothing anywhere: one loop keeps sweeping, the others wait for it to
+        // find work, so an idle worker's empty receives do not grow with its pollers.
+        if (index > 0 && this.picker.order().length > 1) await this.park();
+        continue;
+      }
+      this.wakeParked();
       this.counters.received += msgs.length;
       if (this.stopping) {
         // Received while draining: hand them straight back.
@@ -109,6 +119,18 @@ export class Poller {
       }
       for (const msg of msgs) this.dispatch(msg, source);
     }
+  }
+
+  /** Until another loop receives something, or the worker stops. */
+  private park(): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => this.parked.push(resolve));
+  }
+
+  private wakeParked(): void {
+    const parked = this.parked;
+    this.parked = [];
+    for (const wake of parked) wake();
   }
 
   /**
