@@ -68,7 +68,9 @@ export async function describeQueues(
       throw err;
     }
   };
-  const all = queues ?? (queueUrl ? await queuesBeside(side.sqs, queueUrl, dlqUrl) : []);
+  const found = queues ?? (queueUrl ? await queuesBeside(side.sqs, queueUrl, dlqUrl) : []);
+  // The default queue first: readers from before there were several take the first 'jobs' queue.
+  const all = [...found].sort((a, b) => Number(b.name === 'default') - Number(a.name === 'default'));
   for (const q of all) {
     await read(q.url, 'jobs', q.name);
     const dlq = q.dlqUrl ?? (await findDeadLetterQueue(side.sqs, new SqsQueue(side.sqs, q.url)))?.url;
