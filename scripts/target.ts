@@ -4,11 +4,12 @@
  */
 import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { GetQueueUrlCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { S3Store } from '../core/adapters/s3-store.js';
 import { findDeadLetterQueue, SqsQueue } from '../core/adapters/sqs-queue.js';
 import { clientConfig, type EndpointConfig, endpointFromEnv, s3Client, sqsClient } from '../core/aws.js';
 import { UsageError } from '../core/errors.js';
+import { parseRedrivePolicy } from '../core/ports/queue.js';
 import { type NamedQueue, parseQueuesJson } from '../core/queue-list.js';
 import {
   DEFAULT_JOB_QUEUES,
@@ -230,9 +231,20 @@ export async function queuesBeside(sqs: SQSClient, url: string, dlqUrl?: string)
     }
     const name = siblingQueueName(defaultName, decl.name);
     if (!name) continue;
+    // A queue's URL is its account's path plus its name; asking for its ARN tells whether it
+    // exists, with the grant every role that uses the queue has (GetQueueAttributes on it).
+    const sibling = `${base}${encodeURIComponent(name)}`;
     try {
-      const got = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
-      if (got.QueueUrl) found.push({ name: decl.name, url: got.QueueUrl });
+      const got = await sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: sibling, AttributeNames: ['RedrivePolicy'] }),
+      );
+      // Its DLQ sits beside it too (provisioning makes both): its name is the redrive ARN's last part.
+      const dlqName = parseRedrivePolicy(got.Attributes?.RedrivePolicy)?.deadLetterTargetArn.split(':')[5];
+      found.push({
+        name: decl.name,
+        url: sibling,
+        ...(dlqName ? { dlqUrl: `${base}${encodeURIComponent(dlqName)}` } : {}),
+      });
     } catch (err) {
       if (!/NonExistentQueue|QueueDoesNotExist/.test((err as Error).name)) throw err;
     }
