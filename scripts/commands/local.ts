@@ -53,7 +53,6 @@ export const main: CommandMain = async ({ argv, env, out, err }) => {
         `export AWS_ENDPOINT_URL=${emu.endpoint}`,
         'export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test',
         `export FLOTILLA_QUEUE_URL=${p.queueUrl}`,
-        `export FLOTILLA_QUEUES='${JSON.stringify(p.queues)}'`,
         `export FLOTILLA_BUCKET=${p.bucket}`,
         '',
       ].join('\n'),
