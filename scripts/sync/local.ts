@@ -105,16 +105,18 @@ export async function main(
       AWS_SECRET_ACCESS_KEY: EMULATOR_CREDENTIALS.secretAccessKey,
       AWS_REGION: 'us-east-1',
       ...(queueUrl ? { FLOTILLA_QUEUE_URL: queueUrl } : {}),
-      ...(queues.length > 1 ? { FLOTILLA_QUEUES: JSON.stringify(queues) } : {}),
       ...(bucket ? { FLOTILLA_BUCKET: bucket } : {}),
     };
-    for (const [k, v] of Object.entries(vars))
-      out.write(`export ${k}=${/^[\w.:/@%+-]*$/.test(v) ? v : `'${v}'`}\n`);
+    for (const [k, v] of Object.entries(vars)) out.write(`export ${k}=${v}\n`);
+    // The workers serve every restored queue; the CLI finds them beside FLOTILLA_QUEUE_URL.
+    const workerVars = { ...vars, ...(queues.length > 1 ? { FLOTILLA_QUEUES: JSON.stringify(queues) } : {}) };
     if (workers > 0 && queueUrl) {
       // The same bundle the fleets run; built here on a fresh clone, as the demo does.
       const { outfile: bundle } = await buildWorker();
       for (let i = 0; i < workers; i++) {
-        children.push(spawn(process.execPath, [bundle], { env: { ...env, ...vars }, stdio: 'inherit' }));
+        children.push(
+          spawn(process.execPath, [bundle], { env: { ...env, ...workerVars }, stdio: 'inherit' }),
+        );
       }
       err.write(`started ${workers} worker(s) against ${queueUrl}\n`);
     }
