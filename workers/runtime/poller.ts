@@ -105,7 +105,10 @@ export class Poller {
       if (msgs.length === 0 || !source) {
         // Several queues, nothing anywhere: one loop keeps sweeping, the others wait for it to
         // find work, so an idle worker's empty receives do not grow with its pollers.
-        if (index > 0 && this.picker.order().length > 1) await this.park();
+        if (index > 0 && this.picker.order().length > 1) {
+          await this.park();
+          lastWasEmpty = false; // woken because there is work: sweep without waiting
+        }
         continue;
       }
       this.wakeParked();
