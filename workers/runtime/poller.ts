@@ -75,7 +75,9 @@ export class Poller {
     // it: a call with per-request options makes the SDK rebuild its middleware for every call
     // and drop the client's cached handlers (cacheMiddleware), which costs about a third of the
     // client's CPU per message.
-    let lastWasEmpty = true;
+    // Several queues: the first sweep does not wait (jobs may be queued already); one queue: the
+    // first receive long-polls with the abort signal, as after an empty one.
+    let lastWasEmpty = this.picker.order().length === 1;
     let source: JobSource | undefined;
     while (!this.stopping) {
       const want = await this.slots.take(10, this.isStopping);
