@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import type { ExportResult } from './export.js';
 import type { FollowBenchResult } from './follow.js';
 import type { IsolationResult } from './isolation.js';
+import type { QueuesResult } from './queues.js';
 import type { StartupResult } from './startup.js';
 import { type Machine, ROOT } from './support.js';
 import type { CpuResult, FullPathResult, QueuePathResult } from './worker-throughput.js';
@@ -38,6 +39,7 @@ export interface BenchRecord {
   /** Command handlers against the in-process handler (bench/command-handler.ts). */
   readonly command?: readonly IsolationResult[];
   readonly follow?: FollowBenchResult;
+  readonly queues?: QueuesResult;
 }
 
 /** The committed record of the last full run; the docs' figures come from it. */

@@ -5,7 +5,7 @@
  * regenerates the docs' figures from the record (bench/docs-figures.ts).
  * Progress goes to stderr, figures to stdout.
  *
- *   npm run bench [-- --jobs 20000] [--runs 3] [--full-runs 1] [--only startup,queue,full,cpu,export,command]
+ *   npm run bench [-- --jobs 20000] [--runs 3] [--full-runs 1] [--only startup,queue,full,cpu,export,command,follow,queues]
  *                 [--quick] [--no-plots] [--out DIR] [--update-docs]
  */
 import { execFileSync } from 'node:child_process';
@@ -20,6 +20,7 @@ import { type ExportResult, exportBench, printExport } from './export.js';
 import { type FollowBenchResult, followBench, printFollow } from './follow.js';
 import type { IsolationResult } from './isolation.js';
 import { barChartSvg } from './plot.js';
+import { printQueues, type QueuesResult, queuesBench } from './queues.js';
 import { type BenchRecord, LATEST, OUT_DIR, writeRecord } from './record.js';
 import { printStartup, type StartupResult, startupBench } from './startup.js';
 import { fmt, loadLine, machine, machineLine, ROOT, ratio, say, startEmulatorProcess } from './support.js';
@@ -40,7 +41,7 @@ const USAGE = `usage: npm run bench [-- options]
   --jobs N        jobs per worker-throughput run (default 20000)
   --runs N        runs per figure, the median is reported (default 3)
   --full-runs N   runs of the full path, which is the slowest (default 1)
-  --only LIST     some of: startup,queue,full,cpu,export,command,follow (default all)
+  --only LIST     some of: startup,queue,full,cpu,export,command,follow,queues (default all)
   --quick         2,000 jobs, 1 run, 200 small objects: checks the harness, not for figures
   --out DIR       where the JSON record and the plots go (default bench/out, gitignored)
   --update-docs   also write bench/latest.json and docs/img/bench-*.svg, and regenerate the
@@ -51,7 +52,7 @@ const USAGE = `usage: npm run bench [-- options]
 /** Jobs at once in the command-handler benchmark: a child process per running job. */
 const COMMAND_CONCURRENCY = 8;
 
-const ALL = ['startup', 'queue', 'full', 'cpu', 'export', 'command', 'follow'] as const;
+const ALL = ['startup', 'queue', 'full', 'cpu', 'export', 'command', 'follow', 'queues'] as const;
 
 function positive(raw: string, name: string): number {
   const n = Number(raw);
@@ -131,6 +132,7 @@ async function main(): Promise<number> {
   let exp: ExportResult | undefined;
   let command: IsolationResult[] | undefined;
   let follow: FollowBenchResult | undefined;
+  let queues: QueuesResult | undefined;
   try {
     if (only.has('startup')) {
       say('Worker startup…');
@@ -160,6 +162,10 @@ async function main(): Promise<number> {
       say('Live standby: mirror --follow vs the one-shot mirror every 3 s…');
       follow = await followBench(emu, { seconds: quick ? 10 : 30, rate: 100, objects: quick ? 200 : 1000 });
     }
+    if (only.has('queues')) {
+      say('Several queues: urgent jobs behind a bulk backlog, and an idle worker’s empty receives…');
+      queues = await queuesBench(emu, quick ? { urgent: 10, idleSeconds: 10 } : {});
+    }
   } finally {
     await emu.stop();
   }
@@ -172,6 +178,7 @@ async function main(): Promise<number> {
   if (exp) printExport(exp, out);
   if (command) printCommand(command, COMMAND_CONCURRENCY);
   if (follow) printFollow(follow, out);
+  if (queues) printQueues(queues, out);
   out('');
   if (q || exp) out('Ratios against the targets:');
   if (q) {
@@ -231,6 +238,7 @@ async function main(): Promise<number> {
     options: { jobs, runs, fullRuns, quick },
     versions: versions(),
     ...(startup ? { startup } : {}),
+    ...(queues ? { queues } : {}),
     ...(q ? { queue: q } : {}),
     ...(full ? { full } : {}),
     ...(cpu ? { cpu } : {}),

@@ -154,7 +154,7 @@ export async function freshDeployment(emu: BenchEmulator, prefix: string): Promi
 
 /** Remove a deployment's queues (the bucket too when it is empty; emulator restarts clear the rest). */
 export async function dropDeployment(emu: BenchEmulator, p: Provisioned): Promise<void> {
-  for (const url of [p.queueUrl, p.dlqUrl]) {
+  for (const url of p.queues.flatMap((q) => [q.url, q.dlqUrl ?? ''])) {
     await emu.sqs.send(new DeleteQueueCommand({ QueueUrl: url })).catch(() => {});
   }
   await emu.s3.send(new DeleteBucketCommand({ Bucket: p.bucket })).catch(() => {});

@@ -16,8 +16,13 @@ import { ActiveSideRouter, followingQueue, followingStore } from './active-side.
 import { Submitter, type SubmitterOptions } from './submit.js';
 
 export interface ConnectOptions {
-  /** The job queue's URL (the stack output `JobQueueUrl`). */
+  /** The 'default' job queue's URL (the stack output `JobQueueUrl`). */
   readonly queueUrl: string;
+  /**
+   * The other job queues' URLs by name (outputs `JobQueueUrgentUrl`, ...), for
+   * `submit(type, payload, { queue: 'urgent' })`. @default - none: every job goes to `queueUrl`
+   */
+  readonly queueUrls?: Readonly<Record<string, string>>;
   /** The data bucket's name (the stack output `DataBucketName`). */
   readonly bucket: string;
   /** The dead-letter queue's URL. @default - the job queue's redrive target, looked up on first use */
@@ -25,7 +30,7 @@ export interface ConnectOptions {
   /** Where and as whom to connect. @default - AWS, with the SDK's region and credential chain */
   readonly endpoint?: EndpointConfig;
   /** Submitter tuning (claim-check threshold, parallel sends). @default - the Submitter's defaults */
-  readonly submitter?: Omit<SubmitterOptions, 'queue' | 'store'>;
+  readonly submitter?: Omit<SubmitterOptions, 'queue' | 'queues' | 'store'>;
   /**
    * Send jobs to whichever side `flotilla failover` made active (client/active-side.ts), reading
    * the record in the bucket at most every 2 s. @default true
@@ -50,15 +55,31 @@ export function connect(options: ConnectOptions): Connection {
   const queue = new SqsQueue(sqs, options.queueUrl);
   const store = new S3Store(s3, options.bucket);
   let dlq: Promise<QueuePort | undefined> | undefined;
-  const router =
-    options.followActiveSide === false
-      ? undefined
-      : new ActiveSideRouter({ endpoint, sqs, s3, queueUrl: options.queueUrl, bucket: options.bucket });
+  // One router per job queue: each follows its own queue's name to the active side.
+  const routers: ActiveSideRouter[] = [];
+  const following = (queueUrl: string): ActiveSideRouter | undefined => {
+    if (options.followActiveSide === false) return undefined;
+    const r = new ActiveSideRouter({ endpoint, sqs, s3, queueUrl, bucket: options.bucket });
+    routers.push(r);
+    return r;
+  };
+  const router = following(options.queueUrl);
+  const sendTo = (url: string): QueuePort => {
+    const r = following(url);
+    return r ? followingQueue(r) : new SqsQueue(sqs, url);
+  };
   return {
     submitter: new Submitter({
       ...options.submitter,
       queue: router ? followingQueue(router) : queue,
       store: router ? followingStore(router) : store,
+      ...(options.queueUrls
+        ? {
+            queues: Object.fromEntries(
+              Object.entries(options.queueUrls).map(([name, url]) => [name, sendTo(url)]),
+            ),
+          }
+        : {}),
     }),
     queue,
     store,
@@ -69,7 +90,7 @@ export function connect(options: ConnectOptions): Connection {
       return dlq;
     },
     close() {
-      router?.close();
+      for (const r of routers) r.close();
       sqs.destroy();
       s3.destroy();
     },

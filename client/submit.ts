@@ -2,8 +2,9 @@
  * The submitting side, as a library: submit one job, submit many (SendMessageBatch, 10 a call,
  * several calls at once), and wait for a batch's results (fan-in).
  *
- *   const flotilla = new Submitter({ queue, store });
+ *   const flotilla = new Submitter({ queue, store, queues: { urgent, bulk } });
  *   const batch = await flotilla.submitMany('wordcount', keys.map((key) => ({ payload: { key } })));
+ *   await flotilla.submit('resize', { key }, { queue: 'urgent' });   // overtakes the default queue
  *   const outcome = await batch.waitForAll();
  *   await flotilla.cancel(batch.batch);           // or some of its jobs: cancel(batch, ['j000003'])
  */
@@ -41,7 +42,10 @@ import {
 } from '../core/schedule.js';
 
 export interface SubmitterOptions {
+  /** The job queue jobs go to when no `queue` is named (the deployment's 'default'). */
   readonly queue: QueuePort;
+  /** The deployment's other job queues by name, for `{ queue: 'urgent' }`. @default - none: only `queue` */
+  readonly queues?: Readonly<Record<string, QueuePort>>;
   /** The data bucket: claim-checked payloads go here, results are read from here. */
   readonly store: ObjectStore;
   /** Payloads whose message would be larger than this go to S3 (claim check). @default 204800 (200 KiB) */
@@ -74,6 +78,8 @@ export interface SubmitManyOptions {
   readonly delaySeconds?: number;
   /** Run the jobs at this time instead of after a delay (not both). @default - now */
   readonly runAt?: Date;
+  /** The job queue, by name ('urgent', 'bulk'...), delayed jobs included. @default - the Submitter's `queue` */
+  readonly queue?: string;
 }
 
 /** SQS caps one SendMessageBatch request at 256 KiB in total. */
@@ -106,10 +112,10 @@ export class Submitter {
   async submit<P>(
     type: string,
     payload: P,
-    opts: { id?: string; batch?: string } & Pick<SubmitManyOptions, 'delaySeconds' | 'runAt'> = {},
+    opts: { id?: string; batch?: string } & Pick<SubmitManyOptions, 'delaySeconds' | 'runAt' | 'queue'> = {},
   ): Promise<BatchHandle> {
-    const { id = randomUUID(), batch, ...timing } = opts;
-    return this.submitMany(type, [{ payload, id }], { ...(batch ? { batch } : {}), ...timing });
+    const { id = randomUUID(), batch, ...rest } = opts;
+    return this.submitMany(type, [{ payload, id }], { ...(batch ? { batch } : {}), ...rest });
   }
 
   /** Submit many jobs of one type as one batch. Jobs without an id are named by their index. */
@@ -120,6 +126,7 @@ export class Submitter {
   ): Promise<BatchHandle> {
     const batch = opts.batch ? assertId(opts.batch, 'batch id') : newBatchId();
     const delay = delayOf(opts);
+    const target = this.queueNamed(opts.queue);
     const specs: JobSpec<P>[] = [];
     let i = 0;
     for await (const j of jobs) {
@@ -136,7 +143,7 @@ export class Submitter {
       v: 1,
       batch,
       type,
-      queue: this.opts.queue.url,
+      queue: target.queue.url,
       submittedAt,
       total: ids.length,
       jobIds: ids,
@@ -160,19 +167,39 @@ export class Submitter {
     const submitted = { skipped: done.size, sent: entries.length, type };
     if (delay > SQS_MAX_DELAY_SECONDS) {
       const dueAtMs = Date.now() + delay * 1000;
-      await this.park(entries, dueAtMs, progress);
+      await this.park(entries, target.name, dueAtMs, progress);
       return new BatchHandle(this.opts.store, batch, ids, {
         ...submitted,
         dueAt: new Date(dueAtMs).toISOString(),
       });
     }
-    await this.sendAll(delay > 0 ? entries.map((e) => ({ ...e, delaySeconds: delay })) : entries, progress);
+    await this.sendAll(
+      target.queue,
+      delay > 0 ? entries.map((e) => ({ ...e, delaySeconds: delay })) : entries,
+      progress,
+    );
     return new BatchHandle(this.opts.store, batch, ids, submitted);
   }
 
-  /** Jobs due beyond SQS's delay limit: one record each under scheduled/, for a timer to send. */
-  private async park(entries: SendEntry[], dueAtMs: number, onProgress: (n: number) => void): Promise<void> {
-    const queue = this.opts.queueName ?? DEFAULT_TARGET_QUEUE;
+  /** The queue called `name`, or the Submitter's own; throws naming the known ones. */
+  private queueNamed(name: string | undefined): { name: string; queue: QueuePort } {
+    const own = this.opts.queueName ?? DEFAULT_TARGET_QUEUE;
+    if (name === undefined || name === own) return { name: own, queue: this.opts.queue };
+    const queue = this.opts.queues?.[name];
+    if (!queue)
+      throw new FlotillaError(
+        `no job queue named '${name}'; this submitter knows: ${[own, ...Object.keys(this.opts.queues ?? {})].join(', ')}`,
+      );
+    return { name, queue };
+  }
+
+  /** Jobs due beyond SQS's delay limit: one record each under scheduled/, naming their queue, for a timer to send. */
+  private async park(
+    entries: SendEntry[],
+    queue: string,
+    dueAtMs: number,
+    onProgress: (n: number) => void,
+  ): Promise<void> {
     const dueAt = new Date(dueAtMs).toISOString();
     let n = 0;
     await pool(entries, this.parallel, async (e) => {
@@ -228,7 +255,11 @@ export class Submitter {
     return { id: env.id, body: JSON.stringify({ ...rest, payloadRef: ref }) };
   }
 
-  private async sendAll(entries: SendEntry[], onProgress: (sent: number) => void): Promise<void> {
+  private async sendAll(
+    queue: QueuePort,
+    entries: SendEntry[],
+    onProgress: (sent: number) => void,
+  ): Promise<void> {
     const groups: SendEntry[][] = [];
     let cur: SendEntry[] = [];
     let bytes = 0;
@@ -245,16 +276,16 @@ export class Submitter {
     if (cur.length > 0) groups.push(cur);
     let sent = 0;
     await pool(groups, this.parallel, async (g) => {
-      await this.sendGroup(g);
+      await this.sendGroup(queue, g);
       sent += g.length;
       onProgress(sent);
     });
   }
 
-  private async sendGroup(group: SendEntry[]): Promise<void> {
+  private async sendGroup(queue: QueuePort, group: SendEntry[]): Promise<void> {
     let todo = group;
     for (let attempt = 1; ; attempt++) {
-      const failed = await this.opts.queue.sendBatch(todo);
+      const failed = await queue.sendBatch(todo);
       if (failed.length === 0) return;
       const fatal = failed.find((f) => f.senderFault);
       const byId = new Map(todo.map((e) => [e.id, e]));

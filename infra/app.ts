@@ -60,6 +60,7 @@ export function buildApp(
     description: `Flotilla job system (${config.environment}): queues, data store, ${config.fleet} workers, monitoring`,
     fleet: config.fleet,
     deployment: config.deployment,
+    queueMode: config.queueMode,
     scaling: config.scaling,
     spotShare: config.spotShare,
     drainSeconds: config.drainSeconds,

@@ -45,6 +45,22 @@ const environmentSchema = z.strictObject({
   scaling: z.record(z.string(), z.number()).default({}),
   /** Overrides of infra/definitions.ts DEFAULT_QUEUE. */
   queue: z.record(z.string(), z.number()).default({}),
+  /**
+   * The job queues, replacing infra/definitions.ts DEFAULT_JOB_QUEUES, e.g.
+   * [{ "name": "urgent", "priority": 30 }, { "name": "default", "priority": 20 }].
+   */
+  queues: z
+    .array(
+      z.strictObject({
+        name: z.string(),
+        priority: z.number(),
+        weight: z.number().optional(),
+        attributes: z.record(z.string(), z.number()).optional(),
+      }),
+    )
+    .optional(),
+  /** How a worker's free slot picks a queue: 'priority' (highest first) or 'weighted'. */
+  queueMode: z.enum(['priority', 'weighted']).default('priority'),
   /** Overrides of infra/definitions.ts DEFAULT_BUCKET. */
   bucket: z.record(z.string(), z.union([z.number(), z.boolean()])).default({}),
   /** Seconds a worker gets to finish its jobs after SIGTERM (Fargate allows at most 120 s in all). */
@@ -147,7 +163,7 @@ type RawEnvironment = z.infer<typeof environmentSchema>;
 
 /** One environment's configuration, resolved and validated. */
 export interface FlotillaConfig
-  extends Omit<RawEnvironment, 'scaling' | 'queue' | 'bucket' | 'stackName' | 'dataPlane'> {
+  extends Omit<RawEnvironment, 'scaling' | 'queue' | 'queues' | 'bucket' | 'stackName' | 'dataPlane'> {
   /** The environment's name, e.g. 'dev'. */
   readonly environment: string;
   readonly stackName: string;
@@ -207,7 +223,11 @@ export function resolveConfig(raw: unknown, envName: string = DEFAULT_ENVIRONMEN
   const scaling = attempt('scaling', () => resolveScaling(env.scaling as Partial<ScalingPolicy>));
   unknownKeys('scaling', env.scaling, DEFAULT_SCALING);
   const deployment = attempt('queue/bucket', () =>
-    resolveDeployment({ queue: env.queue, bucket: env.bucket } as Parameters<typeof resolveDeployment>[0]),
+    resolveDeployment({
+      queue: env.queue,
+      bucket: env.bucket,
+      ...(env.queues ? { queues: env.queues } : {}),
+    } as Parameters<typeof resolveDeployment>[0]),
   );
   unknownKeys('queue', env.queue, DEFAULT_QUEUE);
   unknownKeys('bucket', env.bucket, DEFAULT_BUCKET);

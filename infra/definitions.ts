@@ -58,9 +58,49 @@ export interface ScheduleDefinition {
  */
 export const DEFAULT_SCHEDULES: readonly ScheduleDefinition[] = Object.freeze([]);
 
+/**
+ * One of a deployment's job queues: its name, where it stands among the others, and its own
+ * attributes over the deployment's `queue` settings. Every job queue has a DLQ of its own.
+ * See docs/queues.md.
+ */
+export interface JobQueueDeclaration {
+  /** 1-20 of a-z, 0-9 and '-', starting with a letter: what `--queue NAME` takes. */
+  readonly name: string;
+  /** Higher goes first: in strict-priority mode a free job slot takes from the highest non-empty queue. */
+  readonly priority: number;
+  /** This queue's share of the job slots in weighted mode, relative to the others'. @default 1 */
+  readonly weight?: number;
+  /** Attributes of this queue (and its DLQ) that differ from the deployment's `queue`. @default - none */
+  readonly attributes?: Partial<QueueDefinition>;
+}
+
+/** A job queue with its attributes resolved: what the stacks, provisioning and the CLI read. */
+export interface JobQueueDefinition {
+  readonly name: string;
+  readonly priority: number;
+  readonly weight: number;
+  readonly definition: QueueDefinition;
+}
+
+/** The queue jobs go to when no `--queue` is given: the stack's `JobQueueUrl`, `NAME-jobs` locally. */
+export const DEFAULT_QUEUE_NAME = 'default';
+
+/**
+ * The job queues every deployment built from these definitions has: `urgent` overtakes
+ * `default`, which overtakes `bulk` (strict priority); in weighted mode they share slots 6:3:1.
+ */
+export const DEFAULT_JOB_QUEUES: readonly JobQueueDeclaration[] = Object.freeze([
+  { name: 'urgent', priority: 30, weight: 6 },
+  { name: DEFAULT_QUEUE_NAME, priority: 20, weight: 3 },
+  { name: 'bulk', priority: 10, weight: 1 },
+]);
+
 export interface DeploymentDefinition {
+  /** The attributes every job queue starts from. */
   readonly queue: QueueDefinition;
   readonly bucket: BucketDefinition;
+  /** The job queues, each with its DLQ; one must be named 'default'. @default DEFAULT_JOB_QUEUES */
+  readonly queues?: readonly JobQueueDeclaration[];
   /** Recurring jobs the stack creates EventBridge schedules for. @default DEFAULT_SCHEDULES */
   readonly schedules?: readonly ScheduleDefinition[];
 }
@@ -84,6 +124,7 @@ export const DEFAULT_BUCKET: BucketDefinition = Object.freeze({
 export const DEFAULT_DEPLOYMENT: DeploymentDefinition = Object.freeze({
   queue: DEFAULT_QUEUE,
   bucket: DEFAULT_BUCKET,
+  queues: DEFAULT_JOB_QUEUES,
 });
 
 /**
@@ -104,26 +145,114 @@ export const STACK_OUTPUTS = Object.freeze({
 /** The output of a stack built with `changeNotifications`: the bucket's object-event queue. */
 export const CHANGES_QUEUE_OUTPUT = 'ChangesQueueUrl';
 
-/** Resource names for a deployment called `name` (used where no CloudFormation names them). */
-export function resourceNames(name: string): { queue: string; dlq: string; bucket: string } {
+/** The output keys of a job queue's URL and its DLQ's: STACK_OUTPUTS for 'default', `JobQueueUrgentUrl`... */
+export function queueOutputKeys(queueName: string): { queueUrl: string; dlqUrl: string } {
+  if (queueName === DEFAULT_QUEUE_NAME)
+    return { queueUrl: STACK_OUTPUTS.queueUrl, dlqUrl: STACK_OUTPUTS.dlqUrl };
+  const pascal = pascalCase(queueName);
+  return { queueUrl: `JobQueue${pascal}Url`, dlqUrl: `DeadLetterQueue${pascal}Url` };
+}
+
+/** Output key listing the stack's job queue names, highest priority first, comma-separated. */
+export const QUEUE_NAMES_OUTPUT = 'JobQueueNames';
+
+/** `bulk-import` → `BulkImport`: a queue name as part of a construct id or an output key. */
+export function pascalCase(name: string): string {
+  return name
+    .split('-')
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join('');
+}
+
+/** SQS names of one job queue and its DLQ. */
+export interface QueueNames {
+  readonly queue: string;
+  readonly dlq: string;
+}
+
+/**
+ * Resource names for a deployment called `name` (used where no CloudFormation names them):
+ * `queue`/`dlq` are the default job queue's (`NAME-jobs`), `queues` every job queue's
+ * (`NAME-jobs-urgent`, ...).
+ */
+export function resourceNames(
+  name: string,
+  queues: readonly JobQueueDeclaration[] = DEFAULT_JOB_QUEUES,
+): QueueNames & { bucket: string; queues: Readonly<Record<string, QueueNames>> } {
   if (!/^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$/.test(name)) {
     throw new Error(
       `deployment name '${name}' must be 3-42 characters of lowercase letters, digits and '-', not starting or ending with '-'`,
     );
   }
-  return { queue: `${name}-jobs`, dlq: `${name}-jobs-dlq`, bucket: `${name}-data` };
+  const of = (q: string): QueueNames => {
+    const base = q === DEFAULT_QUEUE_NAME ? `${name}-jobs` : `${name}-jobs-${q}`;
+    return { queue: base, dlq: `${base}-dlq` };
+  };
+  return {
+    ...of(DEFAULT_QUEUE_NAME),
+    bucket: `${name}-data`,
+    queues: Object.fromEntries(queues.map((q) => [q.name, of(q.name)])),
+  };
+}
+
+/**
+ * The SQS name of job queue `queueName` beside the default queue `defaultName` (`X-jobs` →
+ * `X-jobs-urgent`), as provisioning names them; undefined when the default's name is not of that form.
+ */
+export function siblingQueueName(defaultName: string, queueName: string): string | undefined {
+  if (queueName === DEFAULT_QUEUE_NAME) return defaultName;
+  return defaultName.endsWith('-jobs') ? `${defaultName}-${queueName}` : undefined;
 }
 
 /** Merge overrides over the defaults and check the result; throws one error listing every problem. */
 export function resolveDeployment(overrides: {
   queue?: Partial<QueueDefinition>;
   bucket?: Partial<BucketDefinition>;
+  queues?: readonly JobQueueDeclaration[];
 }): DeploymentDefinition {
   const queue = { ...DEFAULT_QUEUE, ...overrides.queue };
   const bucket = { ...DEFAULT_BUCKET, ...overrides.bucket };
+  const queues = overrides.queues ?? DEFAULT_JOB_QUEUES;
   const problems = [...validateQueue(queue), ...validateBucket(bucket)];
+  try {
+    jobQueues({ queue, bucket, queues });
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
   if (problems.length > 0) throw new Error(`invalid deployment definition: ${problems.join('; ')}`);
-  return { queue, bucket };
+  return { queue, bucket, queues };
+}
+
+const QUEUE_NAME = /^[a-z][a-z0-9-]{0,19}$/;
+
+/**
+ * A deployment's job queues with their attributes resolved, highest priority first (ties keep
+ * the declared order). Throws one error listing every problem (names, priorities, weights,
+ * attributes, a missing 'default').
+ */
+export function jobQueues(deployment: DeploymentDefinition): JobQueueDefinition[] {
+  const declared = deployment.queues ?? DEFAULT_JOB_QUEUES;
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  const resolved = declared.map((d) => {
+    if (!QUEUE_NAME.test(d.name))
+      problems.push(`queue name '${d.name}' must be 1-20 of a-z, 0-9 and '-', starting with a letter`);
+    if (seen.has(d.name)) problems.push(`queue '${d.name}' is declared twice`);
+    seen.add(d.name);
+    const weight = d.weight ?? 1;
+    if (!Number.isFinite(d.priority)) problems.push(`queue '${d.name}': priority must be a number`);
+    if (!(weight > 0)) problems.push(`queue '${d.name}': weight must be greater than 0, got ${weight}`);
+    const definition = { ...deployment.queue, ...d.attributes };
+    for (const p of validateQueue(definition)) problems.push(`queue '${d.name}': ${p}`);
+    return { name: d.name, priority: d.priority, weight, definition };
+  });
+  if (!seen.has(DEFAULT_QUEUE_NAME))
+    problems.push(`the job queues must include one named '${DEFAULT_QUEUE_NAME}' (where jobs go by default)`);
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  return resolved
+    .map((q, i) => ({ q, i }))
+    .sort((a, b) => b.q.priority - a.q.priority || a.i - b.i)
+    .map(({ q }) => q);
 }
 
 export function validateQueue(q: QueueDefinition): string[] {

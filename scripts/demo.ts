@@ -158,7 +158,11 @@ export async function runDemo(opts: DemoOptions, env: NodeJS.ProcessEnv): Promis
     const name = 'flotilla-demo';
     const p = await provisionDeployment({ sqs, s3 }, name);
     const names = resourceNames(name);
-    say(`Created queue ${names.queue} (DLQ ${names.dlq}) and bucket ${p.bucket} from infra/definitions.ts`);
+    say(
+      `Created queues ${Object.values(names.queues)
+        .map((q) => q.queue)
+        .join(', ')} (each with its DLQ) and bucket ${p.bucket} from infra/definitions.ts`,
+    );
 
     const { outfile, bytes } = await buildWorker();
     say(`Built the worker bundle ${outfile} (${formatBytes(bytes)})`);
@@ -181,6 +185,8 @@ export async function runDemo(opts: DemoOptions, env: NodeJS.ProcessEnv): Promis
               }
             : {}),
           FLOTILLA_QUEUE_URL: p.queueUrl,
+          // Every queue, highest priority first, as the fleet sets it.
+          FLOTILLA_QUEUES: JSON.stringify(p.queues),
           FLOTILLA_BUCKET: p.bucket,
           FLOTILLA_WAIT_SECONDS: '2',
           FLOTILLA_CONCURRENCY: '8',

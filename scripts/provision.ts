@@ -17,17 +17,23 @@ import {
   SetQueueAttributesCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import type { NamedQueue } from '../core/queue-list.js';
 import {
   DEFAULT_DEPLOYMENT,
+  DEFAULT_QUEUE_NAME,
   type DeploymentDefinition,
   dlqAttributes,
+  jobQueues,
   queueAttributes,
   resourceNames,
 } from '../infra/definitions.js';
 
 export interface Provisioned {
+  /** The 'default' job queue. */
   readonly queueUrl: string;
   readonly dlqUrl: string;
+  /** Every job queue with its DLQ, highest priority first (FLOTILLA_QUEUES). */
+  readonly queues: readonly NamedQueue[];
   readonly bucket: string;
   /** False where the endpoint does not support bucket versioning (fauxqs); recorded, not fatal. */
   readonly versioning: boolean;
@@ -105,16 +111,23 @@ export async function ensureBucket(s3: S3Client, bucket: string, versioned: bool
   }
 }
 
-/** Create (or update) the job queue, its DLQ and the data bucket for deployment `name`. */
+/** Create (or update) every job queue with its DLQ, and the data bucket, for deployment `name`. */
 export async function provisionDeployment(
   clients: { sqs: SQSClient; s3: S3Client },
   name: string,
   definition: DeploymentDefinition = DEFAULT_DEPLOYMENT,
 ): Promise<Provisioned> {
-  const names = resourceNames(name);
-  const dlqUrl = await ensureQueue(clients.sqs, names.dlq, dlqAttributes(definition.queue));
-  const dlqArn = await queueArn(clients.sqs, dlqUrl);
-  const queueUrl = await ensureQueue(clients.sqs, names.queue, queueAttributes(definition.queue, dlqArn));
+  const defs = jobQueues(definition);
+  const names = resourceNames(name, defs);
+  const queues: NamedQueue[] = [];
+  for (const q of defs) {
+    const n = names.queues[q.name]!;
+    const dlqUrl = await ensureQueue(clients.sqs, n.dlq, dlqAttributes(q.definition));
+    const dlqArn = await queueArn(clients.sqs, dlqUrl);
+    const url = await ensureQueue(clients.sqs, n.queue, queueAttributes(q.definition, dlqArn));
+    queues.push({ name: q.name, url, dlqUrl, weight: q.weight });
+  }
   const versioning = await ensureBucket(clients.s3, names.bucket, definition.bucket.versioned);
-  return { queueUrl, dlqUrl, bucket: names.bucket, versioning };
+  const main = queues.find((q) => q.name === DEFAULT_QUEUE_NAME)!;
+  return { queueUrl: main.url, dlqUrl: main.dlqUrl!, queues, bucket: names.bucket, versioning };
 }

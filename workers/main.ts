@@ -3,9 +3,13 @@
  * process.env. Everything is configured by environment variables so one image serves every
  * deployment.
  *
- *   FLOTILLA_QUEUE_URL      job queue (required)
+ *   FLOTILLA_QUEUE_URL      job queue (required; the 'default' one when FLOTILLA_QUEUES is set)
  *   FLOTILLA_BUCKET         data bucket (required)
  *   FLOTILLA_DLQ_URL        dead-letter queue (default: the queue's redrive target)
+ *   FLOTILLA_QUEUES         every queue to serve, highest priority first: a JSON array of
+ *                           { name, url, dlqUrl?, weight? } (default: FLOTILLA_QUEUE_URL alone)
+ *   FLOTILLA_QUEUE_MODE     priority | weighted: how a free slot picks a queue (default priority)
+ *   FLOTILLA_QUEUE_WAIT_SECONDS with several queues, the wait on each once all are empty (default 1)
  *   FLOTILLA_CONCURRENCY    jobs at once in this process (default 16)
  *   FLOTILLA_DRAIN_SECONDS  how long SIGTERM waits for running jobs (default 90)
  *   FLOTILLA_WAIT_SECONDS   long-poll wait (default 20)
@@ -38,6 +42,7 @@ import { S3Store } from '../core/adapters/s3-store.js';
 import { endpointFromEnv, s3Client } from '../core/aws.js';
 import { parseExecConfig } from '../core/command-bindings.js';
 import { type BucketLayout, DATA_LAYOUT, extendLayout } from '../core/layout.js';
+import { type NamedQueue, parseQueuesJson } from '../core/queue-list.js';
 import { applyIsolationSpec, builtinHandlers } from './handlers/index.js';
 import { Imds } from './runtime/imds.js';
 import { registerCommands } from './runtime/isolation/command-handler.js';
@@ -48,6 +53,7 @@ import { LayoutStore } from './runtime/layout-store.js';
 import { jsonLogger, type LogLevel } from './runtime/logger.js';
 import { metricsFormat } from './runtime/metrics.js';
 import { runWorkerProcess } from './runtime/process.js';
+import type { QueueMode } from './runtime/queue-picker.js';
 import { createScaleInGuard, parseScaleInGuardKind } from './runtime/scale-in-guard.js';
 import { watchSpotInterruption } from './runtime/spot-interruption.js';
 
@@ -127,6 +133,18 @@ async function main(): Promise<number> {
     log.error((err as Error).message);
     return 2;
   }
+  let queues: NamedQueue[] | undefined;
+  try {
+    queues = env.FLOTILLA_QUEUES ? parseQueuesJson(env.FLOTILLA_QUEUES) : undefined;
+  } catch (err) {
+    log.error(`FLOTILLA_QUEUES: ${(err as Error).message}`);
+    return 2;
+  }
+  const queueMode = (env.FLOTILLA_QUEUE_MODE || 'priority') as QueueMode;
+  if (queueMode !== 'priority' && queueMode !== 'weighted') {
+    log.error(`FLOTILLA_QUEUE_MODE must be priority or weighted; got '${env.FLOTILLA_QUEUE_MODE}'`);
+    return 2;
+  }
   const imdsUrl = env.AWS_EC2_METADATA_SERVICE_ENDPOINT || undefined;
   const scaleInGuard = createScaleInGuard({
     kind: guardKind,
@@ -142,6 +160,7 @@ async function main(): Promise<number> {
     queueUrl,
     bucket,
     ...(env.FLOTILLA_DLQ_URL ? { dlqUrl: env.FLOTILLA_DLQ_URL } : {}),
+    ...(queues ? { queues } : {}),
     handlers,
     layout,
     log,
@@ -161,6 +180,8 @@ async function main(): Promise<number> {
       concurrency: num('FLOTILLA_CONCURRENCY', 16),
       drainTimeoutMs: num('FLOTILLA_DRAIN_SECONDS', 90) * 1000,
       waitTimeSeconds: num('FLOTILLA_WAIT_SECONDS', 20),
+      queueMode,
+      queueWaitSeconds: num('FLOTILLA_QUEUE_WAIT_SECONDS', 1),
       retryBaseDelayMs: num('FLOTILLA_RETRY_BASE_MS', 5000),
       deadLetterCheckMs: num('FLOTILLA_DLQ_CHECK_SECONDS', 60) * 1000,
       ...(env.FLOTILLA_MAX_ATTEMPTS ? { maxAttempts: num('FLOTILLA_MAX_ATTEMPTS', 1) } : {}),

@@ -58,17 +58,19 @@ export class Monitoring extends Construct {
     return `https://${region}.console.aws.amazon.com/cloudwatch/home?region=${region}#dashboards:name=${this.dashboard.dashboardName}`;
   }
 
-  /** Backlog, in flight, age of oldest, workers, jobs/s, failures, DLQ depth. */
-  addFleet(jobQueue: JobQueue, fleet: WorkerFleetBase): void {
+  /** Backlog, in flight, age of oldest, workers, jobs/s, failures, DLQ depth: a line per job queue. */
+  addFleet(jobQueues: readonly JobQueue[], fleet: WorkerFleetBase): void {
     const minute = { period: Duration.minutes(1) };
-    const { queue, deadLetterQueue } = jobQueue;
+    const each = <T>(f: (q: JobQueue, n: string) => T[]): T[] => jobQueues.flatMap((q) => f(q, q.name));
+    // Math expression ids must be unique on a graph and start with a lowercase letter.
+    const id = (q: JobQueue) => q.name.replace(/-/g, '_');
     this.dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: 'Backlog',
-        left: [
-          queue.metricApproximateNumberOfMessagesVisible({ ...minute, label: 'Waiting' }),
-          queue.metricApproximateNumberOfMessagesNotVisible({ ...minute, label: 'In flight' }),
-        ],
+        left: each(({ queue }, n) => [
+          queue.metricApproximateNumberOfMessagesVisible({ ...minute, label: `Waiting (${n})` }),
+          queue.metricApproximateNumberOfMessagesNotVisible({ ...minute, label: `In flight (${n})` }),
+        ]),
         right: [fleet.metricBacklogPerWorker()],
         rightAnnotations: [{ value: fleet.backlogPerWorkerTarget, label: 'Target per worker' }],
         width: 12,
@@ -81,43 +83,47 @@ export class Monitoring extends Construct {
       }),
       new cloudwatch.GraphWidget({
         title: 'Jobs per second',
-        left: [
+        left: each((q, n) => [
           new cloudwatch.MathExpression({
-            expression: 'done / PERIOD(done)',
-            usingMetrics: { done: queue.metricNumberOfMessagesDeleted({ ...minute, label: 'Done' }) },
-            label: 'Completed /s',
+            expression: `done_${id(q)} / PERIOD(done_${id(q)})`,
+            usingMetrics: { [`done_${id(q)}`]: q.queue.metricNumberOfMessagesDeleted(minute) },
+            label: `Completed /s (${n})`,
             period: Duration.minutes(1),
           }),
           new cloudwatch.MathExpression({
-            expression: 'sent / PERIOD(sent)',
-            usingMetrics: { sent: queue.metricNumberOfMessagesSent({ ...minute, label: 'Sent' }) },
-            label: 'Submitted /s',
+            expression: `sent_${id(q)} / PERIOD(sent_${id(q)})`,
+            usingMetrics: { [`sent_${id(q)}`]: q.queue.metricNumberOfMessagesSent(minute) },
+            label: `Submitted /s (${n})`,
             period: Duration.minutes(1),
           }),
-        ],
+        ]),
         width: 8,
       }),
       new cloudwatch.GraphWidget({
         title: 'Age of oldest job (s)',
-        left: [queue.metricApproximateAgeOfOldestMessage({ ...minute, statistic: 'Maximum' })],
+        left: each(({ queue }, n) => [
+          queue.metricApproximateAgeOfOldestMessage({ ...minute, statistic: 'Maximum', label: n }),
+        ]),
         width: 8,
       }),
       new cloudwatch.GraphWidget({
         title: 'Failures',
-        left: [deadLetterQueue.metricNumberOfMessagesSent({ ...minute, label: 'Sent to DLQ' })],
-        right: [
+        left: each(({ deadLetterQueue }, n) => [
+          deadLetterQueue.metricNumberOfMessagesSent({ ...minute, label: `Sent to DLQ (${n})` }),
+        ]),
+        right: each(({ deadLetterQueue }, n) => [
           deadLetterQueue.metricApproximateNumberOfMessagesVisible({
             ...minute,
             statistic: 'Maximum',
-            label: 'DLQ depth',
+            label: `DLQ depth (${n})`,
           }),
-        ],
+        ]),
         width: 8,
       }),
-      ...this.workerMetricWidgets(queue.queueName),
+      ...this.workerMetricWidgets(fleet.jobQueue.queue.queueName),
       new cloudwatch.AlarmStatusWidget({
         title: 'Alarms',
-        alarms: [...jobQueue.alarms, ...this.addWorkerExitAlarm(fleet)],
+        alarms: [...each((q) => q.alarms), ...this.addWorkerExitAlarm(fleet)],
         width: 24,
         height: 3,
       }),

@@ -19,8 +19,21 @@ import type { JobQueue } from './job-queue.js';
 
 /** Props shared by every worker-fleet flavour (as aws-ecs-patterns shares its base props). */
 export interface WorkerFleetBaseProps {
-  /** The queue the workers consume. */
+  /** The 'default' job queue: where the worker's metrics are filed, and the only queue served unless `jobQueues` says more. */
   readonly jobQueue: JobQueue;
+  /**
+   * Every job queue the workers serve (at most 4: the backlog metric sums two metrics per
+   * queue, and a scaling policy's metric math takes 10). Workers take from them by priority
+   * (or weight, with `queueMode: 'weighted'`), and the backlog the fleet scales on is their sum.
+   * @default - `[jobQueue]`
+   */
+  readonly jobQueues?: readonly JobQueue[];
+  /**
+   * How a worker's free job slot picks a queue: 'priority' takes from the highest non-empty
+   * queue first, 'weighted' gives each queue its weight's share while all have jobs.
+   * @default 'priority'
+   */
+  readonly queueMode?: 'priority' | 'weighted';
   /** The bucket the workers read payloads from and write results to. */
   readonly dataStore: DataStore;
   /**
@@ -111,11 +124,33 @@ export interface MetricDataQuery {
   readonly returnData: boolean;
 }
 
-/** The math expression for backlog per worker, guarded so zero running workers never divides by zero. */
-export const BACKLOG_PER_WORKER_EXPRESSION =
-  '(visible + inflight) / IF(FILL(running, 0) > 0, FILL(running, 0), 1)';
-/** 1 while no worker is wanted and a job is visible: the wake-from-zero alarm's expression. */
-export const WAKE_FROM_ZERO_EXPRESSION = 'IF(FILL(desired, 0) < 1 AND FILL(visible, 0) >= 1, 1, 0)';
+/** Metric-math ids of one queue's visible and in-flight counts (`visible_urgent`, `inflight_bulk_import`). */
+export function queueMetricIds(queueName: string): { visible: string; inflight: string } {
+  const id = queueName.replace(/-/g, '_');
+  return { visible: `visible_${id}`, inflight: `inflight_${id}` };
+}
+
+/**
+ * Backlog per worker over every queue the fleet serves: visible + in flight, summed (each
+ * filled with 0, so a queue with no datapoint does not blank the sum), over running workers,
+ * guarded so zero running workers never divides by zero.
+ */
+export function backlogPerWorkerExpression(queueNames: readonly string[]): string {
+  const terms = queueNames.flatMap((n) => {
+    const ids = queueMetricIds(n);
+    return [`FILL(${ids.visible}, 0)`, `FILL(${ids.inflight}, 0)`];
+  });
+  return `(${terms.join(' + ')}) / IF(FILL(running, 0) > 0, FILL(running, 0), 1)`;
+}
+
+/** 1 while no worker is wanted and a job is visible on any of the queues: the wake-from-zero alarm's expression. */
+export function wakeFromZeroExpression(queueNames: readonly string[]): string {
+  const visible = queueNames.map((n) => `FILL(${queueMetricIds(n).visible}, 0)`).join(' + ');
+  return `IF(FILL(desired, 0) < 1 AND (${visible}) >= 1, 1, 0)`;
+}
+
+/** Most queues one fleet serves: two metrics each plus running workers fit the 10 of a metric-math policy. */
+export const MAX_FLEET_QUEUES = 4;
 
 /**
  * What every worker fleet shares: resolved and validated props, the network, the worker's
@@ -138,6 +173,9 @@ export abstract class WorkerFleetBase extends Construct {
   readonly logRetention: logs.RetentionDays;
   readonly vpc: ec2.IVpc;
   readonly jobQueue: JobQueue;
+  /** The queues the workers serve, highest priority first. */
+  readonly jobQueues: readonly JobQueue[];
+  readonly queueMode: 'priority' | 'weighted';
   readonly dataStore: DataStore;
   /** Jobs per worker that target tracking holds the fleet at. */
   readonly backlogPerWorkerTarget: number;
@@ -168,6 +206,12 @@ export abstract class WorkerFleetBase extends Construct {
     } catch (err) {
       problems.push(`exec: ${(err as Error).message}`);
     }
+    const jobQueues = [...(props.jobQueues ?? [props.jobQueue])].sort((a, b) => b.priority - a.priority);
+    if (!jobQueues.includes(props.jobQueue)) problems.push('jobQueues must include jobQueue');
+    if (jobQueues.length > MAX_FLEET_QUEUES)
+      problems.push(`a fleet serves at most ${MAX_FLEET_QUEUES} job queues, got ${jobQueues.length}`);
+    if (new Set(jobQueues.map((q) => q.name)).size !== jobQueues.length)
+      problems.push('jobQueues must have distinct names');
     let layout = DATA_LAYOUT;
     try {
       layout = extendLayout(DATA_LAYOUT, props.storage);
@@ -182,6 +226,8 @@ export abstract class WorkerFleetBase extends Construct {
     this.drainTime = merged.drainTime;
     this.logRetention = merged.logRetention;
     this.jobQueue = props.jobQueue;
+    this.jobQueues = jobQueues;
+    this.queueMode = props.queueMode ?? 'priority';
     this.dataStore = props.dataStore;
     this.extraEnvironment = props.environment ?? {};
     this.layout = layout;
@@ -209,15 +255,16 @@ export abstract class WorkerFleetBase extends Construct {
   abstract readonly desiredWorkersMetric: MetricRef;
 
   /**
-   * Grant what a worker does and nothing else: receive, delete and extend jobs (ReceiveMessage,
-   * DeleteMessage, ChangeMessageVisibility, GetQueueAttributes), send to the DLQ (a job that
-   * must not be retried), and the worker's part of the bucket layout (core/layout.ts), the
-   * deployment's own prefixes and buckets included.
+   * Grant what a worker does and nothing else: receive, delete and extend jobs on each queue it
+   * serves (ReceiveMessage, DeleteMessage, ChangeMessageVisibility, GetQueueAttributes), send
+   * to each one's DLQ (a job that must not be retried), and the worker's part of the bucket
+   * layout (core/layout.ts), the deployment's own prefixes and buckets included.
    */
   protected grantWorker(role: iam.IRole): void {
-    const { queue, deadLetterQueue } = this.jobQueue;
-    queue.grantConsumeMessages(role);
-    deadLetterQueue.grantSendMessages(role);
+    for (const { queue, deadLetterQueue } of this.jobQueues) {
+      queue.grantConsumeMessages(role);
+      deadLetterQueue.grantSendMessages(role);
+    }
     this.dataStore.grantLayout(role, role, this.layout, 'worker');
     this.layout.extraBuckets.forEach((b, i) => {
       const access = b.grants.worker ?? [];
@@ -232,6 +279,20 @@ export abstract class WorkerFleetBase extends Construct {
       ...this.extraEnvironment,
       FLOTILLA_QUEUE_URL: this.jobQueue.queue.queueUrl,
       FLOTILLA_DLQ_URL: this.jobQueue.deadLetterQueue.queueUrl,
+      ...(this.jobQueues.length > 1
+        ? {
+            // Highest priority first, as workers/main.ts reads it (FLOTILLA_QUEUES).
+            FLOTILLA_QUEUES: Stack.of(this).toJsonString(
+              this.jobQueues.map((q) => ({
+                name: q.name,
+                url: q.queue.queueUrl,
+                dlqUrl: q.deadLetterQueue.queueUrl,
+                weight: q.weight,
+              })),
+            ),
+            FLOTILLA_QUEUE_MODE: this.queueMode,
+          }
+        : {}),
       FLOTILLA_BUCKET: this.dataStore.bucket.bucketName,
       FLOTILLA_CONCURRENCY: String(this.scaling.jobsPerWorker),
       FLOTILLA_DRAIN_SECONDS: String(this.drainTime.toSeconds()),
@@ -242,13 +303,17 @@ export abstract class WorkerFleetBase extends Construct {
     };
   }
 
-  private queueMetric(metricName: string): MetricRef {
+  private queueMetric(q: JobQueue, metricName: string): MetricRef {
     return {
       namespace: 'AWS/SQS',
       metricName,
-      dimensions: { QueueName: this.jobQueue.queue.queueName },
+      dimensions: { QueueName: q.queue.queueName },
       statistic: 'Sum',
     };
+  }
+
+  private get queueNames(): string[] {
+    return this.jobQueues.map((q) => q.name);
   }
 
   /** The metric queries of the target-tracking policy; the last one is returned. */
@@ -266,13 +331,18 @@ export abstract class WorkerFleetBase extends Construct {
       returnData: false,
     });
     return [
-      stat('visible', this.queueMetric('ApproximateNumberOfMessagesVisible')),
-      stat('inflight', this.queueMetric('ApproximateNumberOfMessagesNotVisible')),
+      ...this.jobQueues.flatMap((q) => {
+        const ids = queueMetricIds(q.name);
+        return [
+          stat(ids.visible, this.queueMetric(q, 'ApproximateNumberOfMessagesVisible')),
+          stat(ids.inflight, this.queueMetric(q, 'ApproximateNumberOfMessagesNotVisible')),
+        ];
+      }),
       stat('running', this.runningWorkersMetric),
       {
         id: 'backlogPerWorker',
-        label: 'Jobs queued or running per worker',
-        expression: BACKLOG_PER_WORKER_EXPRESSION,
+        label: 'Jobs queued or running per worker, all queues',
+        expression: backlogPerWorkerExpression(this.queueNames),
         returnData: true,
       },
     ];
@@ -291,13 +361,23 @@ export abstract class WorkerFleetBase extends Construct {
 
   /** Backlog per worker as a dashboard can plot it (the same expression the policy tracks). */
   metricBacklogPerWorker(): cloudwatch.MathExpression {
+    const usingMetrics: Record<string, cloudwatch.IMetric> = {
+      running: this.cwMetric(this.runningWorkersMetric, 'Running'),
+    };
+    for (const q of this.jobQueues) {
+      const ids = queueMetricIds(q.name);
+      usingMetrics[ids.visible] = this.cwMetric(
+        this.queueMetric(q, 'ApproximateNumberOfMessagesVisible'),
+        `Visible (${q.name})`,
+      );
+      usingMetrics[ids.inflight] = this.cwMetric(
+        this.queueMetric(q, 'ApproximateNumberOfMessagesNotVisible'),
+        `In flight (${q.name})`,
+      );
+    }
     return new cloudwatch.MathExpression({
-      expression: BACKLOG_PER_WORKER_EXPRESSION,
-      usingMetrics: {
-        visible: this.cwMetric(this.queueMetric('ApproximateNumberOfMessagesVisible'), 'Visible'),
-        inflight: this.cwMetric(this.queueMetric('ApproximateNumberOfMessagesNotVisible'), 'In flight'),
-        running: this.cwMetric(this.runningWorkersMetric, 'Running'),
-      },
+      expression: backlogPerWorkerExpression(this.queueNames),
+      usingMetrics,
       label: 'Backlog per worker',
       period: Duration.minutes(1),
     });
@@ -317,17 +397,20 @@ export abstract class WorkerFleetBase extends Construct {
    * "no workers wanted and a job visible". Skipped when minWorkers > 0.
    */
   protected addWakeFromZeroAlarm(stepPolicyArn: string): cloudwatch.Alarm {
+    const usingMetrics: Record<string, cloudwatch.IMetric> = {
+      desired: this.cwMetric({ ...this.desiredWorkersMetric, statistic: 'Maximum' }, 'Wanted'),
+    };
+    for (const q of this.jobQueues) {
+      usingMetrics[queueMetricIds(q.name).visible] = this.cwMetric(
+        { ...this.queueMetric(q, 'ApproximateNumberOfMessagesVisible'), statistic: 'Maximum' },
+        `Visible (${q.name})`,
+      );
+    }
     const alarm = new cloudwatch.Alarm(this, 'WakeFromZeroAlarm', {
-      alarmDescription: `Jobs are waiting and no worker is wanted: start ${this.scaling.wakeWorkers} worker(s).`,
+      alarmDescription: `Jobs are waiting on a queue and no worker is wanted: start ${this.scaling.wakeWorkers} worker(s).`,
       metric: new cloudwatch.MathExpression({
-        expression: WAKE_FROM_ZERO_EXPRESSION,
-        usingMetrics: {
-          desired: this.cwMetric({ ...this.desiredWorkersMetric, statistic: 'Maximum' }, 'Wanted'),
-          visible: this.cwMetric(
-            { ...this.queueMetric('ApproximateNumberOfMessagesVisible'), statistic: 'Maximum' },
-            'Visible',
-          ),
-        },
+        expression: wakeFromZeroExpression(this.queueNames),
+        usingMetrics,
         label: 'Idle fleet with work waiting',
         period: Duration.minutes(1),
       }),

@@ -1,7 +1,7 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { DataStore } from '../constructs/data-store.js';
-import { JobQueue } from '../constructs/job-queue.js';
+import { addQueueOutputs, defaultQueueOf, JobQueue } from '../constructs/job-queue.js';
 import {
   CHANGES_QUEUE_OUTPUT,
   DEFAULT_DEPLOYMENT,
@@ -30,26 +30,29 @@ export interface DataPlaneStackProps extends StackProps {
 }
 
 /**
- * Queues and buckets only, from the same definitions as the primary stack: the scaled-down
+ * Queues (every job queue, each with its DLQ) and buckets only, from the same definitions as the primary stack: the scaled-down
  * copy in a second region, account or emulator that `flotilla mirror` fills. No compute, no
  * alarms, no assets (so it deploys without `cdk bootstrap` when given a BootstraplessSynthesizer).
  */
 export class DataPlaneStack extends Stack {
+  /** The 'default' job queue. */
   readonly jobQueue: JobQueue;
+  /** Every job queue, highest priority first. */
+  readonly jobQueues: JobQueue[];
   readonly dataStore: DataStore;
 
   constructor(scope: Construct, id: string, props: DataPlaneStackProps = {}) {
     super(scope, id, props);
     const deployment = props.deployment ?? DEFAULT_DEPLOYMENT;
-    this.jobQueue = new JobQueue(this, 'JobQueue', { definition: deployment.queue, alarms: false });
+    this.jobQueues = JobQueue.forDeployment(this, deployment, { alarms: false });
+    this.jobQueue = defaultQueueOf(this.jobQueues);
     this.dataStore = new DataStore(this, 'DataStore', {
       definition: deployment.bucket,
       changeNotifications: props.changeNotifications ?? false,
       removeOnDelete: props.removeDataOnDelete ?? false,
       autoDeleteObjects: false,
     });
-    new CfnOutput(this, STACK_OUTPUTS.queueUrl, { value: this.jobQueue.queue.queueUrl });
-    new CfnOutput(this, STACK_OUTPUTS.dlqUrl, { value: this.jobQueue.deadLetterQueue.queueUrl });
+    addQueueOutputs(this, this.jobQueues);
     new CfnOutput(this, STACK_OUTPUTS.bucket, { value: this.dataStore.bucket.bucketName });
     if (this.dataStore.changesQueue)
       new CfnOutput(this, CHANGES_QUEUE_OUTPUT, { value: this.dataStore.changesQueue.queueUrl });

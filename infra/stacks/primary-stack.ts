@@ -7,7 +7,7 @@ import type { StorageDeclaration } from '../../core/layout.js';
 import { DataStore } from '../constructs/data-store.js';
 import { Ec2WorkerFleet } from '../constructs/ec2-worker-fleet.js';
 import { FargateWorkerFleet } from '../constructs/fargate-worker-fleet.js';
-import { JobQueue } from '../constructs/job-queue.js';
+import { addQueueOutputs, defaultQueueOf, JobQueue } from '../constructs/job-queue.js';
 import { JobScheduler } from '../constructs/job-scheduler.js';
 import { Monitoring } from '../constructs/monitoring.js';
 import type { WorkerFleetBase } from '../constructs/worker-fleet-base.js';
@@ -37,6 +37,12 @@ export interface PrimaryStackProps extends StackProps {
    * @default DEFAULT_DEPLOYMENT from infra/definitions.ts
    */
   readonly deployment?: DeploymentDefinition;
+  /**
+   * How a worker's free job slot picks among the queues: strict priority, or each queue's
+   * weight's share while all have jobs (docs/queues.md).
+   * @default 'priority'
+   */
+  readonly queueMode?: 'priority' | 'weighted';
   /**
    * Fleet bounds and scaling target inputs.
    * @default DEFAULT_SCALING from infra/scaling.ts
@@ -98,7 +104,10 @@ export interface PrimaryStackProps extends StackProps {
 
 /** Queues, data store, worker fleet and monitoring: what `cdk deploy` gives a user. */
 export class PrimaryStack extends Stack {
+  /** The 'default' job queue. */
   readonly jobQueue: JobQueue;
+  /** Every job queue (each with its DLQ and alarms), highest priority first. */
+  readonly jobQueues: JobQueue[];
   readonly dataStore: DataStore;
   readonly fleet: WorkerFleetBase;
   readonly monitoring: Monitoring;
@@ -118,21 +127,21 @@ export class PrimaryStack extends Stack {
     this.monitoring = new Monitoring(this, 'Monitoring', {
       ...(props.alarmEmail ? { alarmEmail: props.alarmEmail } : {}),
     });
-    this.jobQueue = new JobQueue(this, 'JobQueue', {
-      definition: deployment.queue,
-      alarmTopic: this.monitoring.alarmTopic,
-    });
+    this.jobQueues = JobQueue.forDeployment(this, deployment, { alarmTopic: this.monitoring.alarmTopic });
+    this.jobQueue = defaultQueueOf(this.jobQueues);
     this.dataStore = new DataStore(this, 'DataStore', {
       definition: deployment.bucket,
       changeNotifications: props.changeNotifications ?? false,
       removeOnDelete: props.removeDataOnDelete ?? false,
     });
     this.jobScheduler = new JobScheduler(this, 'JobScheduler', {
-      queues: { default: this.jobQueue.queue },
+      queues: Object.fromEntries(this.jobQueues.map((q) => [q.name, q.queue])),
       schedules: deployment.schedules ?? DEFAULT_SCHEDULES,
     });
     const common = {
       jobQueue: this.jobQueue,
+      jobQueues: this.jobQueues,
+      ...(props.queueMode ? { queueMode: props.queueMode } : {}),
       dataStore: this.dataStore,
       scaling: props.scaling ?? DEFAULT_SCALING,
       ...(props.spotShare !== undefined ? { spotShare: props.spotShare } : {}),
@@ -144,9 +153,7 @@ export class PrimaryStack extends Stack {
       (props.fleet ?? 'fargate') === 'fargate'
         ? new FargateWorkerFleet(this, 'FargateFleet', { ...common, ...props.fargate })
         : new Ec2WorkerFleet(this, 'Ec2Fleet', { ...common, ...props.ec2 });
-    this.monitoring.addFleet(this.jobQueue, this.fleet);
-
-    const { queue, deadLetterQueue } = this.jobQueue;
+    this.monitoring.addFleet(this.jobQueues, this.fleet);
     const layout = this.fleet.layout;
     // `--stack NAME` reads the queue, DLQ and bucket from this stack's outputs.
     const thisStack = this.formatArn({
@@ -160,9 +167,11 @@ export class PrimaryStack extends Stack {
       description:
         'Submit Flotilla jobs, cancel them, read their results and progress, redrive the DLQ; nothing else',
     });
-    queue.grantSendMessages(this.submitterRole);
-    // `flotilla dlq list | redrive`: receive, unhide or delete DLQ messages.
-    deadLetterQueue.grantConsumeMessages(this.submitterRole);
+    for (const { queue, deadLetterQueue } of this.jobQueues) {
+      queue.grantSendMessages(this.submitterRole);
+      // `flotilla dlq list | redrive`: receive, unhide or delete DLQ messages.
+      deadLetterQueue.grantConsumeMessages(this.submitterRole);
+    }
     this.dataStore.grantLayout(this.submitterRole, this.submitterRole, layout, 'submitter');
     iam.Grant.addToPrincipal({
       grantee: this.submitterRole,
@@ -189,19 +198,17 @@ export class PrimaryStack extends Stack {
       ],
       resourceArns: [this.dataStore.bucket.bucketArn],
     });
-    // Both queues' attributes; the DLQ's messages read and made visible again (--include-dlq),
+    // Every queue's attributes; the DLQs' messages read and made visible again (--include-dlq),
     // and sent back on restore.
-    for (const q of [queue, deadLetterQueue]) {
-      iam.Grant.addToPrincipal({
-        grantee: this.exporterRole,
-        actions: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
-        resourceArns: [q.queueArn],
-      });
-    }
+    iam.Grant.addToPrincipal({
+      grantee: this.exporterRole,
+      actions: ['sqs:GetQueueAttributes', 'sqs:GetQueueUrl'],
+      resourceArns: this.jobQueues.flatMap((q) => [q.queue.queueArn, q.deadLetterQueue.queueArn]),
+    });
     iam.Grant.addToPrincipal({
       grantee: this.exporterRole,
       actions: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:SendMessage'],
-      resourceArns: [deadLetterQueue.queueArn],
+      resourceArns: this.jobQueues.map((q) => q.deadLetterQueue.queueArn),
     });
     iam.Grant.addToPrincipal({
       grantee: this.exporterRole,
@@ -215,11 +222,7 @@ export class PrimaryStack extends Stack {
       });
     }
 
-    new CfnOutput(this, STACK_OUTPUTS.queueUrl, {
-      value: this.jobQueue.queue.queueUrl,
-      description: 'flotilla submit --stack reads this',
-    });
-    new CfnOutput(this, STACK_OUTPUTS.dlqUrl, { value: this.jobQueue.deadLetterQueue.queueUrl });
+    addQueueOutputs(this, this.jobQueues);
     new CfnOutput(this, STACK_OUTPUTS.bucket, { value: this.dataStore.bucket.bucketName });
     if (this.dataStore.changesQueue)
       new CfnOutput(this, CHANGES_QUEUE_OUTPUT, { value: this.dataStore.changesQueue.queueUrl });

@@ -51,6 +51,7 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
       ...(target.bucket ? { bucket: target.bucket } : {}),
       ...(target.queueUrl ? { queueUrl: target.queueUrl } : {}),
       ...(target.dlqUrl ? { dlqUrl: target.dlqUrl } : {}),
+      ...(target.queues ? { queues: target.queues } : {}),
       ...(target.stack ? { stack: target.stack } : {}),
       includeDlq: values['include-dlq'] === true,
       checksum: values.checksum === true,

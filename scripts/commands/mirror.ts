@@ -93,6 +93,7 @@ export const main: CommandMain = async (ctx) => {
       ...(typeof values['to-bucket'] === 'string' ? { targetBucket: values['to-bucket'] } : {}),
       ...(source.queueUrl ? { queueUrl: source.queueUrl } : {}),
       ...(source.dlqUrl ? { dlqUrl: source.dlqUrl } : {}),
+      ...(source.queues ? { queues: source.queues } : {}),
       dryRun: values['dry-run'] === true,
       delete: values.delete === true,
       ...(maxDelete !== undefined ? { maxDelete } : {}),

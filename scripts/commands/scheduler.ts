@@ -1,11 +1,11 @@
 /** flotilla scheduler: the timer that enqueues delayed jobs and schedule slots when they fall due. */
 import { hostname } from 'node:os';
 import { sideIsActive } from '../../core/active-side.js';
+import { SqsQueue } from '../../core/adapters/sqs-queue.js';
 import { UsageError } from '../../core/errors.js';
 import type { QueuePort } from '../../core/ports/queue.js';
-import { DEFAULT_TARGET_QUEUE } from '../../core/schedule.js';
 import { Timer } from '../scheduler/timer.js';
-import { closeTarget, openQueue, openStore, resolveTarget, type Target } from '../target.js';
+import { closeTarget, openStore, queuesOf, requireQueue, resolveTarget, type Target } from '../target.js';
 import { intOption, parseCommand } from './args.js';
 import type { CommandMain } from './types.js';
 
@@ -30,7 +30,7 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
   const intervalS = intOption(values.interval, 'interval', { min: 1, max: 3600 }) ?? 15;
   const target = await resolveTarget(values, env);
   try {
-    const timer = timerFor(target, (line) => err.write(`scheduler: ${line}\n`));
+    const timer = await timerFor(target, (line) => err.write(`scheduler: ${line}\n`));
     if (values.once) {
       const r = await timer.tick();
       out.write(`${JSON.stringify(r)}\n`);
@@ -55,16 +55,23 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
   }
 };
 
-/** A timer on a target's bucket, sending to its job queue. */
-export function timerFor(target: Target, log: (line: string) => void): Timer {
-  const queue = openQueue(target);
+/**
+ * A timer on a target's bucket, sending each job to the queue its record names, and pausing
+ * while a failover has made the other side active.
+ */
+export async function timerFor(target: Target, log: (line: string) => void): Promise<Timer> {
+  const queues = new Map((await queuesOf(target)).map((q) => [q.name, new SqsQueue(target.sqs, q.url)]));
   const store = openStore(target);
+  const home = requireQueue(target);
   return new Timer({
     store,
-    paused: async () => !(await sideIsActive(store, queue.url)),
+    paused: async () => !(await sideIsActive(store, home)),
     queueFor: (name): QueuePort => {
-      if (name === DEFAULT_TARGET_QUEUE) return queue;
-      throw new Error(`queue '${name}' is not one this timer sends to (it sends to ${DEFAULT_TARGET_QUEUE})`);
+      const queue = queues.get(name);
+      if (queue) return queue;
+      throw new Error(
+        `queue '${name}' is not one this timer sends to (it sends to ${[...queues.keys()].join(', ')})`,
+      );
     },
     owner: `${hostname()}:${process.pid}`,
     log,

@@ -13,8 +13,10 @@ import {
   BUILT_IN_TRACES,
   type BuiltInTrace,
   builtInTrace,
+  parseQueueMix,
   parseTraceCsv,
   type Trace,
+  withQueueMix,
 } from '../simulate/traces.js';
 import { intOption, parseCommand } from './args.js';
 import type { CommandMain } from './types.js';
@@ -34,7 +36,11 @@ and prints drain time, p50/p95/max latency (submit to result) and worker-minutes
   --latency-seconds N    override acceptableLatencySeconds for this run
   --job-seconds N        override averageJobSeconds for this run
   --jobs-per-worker N    override jobsPerWorker for this run
-  --max-workers N        override maxWorkers for this run`;
+  --max-workers N        override maxWorkers for this run
+  --queues MIX           spread the jobs over several queues, highest priority first, as
+                         urgent=5,default=25,bulk=70 (shares): the fleet scales on their summed
+                         backlog and a free slot takes the highest queue's job first; prints
+                         p95 latency per queue`;
 
 const OPTIONS = {
   trace: { type: 'string' },
@@ -46,6 +52,7 @@ const OPTIONS = {
   'job-seconds': { type: 'string' },
   'jobs-per-worker': { type: 'string' },
   'max-workers': { type: 'string' },
+  queues: { type: 'string' },
 } as const;
 
 type Values = Partial<Record<keyof typeof OPTIONS, string>> & { json?: boolean };
@@ -65,7 +72,8 @@ export const main: CommandMain = async ({ argv, err, out }) => {
   const seed = intOption(values.seed, 'seed', { max: 2 ** 31 }) ?? 1;
   const startupSeconds = intOption(values['startup-seconds'], 'startup-seconds', { max: 3600 });
   const policy = scalingFrom(values);
-  const trace = await loadTrace(values.trace, seed);
+  const loaded = await loadTrace(values.trace, seed);
+  const trace = values.queues ? withQueueMix(loaded, parseQueueMix(values.queues), seed) : loaded;
 
   err.write(
     `simulating ${trace.arrivals.length.toLocaleString('en-US')} jobs (${trace.name}) under both policies...\n`,

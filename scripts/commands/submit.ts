@@ -1,4 +1,4 @@
-/** flotilla submit TYPE (--payload JSON | --file jobs.ndjson) [--batch ID] [--wait] [--delay D | --at T] */
+/** flotilla submit TYPE (--payload JSON | --file jobs.ndjson) [--queue NAME] [--batch ID] [--wait] [--delay D | --at T] */
 
 import { readFileSync } from 'node:fs';
 import { ActiveSideRouter, followingQueue, followingStore } from '../../client/active-side.js';
@@ -12,7 +12,7 @@ import {
 import { UsageError } from '../../core/errors.js';
 import { parseDelay, parseRunAt, SQS_MAX_DELAY_SECONDS } from '../../core/schedule.js';
 import { Progress } from '../progress.js';
-import { closeTarget, openQueue, openStore, resolveTarget } from '../target.js';
+import { closeTarget, openStore, queueNamed, resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
 import type { CommandMain } from './types.js';
 
@@ -22,6 +22,8 @@ Submit one job (--payload) or one job per line of an NDJSON file (--file, '-' fo
 
   --payload JSON      the job's payload
   --file FILE         one payload per line; blank lines are skipped
+  --queue NAME        the job queue: urgent, default or bulk (those of infra/definitions.ts;
+                      default: default). Workers take from a higher queue first
   --id ID             the job id (--payload only; default: a new UUID)
   --batch ID          the batch id; re-running with the same id skips jobs already done
   --wait              wait for every result, showing progress, then print a summary
@@ -42,6 +44,7 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
     json?: boolean;
     delay?: string;
     at?: string;
+    queue?: string;
   }>(
     argv,
     {
@@ -55,6 +58,7 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
         json: { type: 'boolean' },
         delay: { type: 'string' },
         at: { type: 'string' },
+        queue: { type: 'string' },
       },
       usage: USAGE,
     },
@@ -76,14 +80,15 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
   const timing = timingOf(values.delay, values.at);
 
   const target = await resolveTarget(values, env);
-  // Sent to whichever side `flotilla failover` made active.
-  const router = new ActiveSideRouter({
-    ...target,
-    queueUrl: openQueue(target).url,
-    bucket: openStore(target).bucket,
-  });
+  const queue = await queueNamed(target, values.queue ?? 'default');
+  // Sent to whichever side `flotilla failover` made active, to that side's queue of this name.
+  const router = new ActiveSideRouter({ ...target, queueUrl: queue.url, bucket: openStore(target).bucket });
   try {
-    const submitter = new Submitter({ queue: followingQueue(router), store: followingStore(router) });
+    const submitter = new Submitter({
+      queue: followingQueue(router),
+      queueName: queue.name,
+      store: followingStore(router),
+    });
     const sending = new Progress({ stream: err, label: 'submitting', total: jobs.length, unit: 'jobs' });
     const handle = await submitter
       .submitMany(type, jobs, {
@@ -95,6 +100,7 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
     const skipped = handle.submitted.skipped;
     err.write(
       `submitted ${handle.submitted.sent} job(s) of type ${type} as batch ${handle.batch}` +
+        (queue.name !== 'default' ? ` to queue ${queue.name}` : '') +
         (skipped > 0 ? ` (${skipped} already done, skipped)` : '') +
         whenLine(handle.submitted.dueAt, timing) +
         '\n',

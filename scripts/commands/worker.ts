@@ -15,7 +15,15 @@ import { CHILD_ENV } from '../../workers/runtime/isolation/protocol.js';
 import { LayoutStore } from '../../workers/runtime/layout-store.js';
 import { jsonLogger, type LogLevel } from '../../workers/runtime/logger.js';
 import { runWorkerProcess } from '../../workers/runtime/process.js';
-import { closeTarget, openStore, requireBucket, requireQueue, resolveTarget } from '../target.js';
+import {
+  closeTarget,
+  openStore,
+  queueNamed,
+  queuesOf,
+  requireBucket,
+  requireQueue,
+  resolveTarget,
+} from '../target.js';
 import { intOption, parseCommand } from './args.js';
 import type { CommandMain } from './types.js';
 
@@ -25,6 +33,10 @@ Run a worker in this terminal until Ctrl-C (which drains: running jobs finish; a
   --concurrency N       jobs at once (default 16)
   --drain-seconds S     how long Ctrl-C/SIGTERM waits for running jobs (default 90)
   --wait-seconds S      long-poll wait, 0-20 (default 20)
+  --queues NAMES        the job queues to serve, highest priority first, as urgent,default,bulk
+                        (default: every queue of the deployment)
+  --queue-mode MODE     priority (a free slot takes from the highest non-empty queue) or
+                        weighted (each queue its weight's share); default priority
   --handlers FILE       a module whose default export is a function (registry) => void, or an
                         array of handler definitions, adding your job types
   --exec TYPE=COMMAND   run COMMAND (with /bin/sh -c) for each job of TYPE: the job as JSON on
@@ -41,6 +53,8 @@ export const main: CommandMain = async ({ argv, env, out }) => {
     exec?: string[];
     'exec-timeout'?: string;
     'log-level'?: string;
+    queues?: string;
+    'queue-mode'?: string;
   }>(
     argv,
     {
@@ -52,6 +66,8 @@ export const main: CommandMain = async ({ argv, env, out }) => {
         exec: { type: 'string', multiple: true },
         'exec-timeout': { type: 'string' },
         'log-level': { type: 'string' },
+        queues: { type: 'string' },
+        'queue-mode': { type: 'string' },
       },
       usage: USAGE,
     },
@@ -73,6 +89,9 @@ export const main: CommandMain = async ({ argv, env, out }) => {
       throw new UsageError(`--exec: ${(err as Error).message}`);
     }
   });
+  const queueMode = values['queue-mode'] ?? 'priority';
+  if (queueMode !== 'priority' && queueMode !== 'weighted')
+    throw new UsageError(`--queue-mode must be priority or weighted, not '${queueMode}'`);
   const handlers = builtinHandlers();
   if (values.handlers) await loadHandlers(values.handlers, handlers);
   const target = await resolveTarget(values, env);
@@ -85,18 +104,23 @@ export const main: CommandMain = async ({ argv, env, out }) => {
   }
   // Started again by the worker to run isolated jobs: the same handlers (--handlers included), no polling.
   if (env[CHILD_ENV] === '1') return runHandlerChild({ handlers, store: new LayoutStore(openStore(target)) });
+  const queues = values.queues
+    ? await Promise.all(values.queues.split(',').map((n) => queueNamed(target, n.trim())))
+    : await queuesOf(target);
   closeTarget(target);
   return runWorkerProcess({
     endpoint: target.endpoint,
     queueUrl,
     bucket,
     ...(target.dlqUrl ? { dlqUrl: target.dlqUrl } : {}),
+    ...(queues.length > 1 || queues[0]?.name !== 'default' ? { queues } : {}),
     handlers,
     log: jsonLogger({ level }),
     worker: {
       ...(concurrency ? { concurrency } : {}),
       ...(drain !== undefined ? { drainTimeoutMs: drain * 1000 } : {}),
       ...(wait !== undefined ? { waitTimeSeconds: wait } : {}),
+      queueMode,
       childEntry: thisProgram(),
     },
   });

@@ -1,10 +1,13 @@
 /**
- * A discrete-time simulation of one SQS queue and one worker fleet. Jobs arrive from a trace,
- * wait as visible messages, run on a worker's job slots (`jobsPerWorker` at once) for a
+ * A discrete-time simulation of a worker fleet and the job queues it serves. Jobs arrive from a
+ * trace, wait as visible messages, run on a worker's job slots (`jobsPerWorker` at once) for a
  * log-normal duration with mean `averageJobSeconds`, and count as done when their result is
- * written (latency = submit to result). Every whole minute the controller sees one datapoint
- * and sets the desired count; new tasks poll after `startupSeconds`; removed tasks stop
- * receiving and exit once their running jobs finish (scale-in never kills a job).
+ * written (latency = submit to result). With several queues a free slot takes the oldest job
+ * of the highest-priority queue that has one (strict priority, as the worker does), and the
+ * controller sees the backlog summed over every queue, as the fleet's metric math sums it.
+ * Every whole minute the controller sees one datapoint and sets the desired count; new tasks
+ * poll after `startupSeconds`; removed tasks stop receiving and exit once their running jobs
+ * finish (scale-in never kills a job).
  */
 import type { ScalingPolicy } from '../../infra/scaling.js';
 import type { Datapoint, ScalingController } from './policies.js';
@@ -60,6 +63,15 @@ export interface SimulationResult {
   /** When the simulation stopped: the horizon, or later if jobs were still running. */
   readonly endSeconds: number;
   readonly samples: readonly Sample[];
+  /** Latency per job queue, highest priority first, when the trace has several. */
+  readonly byQueue?: readonly QueueLatency[];
+}
+
+export interface QueueLatency {
+  readonly name: string;
+  readonly jobs: number;
+  readonly p50LatencySeconds: number;
+  readonly p95LatencySeconds: number;
 }
 
 interface Task {
@@ -91,10 +103,28 @@ export function simulate(
         ? logNormal(rng, policy.averageJobSeconds, o.durationSigma)
         : policy.averageJobSeconds;
 
-  const latencies = new Float64Array(n);
+  const latencies = new Float64Array(n).fill(Number.NaN);
   const tasks: Task[] = [];
   let live: Task[] = [];
-  let next = 0; // first job not yet started
+  // Each queue's jobs in arrival order, and the first of them not yet started.
+  const queueOf = trace.queues?.of;
+  const queueCount = trace.queues?.names.length ?? 1;
+  const byQueue: number[][] = Array.from({ length: queueCount }, () => []);
+  for (let i = 0; i < n; i++) byQueue[queueOf ? queueOf[i]! : 0]!.push(i);
+  const heads = new Array<number>(queueCount).fill(0);
+  const head = (q: number) => byQueue[q]![heads[q]!];
+  /** The job a slot free at `free` takes: the highest-priority queue's oldest arrived job, else the first to arrive before `te`. */
+  const pick = (free: number, te: number): number | undefined => {
+    let first: number | undefined;
+    for (let q = 0; q < queueCount; q++) {
+      const j = head(q);
+      if (j === undefined || arrivals[j]! >= te) continue;
+      if (arrivals[j]! <= free) return q;
+      if (first === undefined || arrivals[j]! < arrivals[head(first)!]!) first = q;
+    }
+    return first;
+  };
+  let next = 0; // jobs started
   let arrived = 0; // jobs submitted so far
   let completed = 0;
   let desired = controller.initialWorkers;
@@ -139,8 +169,8 @@ export function simulate(
   while (t < limit && (t < trace.horizonSeconds || completed < n)) {
     const te = t + dt;
 
-    // Workers with a free slot take the oldest waiting job, earliest free slot first.
-    if (next < n && arrivals[next]! < te) {
+    // Workers with a free slot take a waiting job (the highest queue's oldest), earliest free slot first.
+    if (pick(Number.NEGATIVE_INFINITY, te) !== undefined) {
       heap.clear();
       for (const task of live) {
         if (task.stopping || task.readyAt >= te) continue;
@@ -149,11 +179,15 @@ export function simulate(
           if (free < te) heap.push(free, task.jobEnds, s);
         }
       }
-      while (heap.size > 0 && next < n && arrivals[next]! < te) {
+      while (heap.size > 0) {
+        const q = pick(heap.peek(), te);
+        if (q === undefined) break;
         const { at: free, ends, slot } = heap.pop();
-        const start = Math.max(free, arrivals[next]!);
-        const end = start + durations[next]!;
-        latencies[next] = end - arrivals[next]!;
+        const job = head(q)!;
+        heads[q]!++;
+        const start = Math.max(free, arrivals[job]!);
+        const end = start + durations[job]!;
+        latencies[job] = end - arrivals[job]!;
         ends[slot] = end;
         next++;
         if (end < te) heap.push(end, ends, slot);
@@ -206,9 +240,16 @@ export function simulate(
   }
 
   const end = t;
-  const done = latencies.subarray(0, completed).slice().sort();
-  const pct = (q: number) =>
-    done.length === 0 ? Number.NaN : done[Math.min(done.length - 1, Math.floor(q * done.length))]!;
+  // Jobs still running at the end have a latency but no result yet: count only those done by `end`.
+  const doneBy = (ids: Iterable<number>) => {
+    const out: number[] = [];
+    for (const i of ids) if (arrivals[i]! + latencies[i]! <= end) out.push(latencies[i]!);
+    return Float64Array.from(out).sort();
+  };
+  const percentile = (sorted: Float64Array, q: number) =>
+    sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  const done = doneBy(byQueue.flat());
+  const pct = (q: number) => percentile(done, q);
   const workerSeconds = tasks.reduce((sum, task) => sum + ((task.stoppedAt ?? end) - task.launchedAt), 0);
   return {
     policy: controller.name,
@@ -223,6 +264,19 @@ export function simulate(
     peakTasks: samples.reduce((m, s) => Math.max(m, s.tasks), 0),
     endSeconds: end,
     samples,
+    ...(trace.queues
+      ? {
+          byQueue: trace.queues.names.map((name, q) => {
+            const d = doneBy(byQueue[q]!);
+            return {
+              name,
+              jobs: byQueue[q]!.length,
+              p50LatencySeconds: percentile(d, 0.5),
+              p95LatencySeconds: percentile(d, 0.95),
+            };
+          }),
+        }
+      : {}),
   };
 }
 
@@ -242,6 +296,10 @@ class SlotHeap {
   private slots: number[] = [];
   get size(): number {
     return this.at.length;
+  }
+  /** When the earliest slot becomes free. */
+  peek(): number {
+    return this.at[0]!;
   }
   clear(): void {
     this.at.length = 0;

@@ -51,6 +51,12 @@ export function formatTable(c: Comparison): string {
     ['worker-minutes', a.workerMinutes.toFixed(0), b.workerMinutes.toFixed(0)],
     ['peak workers', String(a.peakTasks), String(b.peakTasks)],
     ['jobs done', `${a.completed}/${a.jobs}`, `${b.completed}/${b.jobs}`],
+    // Several queues: one fleet scaled on their summed backlog, strict priority between them.
+    ...(a.byQueue ?? []).map((q, i): [string, string, string] => [
+      `p95 ${q.name} (${q.jobs})`,
+      formatDuration(q.p95LatencySeconds),
+      formatDuration(b.byQueue?.[i]?.p95LatencySeconds ?? Number.NaN),
+    ]),
   ];
   const w0 = Math.max(...rows.map((r) => r[0].length));
   const w1 = Math.max(...rows.map((r) => r[1].length));
@@ -79,6 +85,16 @@ export function toJson(c: Comparison): object {
     maxLatencySeconds: round(r.maxLatencySeconds),
     workerMinutes: round(r.workerMinutes),
     peakWorkers: r.peakTasks,
+    ...(r.byQueue
+      ? {
+          byQueue: r.byQueue.map((q) => ({
+            name: q.name,
+            jobs: q.jobs,
+            p50LatencySeconds: round(q.p50LatencySeconds),
+            p95LatencySeconds: round(q.p95LatencySeconds),
+          })),
+        }
+      : {}),
   });
   return {
     trace: c.trace,

@@ -15,6 +15,45 @@ export interface Trace {
   readonly horizonSeconds: number;
   /** Simulation step in seconds (scaling decisions still happen on whole minutes). */
   readonly tickSeconds: number;
+  /**
+   * The job queue of every job, when the fleet serves several: `names` highest priority first,
+   * `of[i]` the index of job i's queue. @default - one queue
+   */
+  readonly queues?: { readonly names: readonly string[]; readonly of: Uint8Array };
+}
+
+/**
+ * `urgent=10,default=60,bulk=30`: the queues, highest priority first, and each one's share of
+ * the jobs (any positive numbers; they are normalised). Throws a UsageError on bad input.
+ */
+export function parseQueueMix(text: string): { name: string; share: number }[] {
+  const mix = text.split(',').map((part) => {
+    const [name, share] = part.split('=');
+    const n = Number(share);
+    if (!name || !/^[a-z][a-z0-9-]*$/.test(name) || !(n > 0))
+      throw new UsageError(
+        `--queues takes NAME=SHARE,... highest priority first (urgent=10,default=90); got '${part}'`,
+      );
+    return { name, share: n };
+  });
+  if (new Set(mix.map((m) => m.name)).size !== mix.length)
+    throw new UsageError('--queues names a queue twice');
+  if (mix.length > 255) throw new UsageError('--queues takes at most 255 queues');
+  return mix;
+}
+
+/** The same arrivals, each job given a queue at random in proportion to `mix` (seeded). */
+export function withQueueMix(trace: Trace, mix: readonly { name: string; share: number }[], seed = 1): Trace {
+  const total = mix.reduce((a, m) => a + m.share, 0);
+  const rng = seededRandom(seed ^ 0x9e3779b9);
+  const of = new Uint8Array(trace.arrivals.length);
+  for (let i = 0; i < of.length; i++) {
+    let r = rng() * total;
+    let q = 0;
+    while (q < mix.length - 1 && r >= mix[q]!.share) r -= mix[q++]!.share;
+    of[i] = q;
+  }
+  return { ...trace, queues: { names: mix.map((m) => m.name), of } };
 }
 
 export const BUILT_IN_TRACES = ['burst', 'daily', 'spike'] as const;

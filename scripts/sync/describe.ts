@@ -21,9 +21,10 @@ import { findDeadLetterQueue, SqsQueue } from '../../core/adapters/sqs-queue.js'
 import type { EndpointConfig } from '../../core/aws.js';
 import { classifyError, errorText, UsageError } from '../../core/errors.js';
 import { parseRedrivePolicy } from '../../core/ports/queue.js';
+import type { NamedQueue } from '../../core/queue-list.js';
 import { tagSetOf, xmlField } from '../../core/transport/s3-xml.js';
 import { ensureBucket, ensureQueue, queueArn } from '../provision.js';
-import { cloudFormation, cloudFormationClient } from '../target.js';
+import { cloudFormation, cloudFormationClient, queuesBeside } from '../target.js';
 import type { BucketDescription, QueueDescription } from './folder.js';
 import { checkBucketName } from './keys.js';
 import { leanReader } from './object-reader.js';
@@ -42,19 +43,24 @@ export const where = (side: LiveSide) =>
 
 export { queueNameOf };
 
-/** The job queue and its DLQ (given, or found from the redrive policy), every attribute of each. */
+/**
+ * Every job queue and its DLQ (given, or found from the redrive policy), every attribute of
+ * each: the queues named in `queues` (a stack's outputs, FLOTILLA_QUEUES), else the default
+ * queue `queueUrl` and the job queues found beside it by name.
+ */
 export async function describeQueues(
   side: LiveSide,
   queueUrl: string | undefined,
   dlqUrl: string | undefined,
+  queues?: readonly NamedQueue[],
 ): Promise<QueueDescription[]> {
   const out: QueueDescription[] = [];
-  const read = async (url: string, role: QueueDescription['role']) => {
+  const read = async (url: string, role: QueueDescription['role'], jobQueue: string) => {
     try {
       const res = await side.sqs.send(
         new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['All'] }),
       );
-      out.push({ name: queueNameOf(url), url, role, attributes: res.Attributes ?? {} });
+      out.push({ name: queueNameOf(url), url, role, jobQueue, attributes: res.Attributes ?? {} });
     } catch (err) {
       if (classifyError(err) === 'missing') {
         throw new UsageError(`queue ${url} does not exist at ${where(side)}; check --queue-url or --stack`);
@@ -62,13 +68,15 @@ export async function describeQueues(
       throw err;
     }
   };
-  if (queueUrl) {
-    await read(queueUrl, 'jobs');
-    const dlq = dlqUrl ?? (await findDeadLetterQueue(side.sqs, new SqsQueue(side.sqs, queueUrl)))?.url;
-    if (dlq && dlq !== queueUrl) await read(dlq, 'dlq');
-  } else if (dlqUrl) {
-    await read(dlqUrl, 'dlq');
+  const found = queues ?? (queueUrl ? await queuesBeside(side.sqs, queueUrl, dlqUrl) : []);
+  // The default queue first: readers from before there were several take the first 'jobs' queue.
+  const all = [...found].sort((a, b) => Number(b.name === 'default') - Number(a.name === 'default'));
+  for (const q of all) {
+    await read(q.url, 'jobs', q.name);
+    const dlq = q.dlqUrl ?? (await findDeadLetterQueue(side.sqs, new SqsQueue(side.sqs, q.url)))?.url;
+    if (dlq && dlq !== q.url) await read(dlq, 'dlq', q.name);
   }
+  if (all.length === 0 && dlqUrl) await read(dlqUrl, 'dlq', 'default');
   return out;
 }
 

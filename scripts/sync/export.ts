@@ -5,11 +5,13 @@
  * resumable (a journal line per finished file), and the folder says "complete" only once every
  * file and checksum is in place.
  */
+
 import { constants, existsSync, statSync } from 'node:fs';
 import { access, mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { SqsQueue } from '../../core/adapters/sqs-queue.js';
 import { UsageError } from '../../core/errors.js';
+import type { NamedQueue } from '../../core/queue-list.js';
 import { accountOf, describeBucket, describeQueues, type LiveSide, stackTemplate } from './describe.js';
 import { type PlanItem, printPlan, type SyncFailure, syncObjects, type Verdict } from './engine.js';
 import { FileWriter } from './file-writer.js';
@@ -49,6 +51,8 @@ export interface ExportOptions extends DownloadOptions {
   readonly bucket?: string;
   readonly queueUrl?: string;
   readonly dlqUrl?: string;
+  /** Every job queue by name. @default - `queueUrl` and the queues found beside it by name */
+  readonly queues?: readonly NamedQueue[];
   readonly stack?: string;
   /** Save the DLQ's messages (read, then made visible again). @default false */
   readonly includeDlq?: boolean;
@@ -305,7 +309,7 @@ export async function exportDeployment(opts: ExportOptions): Promise<ExportResul
  */
 async function describeSource(opts: ExportOptions, listing: Promise<Listed[]>, started: number) {
   const { source } = opts;
-  const queues = await describeQueues(source, opts.queueUrl, opts.dlqUrl);
+  const queues = await describeQueues(source, opts.queueUrl, opts.dlqUrl, opts.queues);
   let bucketSettings: ReturnType<typeof describeBucket> | undefined;
   if (opts.bucket) {
     const bucket = opts.bucket;

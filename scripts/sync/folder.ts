@@ -34,6 +34,8 @@ export interface QueueDescription {
   readonly name: string;
   readonly url: string;
   readonly role: 'jobs' | 'dlq' | 'other';
+  /** The deployment's name for the job queue this is (or whose DLQ this is): 'urgent', 'default'... @default 'default' */
+  readonly jobQueue?: string;
   /** Every attribute GetQueueAttributes(All) returned, RedrivePolicy included. */
   readonly attributes: Record<string, string>;
   /** Set when --include-dlq saved its messages: path relative to DIR and how many. */

@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { EMULATOR_CREDENTIALS, type EndpointConfig, s3Client, sqsClient } from '../../core/aws.js';
 import { UsageError } from '../../core/errors.js';
+import { DEFAULT_JOB_QUEUES } from '../../infra/definitions.js';
 import { buildWorker } from '../build-worker.js';
 import { intOption } from '../commands/args.js';
 import type { CommandContext } from '../commands/types.js';
@@ -17,6 +18,9 @@ import { startDashboard } from '../ui/start.js';
 import { type LiveSide, queueNameOf } from './describe.js';
 import { mirrorDeployment } from './mirror.js';
 import { restoreDeployment } from './restore.js';
+
+const priorityOf = (name: string) =>
+  DEFAULT_JOB_QUEUES.find((q) => q.name === name)?.priority ?? Number.NEGATIVE_INFINITY;
 
 export const LOCAL_USAGE = `usage: flotilla mirror --to local (--from DIR | [source flags]) [options]
 
@@ -54,12 +58,22 @@ export async function main(
   try {
     let queueUrl: string | undefined;
     let bucket: string | undefined;
+    /** Every job queue restored, for the workers (FLOTILLA_QUEUES). */
+    let queues: { name: string; url: string }[] = [];
     if (typeof values.from === 'string') {
       const r = await restoreDeployment({ target: local, dir: resolve(values.from), progress: err });
       if (r.failed.length > 0)
         throw new UsageError(`${r.failed.length} object(s) failed to restore; see above`);
       const jobs = r.description.queues.find((q) => q.role === 'jobs');
       queueUrl = jobs ? r.queueUrls.get(jobs.name) : undefined;
+      queues = r.description.queues
+        .filter((q) => q.role === 'jobs')
+        .flatMap((q) => {
+          const url = r.queueUrls.get(q.name);
+          return url ? [{ name: q.jobQueue ?? 'default', url }] : [];
+        })
+        // Highest priority first, as the definitions rank them (a name they lack goes last).
+        .sort((a, b) => priorityOf(b.name) - priorityOf(a.name));
       bucket = r.buckets[0];
       err.write(`restored ${r.uploaded} objects from ${values.from}\n`);
     } else {
@@ -94,11 +108,15 @@ export async function main(
       ...(bucket ? { FLOTILLA_BUCKET: bucket } : {}),
     };
     for (const [k, v] of Object.entries(vars)) out.write(`export ${k}=${v}\n`);
+    // The workers serve every restored queue; the CLI finds them beside FLOTILLA_QUEUE_URL.
+    const workerVars = { ...vars, ...(queues.length > 1 ? { FLOTILLA_QUEUES: JSON.stringify(queues) } : {}) };
     if (workers > 0 && queueUrl) {
       // The same bundle the fleets run; built here on a fresh clone, as the demo does.
       const { outfile: bundle } = await buildWorker();
       for (let i = 0; i < workers; i++) {
-        children.push(spawn(process.execPath, [bundle], { env: { ...env, ...vars }, stdio: 'inherit' }));
+        children.push(
+          spawn(process.execPath, [bundle], { env: { ...env, ...workerVars }, stdio: 'inherit' }),
+        );
       }
       err.write(`started ${workers} worker(s) against ${queueUrl}\n`);
     }

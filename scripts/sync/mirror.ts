@@ -7,9 +7,11 @@
  * (flotilla-source-etag, flotilla-source-mtime, and flotilla-sha256 for objects copied whole),
  * so a re-run skips unchanged objects without reading them again, whatever the ETag scheme.
  */
+
 import { createHash } from 'node:crypto';
 import { S3Store } from '../../core/adapters/s3-store.js';
 import { UsageError } from '../../core/errors.js';
+import type { NamedQueue } from '../../core/queue-list.js';
 import { bodyStream } from '../../core/transport/body.js';
 import {
   applyBucket,
@@ -36,6 +38,8 @@ export interface MirrorOptions {
   readonly targetBucket?: string;
   readonly queueUrl?: string;
   readonly dlqUrl?: string;
+  /** Every job queue by name. @default - `queueUrl` and the queues found beside it by name */
+  readonly queues?: readonly NamedQueue[];
   /** Print the plan, change nothing. @default false */
   readonly dryRun?: boolean;
   /** Delete target objects the source no longer has. @default false */
@@ -83,7 +87,7 @@ export async function mirrorDeployment(opts: MirrorOptions): Promise<MirrorResul
   }
   const warnings: string[] = [];
   let queueUrls: ReadonlyMap<string, string> = new Map();
-  const queues = await describeQueues(opts.source, opts.queueUrl, opts.dlqUrl);
+  const queues = await describeQueues(opts.source, opts.queueUrl, opts.dlqUrl, opts.queues);
   const bucketSettings = opts.bucket ? await describeBucket(opts.source, opts.bucket) : undefined;
   const targetName = opts.targetBucket ?? opts.bucket;
   if (!opts.dryRun) {

@@ -4,6 +4,7 @@
  * CloudFormation API. The data then goes into the queues and bucket the stack outputs name.
  * Loads aws-cdk-lib, so the restore command imports this module only when asked.
  */
+
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import {
 import { App, BootstraplessSynthesizer } from 'aws-cdk-lib';
 import { UsageError } from '../../core/errors.js';
 import { parseRedrivePolicy } from '../../core/ports/queue.js';
+import type { NamedQueue } from '../../core/queue-list.js';
 import {
   type BucketDefinition,
   type DeploymentDefinition,
@@ -31,8 +33,10 @@ const CDK_JSON = join(import.meta.dirname, '..', '..', 'cdk.json');
 
 /** The exported queue and bucket settings as a deployment definition (defaults for the rest). */
 export function deploymentFromDescription(d: Description): DeploymentDefinition {
-  const jobs = d.queues.find((q) => q.role === 'jobs')?.attributes ?? {};
-  const dlq = d.queues.find((q) => q.role === 'dlq')?.attributes ?? {};
+  // The default job queue's settings (exports from before there were several name none).
+  const isDefault = (q: Description['queues'][number]) => (q.jobQueue ?? 'default') === 'default';
+  const jobs = d.queues.find((q) => q.role === 'jobs' && isDefault(q))?.attributes ?? {};
+  const dlq = d.queues.find((q) => q.role === 'dlq' && isDefault(q))?.attributes ?? {};
   const num = (v: string | undefined) =>
     v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : undefined;
   const queue: Partial<{ -readonly [K in keyof QueueDefinition]: QueueDefinition[K] }> = {};
@@ -77,7 +81,7 @@ export async function deployDataPlane(
   stackName: string,
   template: unknown,
   progress: NodeJS.WritableStream,
-): Promise<{ queueUrl: string; dlqUrl: string; bucket: string }> {
+): Promise<DeployedDataPlane> {
   const cfn = await cloudFormationClient(side.endpoint);
   try {
     const body = JSON.stringify(template);
@@ -117,22 +121,38 @@ export async function deployDataPlane(
   if (!out.queueUrl || !out.dlqUrl || !out.bucket) {
     throw new UsageError(`stack ${stackName} deployed but did not report its queue and bucket outputs`);
   }
-  return { queueUrl: out.queueUrl, dlqUrl: out.dlqUrl, bucket: out.bucket };
+  return {
+    queueUrl: out.queueUrl,
+    dlqUrl: out.dlqUrl,
+    bucket: out.bucket,
+    queues: out.queues ?? [{ name: 'default', url: out.queueUrl, dlqUrl: out.dlqUrl }],
+  };
+}
+
+/** What a deployed data-plane stack reports: the default queue, every job queue, the bucket. */
+export interface DeployedDataPlane {
+  readonly queueUrl: string;
+  readonly dlqUrl: string;
+  readonly bucket: string;
+  readonly queues: readonly NamedQueue[];
 }
 
 /** Restore an export by deploying the data-plane stack, then filling the queues and bucket it made. */
 export async function restoreIntoStack(
   opts: Omit<RestoreOptions, 'definitions' | 'queueUrls' | 'bucket'> & { readonly stackName: string },
-): Promise<RestoreResult & { readonly stack: { queueUrl: string; dlqUrl: string; bucket: string } }> {
+): Promise<RestoreResult & { readonly stack: DeployedDataPlane }> {
   const d = await requireCompleteExport(opts.dir);
   if (d.buckets.length > 1)
     throw new UsageError('the data-plane stack holds one bucket; this export has more');
   const template = await dataPlaneTemplate(opts.stackName, deploymentFromDescription(d));
   const stack = await deployDataPlane(opts.target, opts.stackName, template, opts.progress);
   const urls = new Map<string, string>();
+  // Each exported queue onto the stack's queue of the same job-queue name.
   for (const q of d.queues) {
-    if (q.role === 'jobs') urls.set(q.name, stack.queueUrl);
-    if (q.role === 'dlq') urls.set(q.name, stack.dlqUrl);
+    const into = stack.queues.find((s) => s.name === (q.jobQueue ?? 'default'));
+    if (!into) continue;
+    if (q.role === 'jobs') urls.set(q.name, into.url);
+    if (q.role === 'dlq' && into.dlqUrl) urls.set(q.name, into.dlqUrl);
   }
   const r = await restoreDeployment({ ...opts, definitions: false, queueUrls: urls, bucket: stack.bucket });
   return { ...r, stack };

@@ -194,7 +194,7 @@ describe('leases', () => {
     );
     expect(listed.code).toBe(0);
     expect(listed.stdout).toBe(
-      `${batch.batch}/stuck (hang)  attempts 3  JobTimeoutError: job of type 'hang' ran past its 1000 ms timeout and was aborted\n`,
+      `default  ${batch.batch}/stuck (hang)  attempts 3  JobTimeoutError: job of type 'hang' ran past its 1000 ms timeout and was aborted\n`,
     );
   });
 });

@@ -89,6 +89,26 @@ describe('environment configuration', () => {
     expect(good.storage?.prefixes?.['images/']).toEqual({ worker: ['read'] });
   });
 
+  it('replaces the job queues and their mode from cdk.json, and refuses a set without default', () => {
+    const c = resolveConfig(
+      envs({
+        dev: {
+          queueMode: 'weighted',
+          queues: [
+            { name: 'default', priority: 1, weight: 4 },
+            { name: 'reports', priority: 0, attributes: { visibilityTimeoutSeconds: 600 } },
+          ],
+        },
+      }),
+      'dev',
+    );
+    expect(c.queueMode).toBe('weighted');
+    expect(c.deployment.queues?.map((q) => q.name)).toEqual(['default', 'reports']);
+    expect(() => resolveConfig(envs({ dev: { queues: [{ name: 'reports', priority: 0 }] } }), 'dev')).toThrow(
+      /one named 'default'/,
+    );
+  });
+
   it('names an unknown setting and an unknown environment', () => {
     expect(() => resolveConfig(envs({ dev: { scaling: { maxWorker: 3 } } }), 'dev')).toThrow(
       /environments\.dev\.scaling\.maxWorker: unknown setting/,

@@ -1,7 +1,8 @@
 /**
  * `cdk deploy` of the data-plane stack into moto_server, then the deployed queues and bucket
- * checked through the SDK, found by `flotilla submit --stack NAME` from the stack outputs, and
- * a job round-tripped through a local worker.
+ * checked through the SDK (every job queue with its own DLQ), found by `flotilla submit --stack
+ * NAME --queue urgent` from the stack outputs, and a job round-tripped through a local worker
+ * serving every queue.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +10,7 @@ import { join } from 'node:path';
 import { GetBucketEncryptionCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_QUEUE, PREFIXES, resolveDeployment } from '../../infra/definitions.js';
+import { DEFAULT_JOB_QUEUES, DEFAULT_QUEUE, PREFIXES, resolveDeployment } from '../../infra/definitions.js';
 import { buildWorker } from '../../scripts/build-worker.js';
 import { stackOutputs } from '../../scripts/target.js';
 import { startMoto, uniqueName } from '../support/emulators.js';
@@ -67,6 +68,23 @@ describe('cdk deploy of the data-plane stack to moto', () => {
 
   // moto's CloudFormation applies a bucket's encryption and tags but ignores versioning, lifecycle
   // and public-access-block properties; those are asserted on the template in data-store.test.ts.
+  it('creates every job queue of the definitions, each with its redrive policy to a DLQ of its own', async () => {
+    expect(outputs.queues?.map((q) => q.name)).toEqual(DEFAULT_JOB_QUEUES.map((q) => q.name));
+    const dlqArns = new Set<string>();
+    for (const q of outputs.queues ?? []) {
+      const attrs = await moto.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: q.url, AttributeNames: ['RedrivePolicy'] }),
+      );
+      const dlq = await moto.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: q.dlqUrl, AttributeNames: ['QueueArn'] }),
+      );
+      const redrive = JSON.parse(attrs.Attributes?.RedrivePolicy ?? '{}');
+      expect(redrive, q.name).toEqual({ deadLetterTargetArn: dlq.Attributes?.QueueArn, maxReceiveCount });
+      dlqArns.add(redrive.deadLetterTargetArn);
+    }
+    expect(dlqArns.size).toBe(DEFAULT_JOB_QUEUES.length);
+  });
+
   it('creates the data bucket, encrypted', async () => {
     const Bucket = outputs.bucket;
     expect(Bucket).toMatch(new RegExp(`^${stack}-datastorebucket`));
@@ -76,7 +94,7 @@ describe('cdk deploy of the data-plane stack to moto', () => {
     ).toBe('AES256');
   });
 
-  it('lets `flotilla submit --stack NAME` find the queue from the outputs and a job round-trip through a worker', async () => {
+  it('lets `flotilla submit --stack NAME --queue urgent` find the queue from the outputs and a job round-trip through a worker', async () => {
     // The worker is the bundle the fleets ship, configured by the variables the fleets inject.
     const { outfile } = await buildWorker(join(mkdtempSync(join(tmpdir(), 'flotilla-bundle-')), 'worker.js'));
     const worker = startWorkerProcess([outfile], moto.endpoint, {
@@ -85,6 +103,8 @@ describe('cdk deploy of the data-plane stack to moto', () => {
       FLOTILLA_BUCKET: outputs.bucket ?? '',
       FLOTILLA_SCALE_IN_GUARD: 'none',
       FLOTILLA_WAIT_SECONDS: '1',
+      // As the fleet sets it: every queue, highest priority first.
+      FLOTILLA_QUEUES: JSON.stringify(outputs.queues),
     });
     let stopped: Awaited<ReturnType<typeof worker.stop>> | undefined;
     try {
@@ -96,6 +116,8 @@ describe('cdk deploy of the data-plane stack to moto', () => {
           stack,
           '--endpoint',
           moto.endpoint,
+          '--queue',
+          'urgent',
           '--payload',
           '{"samples":1000}',
           '--wait',

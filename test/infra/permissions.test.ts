@@ -23,7 +23,7 @@ import { PREFIXES } from '../../core/layout.js';
 import { buildApp } from '../../infra/app.js';
 import type { Ec2WorkerFleet } from '../../infra/constructs/ec2-worker-fleet.js';
 import type { FargateWorkerFleet } from '../../infra/constructs/fargate-worker-fleet.js';
-import { resolveDeployment } from '../../infra/definitions.js';
+import { resolveDeployment, resourceNames } from '../../infra/definitions.js';
 import type { PrimaryStack } from '../../infra/stacks/primary-stack.js';
 import { buildWorker } from '../../scripts/build-worker.js';
 import { provisionDeployment } from '../../scripts/provision.js';
@@ -62,26 +62,32 @@ function synthesize(fleet: 'fargate' | 'ec2') {
 /** What the template's references stand for, for a deployment with these names. */
 function physicalNames(
   primary: PrimaryStack,
-  names: { queueUrl: string; dlqUrl: string; bucket: string },
+  names: { bucket: string; queues: readonly { name: string; url: string; dlqUrl?: string }[] },
 ): Physical {
   const queueName = (url: string) => url.split('/').pop() ?? '';
   const sqsArn = (url: string) => `arn:aws:sqs:${MOTO_REGION}:${MOTO_ACCOUNT}:${queueName(url)}`;
   const fleet = primary.fleet as Partial<FargateWorkerFleet & Ec2WorkerFleet>;
+  // Every job queue and its DLQ, by the name the definitions give both.
+  const queues = primary.jobQueues.flatMap((q) => {
+    const p = names.queues.find((x) => x.name === q.name)!;
+    return [
+      [logicalId(primary, q.queue), p.url],
+      [logicalId(primary, q.deadLetterQueue), p.dlqUrl!],
+    ] as const;
+  });
   return {
     ref: {
       'AWS::Partition': 'aws',
       'AWS::Region': MOTO_REGION,
       'AWS::AccountId': MOTO_ACCOUNT,
       'AWS::StackName': STACK,
-      [logicalId(primary, primary.jobQueue.queue)]: names.queueUrl,
-      [logicalId(primary, primary.jobQueue.deadLetterQueue)]: names.dlqUrl,
+      ...Object.fromEntries(queues),
       [logicalId(primary, primary.dataStore.bucket)]: names.bucket,
       ...(fleet.cluster ? { [logicalId(primary, fleet.cluster)]: CLUSTER } : {}),
       ...(fleet.autoScalingGroup ? { [logicalId(primary, fleet.autoScalingGroup)]: GROUP } : {}),
     },
     arn: {
-      [logicalId(primary, primary.jobQueue.queue)]: sqsArn(names.queueUrl),
-      [logicalId(primary, primary.jobQueue.deadLetterQueue)]: sqsArn(names.dlqUrl),
+      ...Object.fromEntries(queues.map(([id, url]) => [id, sqsArn(url)])),
       [logicalId(primary, primary.dataStore.bucket)]: `arn:aws:s3:::${names.bucket}`,
     },
   };
@@ -124,7 +130,7 @@ describe('the synthesized roles on a moto_server that enforces IAM', () => {
   const { primary, template } = synthesize('fargate');
   const name = uniqueName('iam');
   let moto: Awaited<ReturnType<typeof startMoto>>;
-  let names: { queueUrl: string; dlqUrl: string; bucket: string };
+  let names: Awaited<ReturnType<typeof provisionDeployment>>;
   let physical: Physical;
   const users: Record<string, UserCredentials> = {};
   let worker: ReturnType<typeof startWorkerProcess> | undefined;
@@ -324,10 +330,14 @@ describe('the synthesized roles on a moto_server that enforces IAM', () => {
 });
 
 describe('policy simulation over the synthesized template: what moto cannot evaluate', () => {
+  const sqsUrl = (n: string) => `http://sqs.${MOTO_REGION}.localhost/${MOTO_ACCOUNT}/${n}`;
   const names = {
-    queueUrl: `http://sqs.${MOTO_REGION}.localhost/${MOTO_ACCOUNT}/sim-jobs`,
-    dlqUrl: `http://sqs.${MOTO_REGION}.localhost/${MOTO_ACCOUNT}/sim-jobs-dlq`,
     bucket: 'sim-data',
+    queues: Object.entries(resourceNames('sim').queues).map(([name, n]) => ({
+      name,
+      url: sqsUrl(n.queue),
+      dlqUrl: sqsUrl(n.dlq),
+    })),
   };
   const queue = `arn:aws:sqs:${MOTO_REGION}:${MOTO_ACCOUNT}:sim-jobs`;
   const dlq = `${queue}-dlq`;

@@ -20,6 +20,13 @@ export async function freshDeployment(
     queue: new SqsQueue(emu.sqs, p.queueUrl),
     dlq: new SqsQueue(emu.sqs, p.dlqUrl),
     store: new S3Store(emu.s3, p.bucket),
+    /** Every job queue by name ('urgent', 'default', 'bulk'), with its DLQ. */
+    jobQueues: Object.fromEntries(
+      p.queues.map((q) => [
+        q.name,
+        { queue: new SqsQueue(emu.sqs, q.url), dlq: new SqsQueue(emu.sqs, q.dlqUrl!) },
+      ]),
+    ),
   };
 }
 

@@ -76,6 +76,13 @@ export interface HandlerDefinition<P = unknown, R = unknown> {
    * `commandHandler`; docs/workers.md, "Command handlers"). @default - none: `handler` runs
    */
   readonly command?: CommandSpec;
+  /**
+   * Jobs of this type running at once in one worker process. A job over the limit waits in
+   * the worker (its message kept invisible, not given back, so no receive is spent on it)
+   * until one of its type ends. For a fleet-wide cap, see docs/queues.md.
+   * @default - no limit but the worker's concurrency
+   */
+  readonly maxConcurrency?: number;
 }
 
 /** Where a handler reads, writes and lists in the data bucket: key prefixes ending in '/'. */
@@ -123,6 +130,11 @@ export class HandlerRegistry {
       !(Number.isInteger(def.maxJobsPerChild) && def.maxJobsPerChild >= 1)
     )
       problems.push('maxJobsPerChild must be a whole number >= 1');
+    if (
+      def.maxConcurrency !== undefined &&
+      !(Number.isInteger(def.maxConcurrency) && def.maxConcurrency >= 1)
+    )
+      problems.push('maxConcurrency must be a whole number >= 1');
     if (problems.length > 0) throw new Error(`job type '${def.type}': ${problems.join('; ')}`);
     this.handlers.set(def.type, def as HandlerDefinition);
     return this;

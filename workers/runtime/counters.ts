@@ -5,6 +5,10 @@
 export interface WorkerCounters {
   /** Messages received. */
   received: number;
+  /** ReceiveMessage calls made. */
+  receives: number;
+  /** ReceiveMessage calls that returned nothing (each is billed on SQS: see docs/queues.md). */
+  emptyReceives: number;
   /** Jobs that finished (their result written, if they write one). */
   done: number;
   /** Handler runs that failed (each retry counts). */
@@ -32,6 +36,8 @@ export interface WorkerCounters {
 export function newCounters(): WorkerCounters {
   return {
     received: 0,
+    receives: 0,
+    emptyReceives: 0,
     done: 0,
     failed: 0,
     retried: 0,

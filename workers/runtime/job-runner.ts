@@ -36,11 +36,14 @@ import { JobContext } from './job-context.js';
 import type { Logger } from './logger.js';
 import { abortJob, type RunningJob } from './running-job.js';
 import type { JobSteering } from './steering.js';
+import { TypeLimits } from './type-limits.js';
 import type { JobEndListener } from './worker-options.js';
 
 export class JobRunner {
   /** Job keys (batch/id) running in this process, to drop a duplicate delivery of one of them. */
   private readonly runningJobs = new Set<string>();
+  /** Types with a maxConcurrency: how many run, and who waits for a place. */
+  readonly limits = new TypeLimits();
 
   constructor(
     private readonly store: ObjectStore,
@@ -91,7 +94,8 @@ export class JobRunner {
       return;
     }
     this.runningJobs.add(jobKey);
-    const startedAtMs = Date.now();
+    let startedAtMs = Date.now();
+    let releaseLimit = () => {};
     try {
       if (await this.steering?.dropIfCancelled(entry, envelope)) return;
       // Job ids are idempotency keys: a job whose result exists is not run again, whether SQS
@@ -102,6 +106,13 @@ export class JobRunner {
         this.log.info('job already done; dropping the duplicate delivery', fields);
         entry.source.deletes.add(msg.receiptHandle);
         return;
+      }
+      if (def.maxConcurrency !== undefined) {
+        releaseLimit = await this.limits.acquire(envelope.type, def.maxConcurrency, (cancel) => {
+          entry.interrupt = cancel;
+        });
+        entry.interrupt = undefined;
+        startedAtMs = Date.now();
       }
       const execute = await this.place(entry, envelope, def, fields);
       this.log.info('job started', fields);
@@ -154,6 +165,7 @@ export class JobRunner {
       if (await this.steering?.finishIfCancelled(entry, envelope, err)) return;
       await this.failures.jobFailed(entry, envelope, err as Error, fields, Date.now() - startedAtMs);
     } finally {
+      releaseLimit();
       this.runningJobs.delete(jobKey);
       await this.steering?.jobEnded(entry);
     }

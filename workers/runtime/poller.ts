@@ -1,9 +1,17 @@
 /**
- * The receive loops of one queue: each takes free job slots, long-polls for up to that many
- * messages and hands each to the worker. While the queue cannot be reached they back off
- * (exponentially, with jitter) and say so once, not per attempt. A stopping worker's loops end;
- * messages that arrive while it stops are given straight back. While the side is not the active
- * one (core/active-side.ts) they receive nothing.
+ * The receive loops of a worker: each takes free job slots, receives up to that many messages
+ * and hands each to the worker with the queue it came from. While a queue cannot be reached
+ * they back off (exponentially, with jitter) and say so once, not per attempt. A stopping
+ * worker's loops end; messages that arrive while it stops are given straight back.
+ *
+ * One queue: every receive long-polls it for `waitTimeSeconds`. Several: each receive is a
+ * sweep over the queues in the picker's order (queue-picker.ts) that takes from the first one
+ * with jobs. While jobs flow the sweep does not wait (WaitTimeSeconds 0); after a sweep found
+ * every queue empty, the next waits `queueWaitSeconds` on each queue in turn, so a job arriving
+ * on a higher queue waits at most the waits on the queues below it (docs/queues.md gives the
+ * cost of those receives). While every queue is empty only the first loop sweeps; the others
+ * wait until it finds work. While the side is not the active one (core/active-side.ts) they
+ * receive nothing.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { classifyError, describeError } from '../../core/errors.js';
@@ -11,12 +19,15 @@ import type { QueueMessage } from '../../core/ports/queue.js';
 import { backoffMs } from './backoff.js';
 import type { WorkerCounters } from './counters.js';
 import type { Logger } from './logger.js';
+import type { QueuePicker } from './queue-picker.js';
 import type { JobSource } from './running-job.js';
 import type { Slots } from './slots.js';
 import type { VisibilityKeeper } from './visibility-keeper.js';
 
 export interface PollerOptions {
   readonly waitTimeSeconds: number;
+  /** With several queues: the wait on each queue of a sweep once a sweep found them all empty. */
+  readonly queueWaitSeconds: number;
   readonly outageBackoff: { readonly baseMs: number; readonly maxMs: number };
   /** True while this side is not the active one (a failover moved work away): receive nothing. */
   readonly paused?: () => boolean;
@@ -30,9 +41,11 @@ export class Poller {
   /** Cuts short an outage back-off when the worker stops. */
   private readonly stopAbort = new AbortController();
   private outageSince?: number;
+  /** Loops waiting for loop 0 to find work (several queues, all empty). */
+  private parked: (() => void)[] = [];
 
   constructor(
-    private readonly source: JobSource,
+    private readonly picker: QueuePicker<JobSource>,
     private readonly slots: Slots,
     private readonly opts: PollerOptions,
     private readonly visibility: VisibilityKeeper,
@@ -50,6 +63,7 @@ export class Poller {
   stop(): void {
     this.stopping = true;
     this.stopAbort.abort();
+    this.wakeParked();
   }
 
   /** Cut short the receives still waiting. */
@@ -58,14 +72,16 @@ export class Poller {
   }
 
   private async loop(index: number): Promise<void> {
-    const { queue } = this.source;
     let failures = 0;
     // The abort signal only matters for a long poll that waits on an empty queue (the drain's
     // deadline cuts it short). While messages flow, receives return at once, so they go without
     // it: a call with per-request options makes the SDK rebuild its middleware for every call
     // and drop the client's cached handlers (cacheMiddleware), which costs about a third of the
     // client's CPU per message.
-    let lastWasEmpty = true;
+    // Several queues: the first sweep does not wait (jobs may be queued already); one queue: the
+    // first receive long-polls with the abort signal, as after an empty one.
+    let lastWasEmpty = this.picker.order().length === 1;
+    let source: JobSource | undefined;
     while (!this.stopping) {
       if (this.opts.paused?.()) {
         await sleep(1000, undefined, { signal: this.stopAbort.signal }).catch(() => {});
@@ -75,14 +91,7 @@ export class Poller {
       if (want === 0) break;
       let msgs: QueueMessage[];
       try {
-        msgs = await queue.receive({
-          maxMessages: want,
-          waitTimeSeconds: this.opts.waitTimeSeconds,
-          // The job travels in the body; its message attributes (the submitter's flotilla-job-id)
-          // would only add to the parsing of every response.
-          messageAttributes: false,
-          ...(lastWasEmpty ? { abortSignal: this.pollAbort.signal } : {}),
-        });
+        ({ msgs, source } = await this.sweep(want, lastWasEmpty));
         lastWasEmpty = msgs.length === 0;
         if (this.outageSince !== undefined) {
           this.log.info('queue reachable again', { downForMs: Date.now() - this.outageSince });
@@ -102,17 +111,74 @@ export class Poller {
         continue;
       }
       this.slots.release(want - msgs.length);
-      if (msgs.length === 0) continue;
+      if (msgs.length === 0 || !source) {
+        // Several queues, nothing anywhere: one loop keeps sweeping, the others wait for it to
+        // find work, so an idle worker's empty receives do not grow with its pollers.
+        if (index > 0 && this.picker.order().length > 1) {
+          await this.park();
+          lastWasEmpty = false; // woken because there is work: sweep without waiting
+        }
+        continue;
+      }
+      this.wakeParked();
       this.counters.received += msgs.length;
       if (this.stopping) {
         // Received while draining: hand them straight back.
-        await this.visibility.release(queue, msgs);
+        await this.visibility.release(source.queue, msgs);
         this.counters.released += msgs.length;
         this.slots.release(msgs.length);
         break;
       }
-      for (const msg of msgs) this.dispatch(msg, this.source);
+      for (const msg of msgs) this.dispatch(msg, source);
     }
+  }
+
+  /** Until another loop receives something, or the worker stops. */
+  private park(): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    return new Promise((resolve) => this.parked.push(resolve));
+  }
+
+  private wakeParked(): void {
+    const parked = this.parked;
+    this.parked = [];
+    for (const wake of parked) wake();
+  }
+
+  /**
+   * Up to `want` messages from the first queue, in the picker's order, that has any. `idle`:
+   * the last sweep found nothing, so this one may wait (and take the abort signal: see loop()).
+   */
+  private async sweep(
+    want: number,
+    idle: boolean,
+  ): Promise<{ msgs: QueueMessage[]; source: JobSource | undefined }> {
+    const order = this.picker.order();
+    const wait =
+      order.length === 1
+        ? this.opts.waitTimeSeconds
+        : idle
+          ? Math.min(this.opts.waitTimeSeconds, this.opts.queueWaitSeconds)
+          : 0;
+    for (const source of order) {
+      if (this.stopping) break;
+      const msgs = await source.queue.receive({
+        maxMessages: want,
+        waitTimeSeconds: wait,
+        // The job travels in the body; its message attributes (the submitter's flotilla-job-id)
+        // would only add to the parsing of every response.
+        messageAttributes: false,
+        ...(idle && wait > 0 ? { abortSignal: this.pollAbort.signal } : {}),
+      });
+      this.counters.receives++;
+      if (msgs.length > 0) {
+        this.picker.took(source, msgs.length);
+        return { msgs, source };
+      }
+      this.counters.emptyReceives++;
+      this.picker.empty(source);
+    }
+    return { msgs: [], source: undefined };
   }
 
   /** Say once that the queue cannot be reached, not on every failed receive. */

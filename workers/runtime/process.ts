@@ -12,19 +12,23 @@ import { describeError } from '../../core/errors.js';
 import type { BucketLayout } from '../../core/layout.js';
 import { parseRedrivePolicy } from '../../core/ports/queue.js';
 import type { ScaleInGuard } from '../../core/ports/scale-in-guard.js';
+import type { NamedQueue } from '../../core/queue-list.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import { workerLayoutStore } from './layout-store.js';
 import type { Logger } from './logger.js';
 import { JobTimings, type MetricsFormat, StatsReporter } from './metrics.js';
 import { Worker } from './worker.js';
-import type { WorkerOptions } from './worker-options.js';
+import type { WorkerOptions, WorkerQueue } from './worker-options.js';
 
 export interface WorkerProcessConfig {
   readonly endpoint: EndpointConfig;
+  /** The 'default' job queue (its name files the worker's metrics). */
   readonly queueUrl: string;
   readonly bucket: string;
   /** @default - the queue's redrive target */
   readonly dlqUrl?: string;
+  /** Every queue to serve, highest priority first. @default - `queueUrl` alone */
+  readonly queues?: readonly NamedQueue[];
   readonly handlers: HandlerRegistry;
   /** What the worker's role may touch in the bucket; the store refuses the rest. @default DATA_LAYOUT */
   readonly layout?: BucketLayout;
@@ -32,7 +36,7 @@ export interface WorkerProcessConfig {
   readonly scaleInGuard?: ScaleInGuard;
   /** Options passed to the Worker; queue settings read from SQS fill what is not given. */
   readonly worker?: Partial<
-    Omit<WorkerOptions, 'queue' | 'dlq' | 'store' | 'handlers' | 'log' | 'scaleInGuard'>
+    Omit<WorkerOptions, 'queue' | 'dlq' | 'queues' | 'store' | 'handlers' | 'log' | 'scaleInGuard'>
   >;
   /** Log the counters this often. @default 30000 */
   readonly statsIntervalMs?: number;
@@ -49,26 +53,41 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
   const { log } = config;
   const sqs = sqsClient(config.endpoint);
   const s3 = s3Client(config.endpoint);
-  // The queue's and the bucket's calls go out as signed requests on each client's pool (core/transport).
-  const queue = new SqsQueue(sqs, config.queueUrl);
-  let attrs: Record<string, string>;
-  try {
-    attrs = await queue.attributes(['VisibilityTimeout', 'RedrivePolicy']);
-  } catch (err) {
-    log.error('cannot read the job queue', {
-      queue: config.queueUrl,
-      error: describeError(err, { endpoint: config.endpoint.endpoint, resource: `queue ${config.queueUrl}` }),
-    });
-    return 1;
+  // The queues' and the bucket's calls go out as signed requests on each client's pool (core/transport).
+  const given = config.queues ?? [
+    { name: 'default', url: config.queueUrl, ...(config.dlqUrl ? { dlqUrl: config.dlqUrl } : {}) },
+  ];
+  const queues: WorkerQueue[] = [];
+  let visibilityTimeoutSeconds = Number.POSITIVE_INFINITY;
+  let maxReceiveCount = Number.POSITIVE_INFINITY;
+  for (const q of given) {
+    const queue = new SqsQueue(sqs, q.url);
+    let attrs: Record<string, string>;
+    try {
+      attrs = await queue.attributes(['VisibilityTimeout', 'RedrivePolicy']);
+    } catch (err) {
+      log.error('cannot read the job queue', {
+        queue: q.url,
+        error: describeError(err, { endpoint: config.endpoint.endpoint, resource: `queue ${q.url}` }),
+      });
+      return 1;
+    }
+    // The attributes read above serve for the DLQ too: no second GetQueueAttributes before polling.
+    const redrive = parseRedrivePolicy(attrs.RedrivePolicy);
+    const dlq = q.dlqUrl
+      ? new SqsQueue(sqs, q.dlqUrl)
+      : redrive
+        ? await deadLetterQueueOf(sqs, redrive)
+        : undefined;
+    if (!dlq)
+      log.warn('the job queue has no DLQ; failed jobs stay on the queue until it expires them', {
+        queue: q.name,
+      });
+    // One lease length and one receive limit for the worker: the strictest of its queues'.
+    visibilityTimeoutSeconds = Math.min(visibilityTimeoutSeconds, Number(attrs.VisibilityTimeout ?? 60));
+    if (redrive?.maxReceiveCount) maxReceiveCount = Math.min(maxReceiveCount, redrive.maxReceiveCount);
+    queues.push({ name: q.name, queue, ...(dlq ? { dlq } : {}), ...(q.weight ? { weight: q.weight } : {}) });
   }
-  // The attributes read above serve for the DLQ too: no second GetQueueAttributes before polling.
-  const redrive = parseRedrivePolicy(attrs.RedrivePolicy);
-  const dlq = config.dlqUrl
-    ? new SqsQueue(sqs, config.dlqUrl)
-    : redrive
-      ? await deadLetterQueueOf(sqs, redrive)
-      : undefined;
-  if (!dlq) log.warn('the job queue has no DLQ; failed jobs stay on the queue until it expires them');
   // Held to the bucket layout: a key the role would not be granted is refused here, as on AWS.
   const store = workerLayoutStore(new S3Store(s3, config.bucket), config.handlers, config.layout);
   try {
@@ -86,14 +105,13 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
   const reporter = new StatsReporter({ format: config.metrics ?? 'json', log, queueName, timings });
   const worker = new Worker({
     onJobEnd: (type, ms, ok) => timings.record(type, ms, ok),
-    queue,
-    ...(dlq ? { dlq } : {}),
+    queues,
     store,
     handlers: config.handlers,
     log,
     ...(config.scaleInGuard ? { scaleInGuard: config.scaleInGuard } : {}),
-    visibilityTimeoutSeconds: Math.max(1, Number(attrs.VisibilityTimeout ?? 60)),
-    ...(redrive?.maxReceiveCount ? { maxReceiveCount: redrive.maxReceiveCount } : {}),
+    visibilityTimeoutSeconds: Math.max(1, visibilityTimeoutSeconds),
+    ...(Number.isFinite(maxReceiveCount) ? { maxReceiveCount } : {}),
     ...config.worker,
   });
 

@@ -14,6 +14,8 @@ export const MAX_VISIBILITY_SECONDS = 43_200;
 
 /** A queue the worker takes jobs from, with what belongs to it. */
 export interface JobSource {
+  /** The queue's name among the deployment's job queues ('default' when the worker serves one). */
+  readonly name: string;
   readonly queue: QueuePort;
   /** Where its poison messages go; unset: they stay for the queue's redrive policy. */
   readonly dlq: QueuePort | undefined;

@@ -10,12 +10,37 @@ import { NO_SCALE_IN_GUARD, type ScaleInGuard } from '../../core/ports/scale-in-
 import type { HandlerRegistry } from '../handlers/registry.js';
 import type { ChildEntry } from './isolation/handler-pool.js';
 import { type Logger, silentLogger } from './logger.js';
+import type { QueueMode } from './queue-picker.js';
+
+/** One of the queues a worker serves. */
+export interface WorkerQueue {
+  /** Its name among the deployment's job queues ('urgent', 'default', ...). */
+  readonly name: string;
+  readonly queue: QueuePort;
+  /** Where its poison messages go with their reason. @default - none: they stay for the queue's redrive policy */
+  readonly dlq?: QueuePort;
+  /** Its share of the job slots in weighted mode. @default 1 */
+  readonly weight?: number;
+}
 
 export interface WorkerOptions {
-  /** The job queue. */
-  readonly queue: QueuePort;
-  /** Where poison messages go with their reason. @default - none: they stay for the queue's redrive policy */
+  /** The job queue, when the worker serves one. Give `queue` or `queues`. */
+  readonly queue?: QueuePort;
+  /** Where `queue`'s poison messages go with their reason. @default - none: they stay for the queue's redrive policy */
   readonly dlq?: QueuePort;
+  /** The job queues the worker serves, highest priority first. @default - `queue` alone, named 'default' */
+  readonly queues?: readonly WorkerQueue[];
+  /**
+   * How a free job slot picks among `queues`: 'priority' takes from the highest non-empty
+   * queue, 'weighted' gives each queue its weight's share while all have jobs. @default 'priority'
+   */
+  readonly queueMode?: QueueMode;
+  /**
+   * With several queues, the long-poll wait on each queue of a receive sweep once every queue
+   * was found empty: a job arriving on a higher queue waits at most this times the number of
+   * queues below it. 1..20. @default 1
+   */
+  readonly queueWaitSeconds?: number;
   /** The data bucket: claim-checked payloads, results and error records. */
   readonly store: ObjectStore;
   readonly handlers: HandlerRegistry;
@@ -70,6 +95,8 @@ export interface WorkerOptions {
 export type JobEndListener = (type: string, durationMs: number, ok: boolean) => void;
 
 export const WORKER_DEFAULTS = Object.freeze({
+  queueMode: 'priority' as QueueMode,
+  queueWaitSeconds: 1,
   concurrency: 16,
   waitTimeSeconds: 20,
   visibilityTimeoutSeconds: 60,
@@ -86,23 +113,35 @@ export const WORKER_DEFAULTS = Object.freeze({
   statusIntervalMs: 15_000,
 });
 
-/** Every option with its value: only `dlq` and `childEntry` may be absent. */
-export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'dlq' | 'childEntry'>> &
-  Pick<WorkerOptions, 'dlq' | 'childEntry'>;
+/** Every option with its value (`queue` and `dlq` folded into `queues`): only `childEntry` may be absent. */
+export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'queue' | 'dlq' | 'childEntry'>> &
+  Pick<WorkerOptions, 'childEntry'>;
 
 const whole = (n: number, min: number) => Number.isInteger(n) && n >= min;
 
 /** Merge the defaults, then check every value; throws once with every problem found. */
 export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
-  const o = { ...WORKER_DEFAULTS, ...options };
+  const { queue, dlq, ...o } = { ...WORKER_DEFAULTS, ...options };
+  const queues = o.queues ?? (queue ? [{ name: 'default', queue, ...(dlq ? { dlq } : {}) }] : []);
   const r: ResolvedWorkerOptions = {
     ...o,
+    queues,
     heartbeatIntervalMs: o.heartbeatIntervalMs ?? Math.max(1000, (o.visibilityTimeoutSeconds * 1000) / 3),
     pollers: o.pollers ?? Math.max(1, Math.ceil(o.concurrency / 10)),
     workerId: o.workerId ?? `${hostname()}:${process.pid}`,
     maxAttempts: o.maxAttempts ?? o.maxReceiveCount,
   };
   const problems: string[] = [];
+  if (queues.length === 0) problems.push('give the job queue (queue) or the queues (queues)');
+  if (options.queue && options.queues) problems.push('give queue or queues, not both');
+  if (new Set(queues.map((q) => q.name)).size !== queues.length)
+    problems.push('queues must have distinct names');
+  for (const q of queues)
+    if (q.weight !== undefined && !(q.weight > 0)) problems.push(`queue '${q.name}': weight must be > 0`);
+  if (r.queueMode !== 'priority' && r.queueMode !== 'weighted')
+    problems.push(`queueMode must be 'priority' or 'weighted', not '${r.queueMode}'`);
+  if (!whole(r.queueWaitSeconds, 1) || r.queueWaitSeconds > 20)
+    problems.push('queueWaitSeconds must be a whole number 1..20');
   if (!whole(r.concurrency, 1)) problems.push('concurrency must be a whole number >= 1');
   if (!whole(r.pollers, 1)) problems.push('pollers must be a whole number >= 1');
   if (!(r.waitTimeSeconds >= 0 && r.waitTimeSeconds <= 20)) problems.push('waitTimeSeconds must be 0..20');

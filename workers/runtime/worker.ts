@@ -1,11 +1,13 @@
 /**
- * The worker: long-polls the job queue, runs registered handlers with bounded concurrency,
+ * The worker: polls its job queues (by priority or weight), runs registered handlers with bounded concurrency,
  * keeps running jobs invisible, writes each job's result once, deletes in batches, retries
  * with backoff, sends poison messages to the DLQ with their reason, and drains on stop.
  *
  * This file puts the parts together and owns the lifecycle (start, stop, drain) and the set of
  * running jobs; each part has a file of its own:
  *   poller.ts            receive loops, job slots, outage back-off
+ *   queue-picker.ts      which queue a free slot takes from: priority or weighted share
+ *   type-limits.ts       per-type maxConcurrency
  *   job-runner.ts        envelope, duplicates, claim check, handler (executor.ts), result record
  *   failure-policy.ts    retry or DLQ, decided; failure-handler.ts acts on it
  *   visibility-keeper.ts heartbeats, and releasing messages on drain
@@ -29,6 +31,7 @@ import { JobRunner } from './job-runner.js';
 import type { Logger } from './logger.js';
 import { Poller } from './poller.js';
 import { ScaleInProtection } from './protection.js';
+import { QueuePicker } from './queue-picker.js';
 import { abortJob, type JobSource, type RunningJob } from './running-job.js';
 import { Slots } from './slots.js';
 import { JobSteering } from './steering.js';
@@ -41,14 +44,15 @@ export class Worker {
   readonly id: string;
   private readonly opts: ResolvedWorkerOptions;
   private readonly log: Logger;
-  private readonly source: JobSource;
+  /** The queues served, highest priority first, each with its DLQ and delete batcher. */
+  private readonly sources: readonly JobSource[];
   private readonly slots: Slots;
   private readonly poller: Poller;
   private readonly runner: JobRunner;
   private readonly visibility: VisibilityKeeper;
   private readonly protection: ScaleInProtection;
   private readonly pool: HandlerPool | undefined;
-  private readonly deadLetters: DeadLetterWatch | undefined;
+  private readonly deadLetters: DeadLetterWatch[];
   private deadLetterTimer?: NodeJS.Timeout;
   private readonly steering: JobSteering;
   private readonly running = new Map<string, RunningJob>();
@@ -62,7 +66,13 @@ export class Worker {
     this.id = opts.workerId;
     const log = opts.log.child({ worker: this.id });
     this.log = log;
-    this.source = { queue: opts.queue, dlq: opts.dlq, deletes: new DeleteBatcher(opts.queue, log) };
+    this.sources = opts.queues.map((q) => ({
+      name: q.name,
+      queue: q.queue,
+      dlq: q.dlq,
+      deletes: new DeleteBatcher(q.queue, log),
+    }));
+    const weights = new Map(opts.queues.map((q) => [q.queue, q.weight ?? 1]));
     this.slots = new Slots(opts.concurrency);
     this.visibility = new VisibilityKeeper(
       this.running,
@@ -72,7 +82,7 @@ export class Worker {
       log,
     );
     this.poller = new Poller(
-      this.source,
+      new QueuePicker(this.sources, opts.queueMode, (s) => weights.get(s.queue) ?? 1),
       this.slots,
       { ...opts, paused: () => !this.steering.active },
       this.visibility,
@@ -93,7 +103,7 @@ export class Worker {
     this.steering = new JobSteering({
       store: opts.store,
       workerId: this.id,
-      queueUrl: opts.queue.url,
+      queueUrl: (this.sources.find((s) => s.name === 'default') ?? this.sources[0]!).queue.url,
       concurrency: opts.concurrency,
       types: opts.handlers.types(),
       cancelCheckIntervalMs: opts.heartbeatIntervalMs,
@@ -115,15 +125,19 @@ export class Worker {
       this.pool,
       this.steering,
     );
-    this.deadLetters = opts.dlq
-      ? new DeadLetterWatch({
-          dlq: opts.dlq,
-          store: opts.store,
-          maxReceiveCount: opts.maxReceiveCount,
-          workerId: this.id,
-          log,
-        })
-      : undefined;
+    this.deadLetters = this.sources.flatMap(({ dlq }) =>
+      dlq
+        ? [
+            new DeadLetterWatch({
+              dlq,
+              store: opts.store,
+              maxReceiveCount: opts.maxReceiveCount,
+              workerId: this.id,
+              log,
+            }),
+          ]
+        : [],
+    );
     this.protection = new ScaleInProtection(opts.scaleInGuard, log);
   }
 
@@ -155,11 +169,11 @@ export class Worker {
 
   private async runLoop(): Promise<void> {
     this.log.info('worker started', {
-      queue: this.source.queue.url,
+      queues: this.sources.map((s) => ({ name: s.name, url: s.queue.url, dlq: s.dlq?.url ?? null })),
+      ...(this.sources.length > 1 ? { queueMode: this.opts.queueMode } : {}),
       concurrency: this.opts.concurrency,
       pollers: this.opts.pollers,
       types: this.opts.handlers.types(),
-      dlq: this.source.dlq?.url ?? null,
     });
     this.visibility.start();
     if (!this.pool) {
@@ -204,19 +218,19 @@ export class Worker {
     clearTimeout(this.deadLetterTimer);
     await this.pool?.close();
     await this.steering.stop();
-    await this.source.deletes.flush();
+    await Promise.all(this.sources.map((s) => s.deletes.flush()));
     await this.protection.stop();
     this.log.info('worker stopped', { ...this.counters });
   }
 
   /** Check the DLQ now and then (the first time at a random point of the first interval, so a fleet spreads out). */
   private watchDeadLetters(): void {
-    const watch = this.deadLetters;
-    if (!watch) return;
+    const watches = this.deadLetters;
+    if (watches.length === 0) return;
     const every = this.opts.deadLetterCheckMs;
     const next = (ms: number) => {
       this.deadLetterTimer = setTimeout(async () => {
-        this.counters.accounted += await watch.check();
+        for (const watch of watches) this.counters.accounted += await watch.check();
         if (!this.stopping) next(every);
       }, ms);
       this.deadLetterTimer.unref();

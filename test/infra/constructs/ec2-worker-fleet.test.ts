@@ -11,7 +11,7 @@ import {
   environmentFileValue,
 } from '../../../infra/constructs/ec2-worker-fleet.js';
 import { JobQueue } from '../../../infra/constructs/job-queue.js';
-import { BACKLOG_PER_WORKER_EXPRESSION } from '../../../infra/constructs/worker-fleet-base.js';
+import { backlogPerWorkerExpression } from '../../../infra/constructs/worker-fleet-base.js';
 import { backlogPerWorkerTarget, DEFAULT_SCALING } from '../../../infra/scaling.js';
 import { iamStatements, newStack, stubBundle } from '../support.js';
 
@@ -116,7 +116,7 @@ describe('Ec2WorkerFleet', () => {
                 }),
               }),
             }),
-            Match.objectLike({ Expression: BACKLOG_PER_WORKER_EXPRESSION, ReturnData: true }),
+            Match.objectLike({ Expression: backlogPerWorkerExpression(['default']), ReturnData: true }),
           ]),
         },
       },

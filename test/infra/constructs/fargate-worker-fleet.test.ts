@@ -13,8 +13,8 @@ import {
 } from '../../../infra/constructs/fargate-worker-fleet.js';
 import { JobQueue } from '../../../infra/constructs/job-queue.js';
 import {
-  BACKLOG_PER_WORKER_EXPRESSION,
-  WAKE_FROM_ZERO_EXPRESSION,
+  backlogPerWorkerExpression,
+  wakeFromZeroExpression,
 } from '../../../infra/constructs/worker-fleet-base.js';
 import {
   backlogPerWorkerTarget,
@@ -93,7 +93,7 @@ describe('FargateWorkerFleet', () => {
         CustomizedMetricSpecification: {
           Metrics: [
             Match.objectLike({
-              Id: 'visible',
+              Id: 'visible_default',
               MetricStat: Match.objectLike({
                 Metric: Match.objectLike({
                   Namespace: 'AWS/SQS',
@@ -103,7 +103,7 @@ describe('FargateWorkerFleet', () => {
               ReturnData: false,
             }),
             Match.objectLike({
-              Id: 'inflight',
+              Id: 'inflight_default',
               MetricStat: Match.objectLike({
                 Metric: Match.objectLike({ MetricName: 'ApproximateNumberOfMessagesNotVisible' }),
               }),
@@ -120,7 +120,7 @@ describe('FargateWorkerFleet', () => {
             {
               Id: 'backlogPerWorker',
               Label: Match.anyValue(),
-              Expression: BACKLOG_PER_WORKER_EXPRESSION,
+              Expression: backlogPerWorkerExpression(['default']),
               ReturnData: true,
             },
           ],
@@ -145,7 +145,7 @@ describe('FargateWorkerFleet', () => {
       AlarmActions: [{ Ref: wakeId }],
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      Metrics: Match.arrayWith([Match.objectLike({ Expression: WAKE_FROM_ZERO_EXPRESSION })]),
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: wakeFromZeroExpression(['default']) })]),
     });
     // A fleet that never goes below one worker needs no wake-up.
     const floor = synth({ scaling: resolveScaling({ minWorkers: 1 }) }).template;
@@ -180,7 +180,7 @@ describe('FargateWorkerFleet', () => {
       AlarmActions: [{ Ref: surgeId }],
       Threshold: 3 * backlogPerWorkerTarget(DEFAULT_SCALING),
       EvaluationPeriods: 1,
-      Metrics: Match.arrayWith([Match.objectLike({ Expression: BACKLOG_PER_WORKER_EXPRESSION })]),
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: backlogPerWorkerExpression(['default']) })]),
     });
   });
 

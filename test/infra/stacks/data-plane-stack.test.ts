@@ -1,7 +1,12 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../../infra/app.js';
-import { STACK_OUTPUTS } from '../../../infra/definitions.js';
+import {
+  DEFAULT_JOB_QUEUES,
+  QUEUE_NAMES_OUTPUT,
+  queueOutputKeys,
+  STACK_OUTPUTS,
+} from '../../../infra/definitions.js';
 import { newApp, scrubAssetHashes, stubBundle, TEST_IMAGE } from '../support.js';
 
 describe('DataPlaneStack', () => {
@@ -49,11 +54,24 @@ describe('DataPlaneStack', () => {
     expect(lifecycle(template)).toEqual(lifecycle(primaryTemplate));
   });
 
-  it('exports the queue, DLQ and bucket under the keys the CLI reads', () => {
-    const outputs = Object.keys(template.findOutputs('*'));
-    expect(outputs.sort()).toEqual(
-      [STACK_OUTPUTS.bucket, STACK_OUTPUTS.dlqUrl, STACK_OUTPUTS.queueUrl].sort(),
+  it('carries every job queue, each with its own DLQ', () => {
+    expect(dataPlane.jobQueues.map((q) => q.name)).toEqual(['urgent', 'default', 'bulk']);
+    const queues = template.findResources('AWS::SQS::Queue');
+    expect(Object.keys(queues)).toHaveLength(2 * DEFAULT_JOB_QUEUES.length);
+    const dlqTargets = new Set(
+      Object.values(queues).map((q) => JSON.stringify(q.Properties.RedrivePolicy?.deadLetterTargetArn)),
     );
+    expect(dlqTargets.size).toBe(DEFAULT_JOB_QUEUES.length + 1); // three DLQs, and undefined for the DLQs
+  });
+
+  it('exports every queue, DLQ and the bucket under the keys the CLI reads', () => {
+    const outputs = template.findOutputs('*');
+    const perQueue = DEFAULT_JOB_QUEUES.flatMap((q) => Object.values(queueOutputKeys(q.name)));
+    expect(Object.keys(outputs).sort()).toEqual(
+      [STACK_OUTPUTS.bucket, QUEUE_NAMES_OUTPUT, ...perQueue].sort(),
+    );
+    expect(perQueue).toContain(STACK_OUTPUTS.queueUrl);
+    expect(outputs[QUEUE_NAMES_OUTPUT]?.Value).toBe('urgent,default,bulk');
   });
 
   it('matches its snapshot, asset hashes scrubbed', () => {

@@ -25,10 +25,50 @@ describe('PrimaryStack', () => {
     expect(JSON.stringify(outputs[STACK_OUTPUTS.dashboard]?.Value)).toContain('#dashboards:name=');
   });
 
+  it('scales on the backlog of every queue summed, and wakes from zero on a job visible on any', () => {
+    const names = primary.jobQueues.map((q) => q.name);
+    expect(names).toEqual(['urgent', 'default', 'bulk']);
+    const [tracking] = Object.values(
+      template.findResources('AWS::ApplicationAutoScaling::ScalingPolicy', {
+        Properties: { PolicyType: 'TargetTrackingScaling' },
+      }),
+    );
+    const metrics = tracking!.Properties.TargetTrackingScalingPolicyConfiguration
+      .CustomizedMetricSpecification.Metrics as { Id: string; Expression?: string; MetricStat?: unknown }[];
+    const byQueue = metrics.filter((m) => /^(visible|inflight)_/.test(m.Id));
+    expect(byQueue).toHaveLength(2 * names.length);
+    const expression = metrics.find((m) => m.Id === 'backlogPerWorker')?.Expression ?? '';
+    for (const m of byQueue) expect(expression).toContain(`FILL(${m.Id}, 0)`);
+    expect(expression).toContain('IF(FILL(running, 0) > 0, FILL(running, 0), 1)');
+    const wake = Object.values(template.findResources('AWS::CloudWatch::Alarm')).find((a) =>
+      JSON.stringify(a.Properties.Metrics ?? []).includes('FILL(desired, 0) < 1'),
+    );
+    for (const n of names)
+      expect(JSON.stringify(wake?.Properties.Metrics)).toContain(`FILL(visible_${n}, 0)`);
+  });
+
+  it('lets the scheduler role, the submitter and the workers send to these job queues and nothing else', () => {
+    const ref = (c: { node: { defaultChild?: unknown } }) =>
+      primary.getLogicalId(c.node.defaultChild as never);
+    const jobQueues = new Set(primary.jobQueues.map((q) => ref(q.queue)));
+    const dlqs = new Set(primary.jobQueues.map((q) => ref(q.deadLetterQueue)));
+    const targets = (policy: string, action: string) =>
+      iamStatements(template)
+        .filter((s) => s.Policy.startsWith(policy) && s.Action.includes(action))
+        .flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]))
+        .map((r) => (r as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0]);
+    const scheduler = iamStatements(template).filter((s) => s.Policy.startsWith('JobSchedulerRole'));
+    expect(scheduler.flatMap((s) => s.Action)).toEqual(scheduler.map(() => 'sqs:SendMessage'));
+    expect(new Set(targets('JobSchedulerRole', 'sqs:SendMessage'))).toEqual(jobQueues);
+    expect(new Set(targets('SubmitterRole', 'sqs:SendMessage'))).toEqual(jobQueues);
+    expect(new Set(targets('FargateFleetTaskDefinitionTaskRole', 'sqs:ReceiveMessage'))).toEqual(jobQueues);
+    expect(new Set(targets('FargateFleetTaskDefinitionTaskRole', 'sqs:SendMessage'))).toEqual(dlqs);
+  });
+
   it('sends every alarm to one SNS topic that refuses plain HTTP and mails the configured address', () => {
     const topicId = primary.getLogicalId(primary.monitoring.alarmTopic.node.defaultChild as never);
     template.allResourcesProperties('AWS::CloudWatch::Alarm', Match.anyValue());
-    for (const alarm of primary.jobQueue.alarms) {
+    for (const alarm of primary.jobQueues.flatMap((q) => q.alarms)) {
       const props =
         template.findResources('AWS::CloudWatch::Alarm')[
           primary.getLogicalId(alarm.node.defaultChild as never)

@@ -117,6 +117,44 @@ describe('flotilla scheduler', () => {
   }, 30_000);
 });
 
+describe('delayed jobs on several queues', () => {
+  it('parks a job delayed with --queue bulk under that queue, and the timer sends it there', async () => {
+    const { d, args } = await setup();
+    const sub = await flotilla([
+      'submit',
+      'pi',
+      '--queue',
+      'bulk',
+      '--delay',
+      '20m',
+      '--payload',
+      '{}',
+      '--id',
+      'late',
+      '--batch',
+      'b',
+      ...args,
+    ]);
+    expect(sub.code, sub.stderr).toBe(0);
+    const keys: string[] = [];
+    for await (const o of d.store.list('scheduled/')) keys.push(o.key);
+    expect(keys).toHaveLength(1);
+    const parked = JSON.parse((await d.store.get(keys[0]!)).toString()) as DelayedJob;
+    expect(parked.queue).toBe('bulk');
+    // Due now: the same record, moved to this minute, as a timer would find it 20 minutes on.
+    const dueAtMs = Date.now() - 1000;
+    await d.store.put(
+      delayedKey(dueAtMs, 'b', 'late'),
+      JSON.stringify({ ...parked, dueAt: new Date(dueAtMs).toISOString() }),
+    );
+    await d.store.delete(keys[0]!);
+    const once = await flotilla(['scheduler', '--once', ...args]);
+    expect(once.code, once.stderr).toBe(0);
+    expect(await receiveAll(d.jobQueues.bulk!.queue, 1500)).toEqual(['late']);
+    expect(await receiveAll(d.queue, 1000)).toEqual([]);
+  }, 30_000);
+});
+
 describe('flotilla schedule', () => {
   it('adds, lists and removes a nightly schedule', async () => {
     const { args } = await setup();

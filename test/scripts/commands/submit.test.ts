@@ -121,9 +121,9 @@ describe('flotilla dlq', () => {
     const list = await flotilla(['dlq', 'list', ...args]);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(
-      /^imgs\/img-1 \(resize\) +attempts 1 +UnknownJobTypeError: unknown job type 'resize'/m,
+      /^default +imgs\/img-1 \(resize\) +attempts 1 +UnknownJobTypeError: unknown job type 'resize'/m,
     );
-    expect(list.stderr).toMatch(/^1 message\(s\) in /);
+    expect(list.stderr).toMatch(/^1 message\(s\) in .* \(queue default\)$/m);
     const listedAgain = await flotilla(['dlq', 'list', '--json', ...args]);
     expect(JSON.parse(listedAgain.stdout)).toMatchObject({
       jobId: 'img-1',
@@ -157,5 +157,75 @@ describe('flotilla dlq', () => {
       status: 'done',
       result: { resized: { w: 10 } },
     });
+  });
+});
+
+describe('several queues', () => {
+  it('submits to the queue --queue names, and lists the DLQs of every queue or of one', async () => {
+    const d = await freshDeployment(emu);
+    const worker = new Worker({
+      queues: ['urgent', 'default', 'bulk'].map((name) => ({ name, ...d.jobQueues[name]! })),
+      store: d.store,
+      handlers: builtinHandlers(),
+      waitTimeSeconds: 1,
+      drainTimeoutMs: 2000,
+    });
+    workers.push(worker);
+    void worker.start();
+    const args = ['--endpoint', emu.endpoint, '--queue-url', d.queueUrl, '--bucket', d.bucket];
+
+    const ok = await flotilla([
+      'submit',
+      'echo',
+      '--queue',
+      'urgent',
+      '--payload',
+      '{"n":1}',
+      '--wait',
+      ...args,
+    ]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toMatch(/submitted 1 job\(s\) of type echo as batch \S+ to queue urgent/);
+    expect(ok.stdout).toMatch(/1 done, 0 in DLQ/);
+
+    // An unknown type goes to the DLQ of the queue it came from.
+    for (const q of ['urgent', 'bulk']) {
+      const r = await flotilla([
+        'submit',
+        'nope',
+        '--queue',
+        q,
+        '--payload',
+        '{}',
+        '--batch',
+        `b-${q}`,
+        ...args,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    await eventually(async () => {
+      const depths = await Promise.all(['urgent', 'bulk'].map((q) => queueDepth(d.jobQueues[q]!.dlq)));
+      return depths.every((x) => x.visible === 1);
+    });
+    await worker.stop();
+
+    const all = await flotilla(['dlq', 'list', ...args]);
+    expect(all.code, all.stderr).toBe(0);
+    expect(all.stdout).toMatch(/^urgent +b-urgent\/\S+ \(nope\)/m);
+    expect(all.stdout).toMatch(/^bulk +b-bulk\/\S+ \(nope\)/m);
+    expect(all.stdout.trim().split('\n')).toHaveLength(2);
+    const bulk = await flotilla(['dlq', 'list', '--queue', 'bulk', '--json', ...args]);
+    expect(
+      bulk.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([expect.objectContaining({ queue: 'bulk', batch: 'b-bulk', type: 'nope' })]);
+
+    const bad = await flotilla(['submit', 'echo', '--queue', 'nightly', '--payload', '{}', ...args]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr.trim()).toBe(
+      "flotilla submit: no job queue named 'nightly' here; this deployment has: urgent, default, bulk",
+    );
   });
 });

@@ -9,10 +9,38 @@ import { main } from '../../../scripts/commands/simulate.js';
 import { simulate } from '../../../scripts/simulate/engine.js';
 import { ecsPatternsController, flotillaController } from '../../../scripts/simulate/policies.js';
 import { type Comparison, compare, p95Verdict } from '../../../scripts/simulate/report.js';
-import { builtInTrace, burstTrace, parseTraceCsv } from '../../../scripts/simulate/traces.js';
+import {
+  builtInTrace,
+  burstTrace,
+  parseQueueMix,
+  parseTraceCsv,
+  withQueueMix,
+} from '../../../scripts/simulate/traces.js';
 
 const tasksAt = (r: { samples: readonly { t: number; tasks: number }[] }, t: number) =>
   r.samples.find((s) => s.t >= t)?.tasks;
+
+describe('several queues on one fleet', () => {
+  it('scales on the backlog summed over the queues and serves the higher queue first', () => {
+    const one = burstTrace(3000);
+    const three = withQueueMix(one, parseQueueMix('urgent=10,default=30,bulk=60'));
+    const single = simulate(one, DEFAULT_SCALING, flotillaController(DEFAULT_SCALING));
+    const split = simulate(three, DEFAULT_SCALING, flotillaController(DEFAULT_SCALING));
+    // The same jobs over three queues ask for the same fleet as over one: the backlog is their sum.
+    expect(split.samples.map((x) => x.desired)).toEqual(single.samples.map((x) => x.desired));
+    expect(split.workerMinutes).toBeCloseTo(single.workerMinutes, 0);
+    expect(split.completed).toBe(3000);
+    const [urgent, normal, bulk] = split.byQueue!;
+    expect(urgent!.jobs + normal!.jobs + bulk!.jobs).toBe(3000);
+    expect(urgent!.p95LatencySeconds).toBeLessThan(normal!.p95LatencySeconds);
+    expect(normal!.p95LatencySeconds).toBeLessThan(bulk!.p95LatencySeconds);
+  });
+
+  it('refuses a malformed --queues mix with one line', () => {
+    expect(() => parseQueueMix('urgent=1,bulk')).toThrow(UsageError);
+    expect(() => parseQueueMix('urgent=1,urgent=2')).toThrow(/twice/);
+  });
+});
 
 describe('the default policy against aws-ecs-patterns on the built-in traces', () => {
   const runs: Record<string, Comparison> = {};

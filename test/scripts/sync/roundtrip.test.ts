@@ -93,6 +93,15 @@ describe('export → restore round trip between two emulators', () => {
     expect(JSON.parse(jobs?.attributes.RedrivePolicy ?? '{}').maxReceiveCount).toBe(3);
     const dlq = d.queues.find((q) => q.role === 'dlq');
     expect(dlq?.messages?.count).toBe(1);
+    // Every job queue of the definitions, each with its DLQ, named as the deployment names it.
+    expect(d.queues.map((q) => `${q.role} ${q.jobQueue}`)).toEqual([
+      'jobs default',
+      'dlq default',
+      'jobs urgent',
+      'dlq urgent',
+      'jobs bulk',
+      'dlq bulk',
+    ]);
     // Read without removing: the DLQ still holds its message.
     const again = await new SqsQueue(source.sqs, dep.dlqUrl).receive({ maxMessages: 10, waitTimeSeconds: 1 });
     expect(again.map((m) => m.body)).toEqual(['{"type":"failed-job"}']);
@@ -128,6 +137,8 @@ describe('export → restore round trip between two emulators', () => {
         .Attributes ?? {};
     const jobsUrl = r.queueUrls.get(`${dep.name}-jobs`)!;
     const dlqUrl = r.queueUrls.get(`${dep.name}-jobs-dlq`)!;
+    expect(r.queueUrls.get(`${dep.name}-jobs-urgent`)).toBeDefined();
+    expect(r.queueUrls.get(`${dep.name}-jobs-bulk-dlq`)).toBeDefined();
     const [was, now] = [await attrs(source, dep.queueUrl), await attrs(target, jobsUrl)];
     for (const k of [
       'VisibilityTimeout',

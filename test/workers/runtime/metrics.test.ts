@@ -53,6 +53,8 @@ function capture() {
 
 const counters = (n: number) => ({
   received: 10 * n,
+  receives: 2 * n,
+  emptyReceives: n,
   done: 8 * n,
   failed: 2 * n,
   retried: n,

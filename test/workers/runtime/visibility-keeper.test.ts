@@ -24,7 +24,12 @@ function fakeQueue(url: string, refuse: (c: Change) => boolean = () => false) {
         .map((e) => ({ id: e.id, code: 'ReceiptHandleIsInvalid', message: '', senderFault: true }));
     },
   } as unknown as QueuePort;
-  const source: JobSource = { queue, dlq: undefined, deletes: new DeleteBatcher(queue, silentLogger) };
+  const source: JobSource = {
+    name: 'default',
+    queue,
+    dlq: undefined,
+    deletes: new DeleteBatcher(queue, silentLogger),
+  };
   return { source, calls };
 }
 

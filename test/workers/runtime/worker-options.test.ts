@@ -32,7 +32,7 @@ describe('resolveWorkerOptions', () => {
       heartbeatIntervalMs: 20_000, // a third of the visibility timeout
     });
     expect(r.workerId).toMatch(/:\d+$/);
-    expect(r.dlq).toBeUndefined();
+    expect(r.queues).toEqual([{ name: 'default', queue: base.queue }]);
   });
 
   it('derives pollers and the heartbeat from the values given, and keeps values set explicitly', () => {
