@@ -122,6 +122,15 @@ export function assertId(value: string, what: string): string {
   return value;
 }
 
+/** The message attribute every Flotilla client adds to a job's message: the job id. */
+export const JOB_ID_ATTRIBUTE = 'flotilla-job-id';
+/**
+ * The message attribute a sender adds when the job may have been sent before under the same id
+ * (a batch id re-used, a DLQ redrive, a restore, the timer): the worker then checks for the
+ * job's result before running it. Other first deliveries skip that request (docs/workers.md).
+ */
+export const RESENT_ATTRIBUTE = 'flotilla-resent';
+
 /** Where a job's result and error records live in the data bucket. */
 export const resultKey = (batch: string, jobId: string) => `results/${batch}/${jobId}.json`;
 export const errorKey = (batch: string, jobId: string) => `errors/${batch}/${jobId}.json`;

@@ -125,6 +125,62 @@ describe('duplicate deliveries', () => {
   });
 });
 
+describe('a job run by two workers', () => {
+  it('keeps one result when two workers each run a copy of a job, and a fresh worker drops the re-sent finished job', async () => {
+    const { d, effects, start, sub } = await setup();
+    const batch = uniqueName('twice');
+    const refusedBefore = suite.emu.shim.refused;
+    // Two workers that take one job at a time, both polling before the copies arrive.
+    const workers = [start({ FLOTILLA_CONCURRENCY: '1' }), start({ FLOTILLA_CONCURRENCY: '1' })];
+    await eventually(() => workers.every((w) => logLines(w, 'worker started').length > 0), 15_000);
+    // An SQS duplicate: two copies of one job's message, each a first delivery.
+    const body = envelope(batch, 'dup', 'effect', { ms: 3000 });
+    await d.queue.sendBatch([
+      { id: '0', body },
+      { id: '1', body },
+    ]);
+    await eventually(() => workers.every((w) => logLines(w, 'job started').length === 1), 15_000);
+    await settled(d);
+    const bothRan = effectCounts(effects).get(`${batch}/dup`);
+    await Promise.all(workers.map(stopWorker));
+    // The batch sent again under its id (as a resumed submit would): its messages say so, and a
+    // worker that never saw the job checks for its result and drops it.
+    const again = await sub.submitMany('effect', [{ id: 'dup', payload: { ms: 3000 } }], {
+      batch,
+      skipDone: false,
+    });
+    const fresh = start();
+    await eventually(() => fresh.lines.some((l) => String(l.msg).includes('duplicate delivery')), 15_000);
+    await settled(d);
+
+    const counts = await countOutcome(suite.emu, d, batch, 1);
+    const kept = workers.flatMap((w) =>
+      logLines(w, 'result already written by another delivery; kept the first'),
+    );
+    printCounts('Two workers each receive a copy of one job; then the batch is sent again', counts, {
+      'side effects (two workers)': bothRan,
+      'result writes refused (If-None-Match)': suite.emu.shim.refused - refusedBefore,
+      're-sent after it finished': again.submitted.sent,
+      'side effects after the re-send': effectCounts(effects).get(`${batch}/dup`),
+    });
+    expect(counts).toEqual({
+      submitted: 1,
+      results: 1,
+      writtenMoreThanOnce: 0,
+      queued: 0,
+      inFlight: 0,
+      dlq: 0,
+    });
+    // Across workers a duplicate's side effects can happen twice; its result is written once.
+    expect(bothRan).toBe(2);
+    expect(kept).toHaveLength(1);
+    expect(suite.emu.shim.refused - refusedBefore).toBe(1);
+    expect(again.submitted.sent).toBe(1);
+    expect(effectCounts(effects).get(`${batch}/dup`)).toBe(2);
+    expect(logLines(fresh, 'job started')).toHaveLength(0);
+  });
+});
+
 describe('leases', () => {
   it('runs a 16 s job on a 4 s visibility timeout once, extending its lease with heartbeats', async () => {
     const { d, effects, start, sub } = await setup({ visibilityTimeoutSeconds: 4 });

@@ -5,6 +5,7 @@
  * messages that arrive while it stops are given straight back.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { RESENT_ATTRIBUTE } from '../../core/envelope.js';
 import { classifyError, describeError } from '../../core/errors.js';
 import type { QueueMessage } from '../../core/ports/queue.js';
 import { backoffMs } from './backoff.js';
@@ -71,9 +72,10 @@ export class Poller {
         msgs = await queue.receive({
           maxMessages: want,
           waitTimeSeconds: this.opts.waitTimeSeconds,
-          // The job travels in the body; its message attributes (the submitter's flotilla-job-id)
-          // would only add to the parsing of every response.
-          messageAttributes: false,
+          // The job travels in the body; of its message attributes only the sender's mark that
+          // it may have been sent before matters (result-check.ts): the rest (the submitter's
+          // flotilla-job-id) would only add to the parsing of every response.
+          messageAttributes: [RESENT_ATTRIBUTE],
           ...(lastWasEmpty ? { abortSignal: this.pollAbort.signal } : {}),
         });
         lastWasEmpty = msgs.length === 0;
