@@ -2,7 +2,7 @@
  * The job envelope: what travels on the queue. One versioned schema, validated when a job is
  * submitted and again when a worker receives it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidEnvelopeError } from './errors.js';
 
 export const ENVELOPE_VERSION = 1;

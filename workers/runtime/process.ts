@@ -51,6 +51,16 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
   const s3 = s3Client(config.endpoint);
   // The queue's and the bucket's calls go out as signed requests on each client's pool (core/transport).
   const queue = new SqsQueue(sqs, config.queueUrl);
+  // Held to the bucket layout: a key the role would not be granted is refused here, as on AWS.
+  const store = workerLayoutStore(new S3Store(s3, config.bucket), config.handlers, config.layout);
+  // A missing or unreadable bucket would fail every job, one retry at a time: say so now, once.
+  // Checked while the queue's settings are read, not after: start-up waits for one round trip.
+  const bucketChecked = (async () => {
+    for await (const _ of store.list('results/')) break;
+  })().then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   let attrs: Record<string, string>;
   try {
     attrs = await queue.attributes(['VisibilityTimeout', 'RedrivePolicy']);
@@ -69,12 +79,8 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
       ? await deadLetterQueueOf(sqs, redrive)
       : undefined;
   if (!dlq) log.warn('the job queue has no DLQ; failed jobs stay on the queue until it expires them');
-  // Held to the bucket layout: a key the role would not be granted is refused here, as on AWS.
-  const store = workerLayoutStore(new S3Store(s3, config.bucket), config.handlers, config.layout);
-  try {
-    // A missing or unreadable bucket would fail every job, one retry at a time: say so now, once.
-    for await (const _ of store.list('results/')) break;
-  } catch (err) {
+  const err = await bucketChecked;
+  if (err !== undefined) {
     log.error('cannot read the data bucket', {
       bucket: config.bucket,
       error: describeError(err, { endpoint: config.endpoint.endpoint, resource: `bucket ${config.bucket}` }),
