@@ -19,6 +19,7 @@ import type { QueuePort, SendEntry } from '../../core/ports/queue.js';
 import { eventually, freshDeployment, queueDepth } from '../support/deployment.js';
 import { uniqueName } from '../support/emulators.js';
 import {
+  allWrittenOnce,
   countOutcome,
   deletedCount,
   effectCounts,
@@ -110,14 +111,7 @@ describe('duplicate deliveries', () => {
       'side effects': executions,
       'duplicate deliveries dropped': dropped,
     });
-    expect(counts).toEqual({
-      submitted: 1,
-      results: 1,
-      writtenMoreThanOnce: 0,
-      queued: 0,
-      inFlight: 0,
-      dlq: 0,
-    });
+    expect(counts).toEqual(allWrittenOnce(1));
     expect(executions).toBe(1);
     expect(logLines(w, 'job started')).toHaveLength(1);
     expect(dropped).toBe(2);
@@ -163,14 +157,7 @@ describe('a job run by two workers', () => {
       're-sent after it finished': again.submitted.sent,
       'side effects after the re-send': effectCounts(effects).get(`${batch}/dup`),
     });
-    expect(counts).toEqual({
-      submitted: 1,
-      results: 1,
-      writtenMoreThanOnce: 0,
-      queued: 0,
-      inFlight: 0,
-      dlq: 0,
-    });
+    expect(counts).toEqual(allWrittenOnce(1));
     // Across workers a duplicate's side effects can happen twice; its result is written once.
     expect(bothRan).toBe(2);
     expect(kept).toHaveLength(1);
@@ -198,14 +185,7 @@ describe('leases', () => {
       'receives (attempt)': result.attempt,
       'duration (s)': (result.durationMs / 1000).toFixed(1),
     });
-    expect(counts).toEqual({
-      submitted: 1,
-      results: 1,
-      writtenMoreThanOnce: 0,
-      queued: 0,
-      inFlight: 0,
-      dlq: 0,
-    });
+    expect(counts).toEqual(allWrittenOnce(1));
     expect(effectCounts(effects).get(`${batch.batch}/long`)).toBe(1);
     expect(logLines(w, 'job started')).toHaveLength(1);
     expect(result.attempt).toBe(1);
@@ -286,14 +266,7 @@ describe('partial failure of a receive batch', () => {
       'redelivered (attempt 2)': [...attempts.values()].filter((a) => a === 2).length,
       'total deletes': deletedCount(suite.emu, queueName),
     });
-    expect(counts).toEqual({
-      submitted: 10,
-      results: 10,
-      writtenMoreThanOnce: 0,
-      queued: 0,
-      inFlight: 0,
-      dlq: 0,
-    });
+    expect(counts).toEqual(allWrittenOnce(10));
     expect(afterFirstRound).toEqual({ deleted: 8, visible: 0, inFlight: 2 });
     // All ten first attempts came from one receive before any redelivery.
     expect(firstRetry).toBe(10);
@@ -338,14 +311,7 @@ describe('DLQ redrive', () => {
       dlq: 4,
     });
     expect(moved).toBe(4);
-    expect(counts).toEqual({
-      submitted: 20,
-      results: 20,
-      writtenMoreThanOnce: 0,
-      queued: 0,
-      inFlight: 0,
-      dlq: 0,
-    });
+    expect(counts).toEqual(allWrittenOnce(20));
     expect(outcome).toMatchObject({ complete: true, deadLettered: [] });
     expect(executions.size).toBe(20);
     expect([...executions.values()].every((n) => n === 1)).toBe(true);
@@ -405,14 +371,7 @@ describe('bulk submit interrupted and run again', () => {
     expect(again.submitted.skipped).toBeGreaterThanOrEqual(doneAtRerun);
     expect(again.submitted.skipped + again.submitted.sent).toBe(JOBS);
     expect(outcome.complete).toBe(true);
-    expect(counts).toEqual({
-      submitted: JOBS,
-      results: JOBS,
-      writtenMoreThanOnce: 0,
-      queued: 0,
-      inFlight: 0,
-      dlq: 0,
-    });
+    expect(counts).toEqual(allWrittenOnce(JOBS));
     expect(executions.size).toBe(JOBS);
     expect([...executions.values()].every((n) => n === 1)).toBe(true);
     expect(dropped).toBe(150 - again.submitted.skipped);

@@ -204,6 +204,16 @@ export interface Counts {
   dlq: number;
 }
 
+/** The counts of a run that ended well: every job has one result, written once, and both queues are empty. */
+export const allWrittenOnce = (jobs: number): Counts => ({
+  submitted: jobs,
+  results: jobs,
+  writtenMoreThanOnce: 0,
+  queued: 0,
+  inFlight: 0,
+  dlq: 0,
+});
+
 /** Count results (and multiple writes) under results/<batch>/ and what is left on the queue and DLQ. */
 export async function countOutcome(
   emu: SpiedEmulator,

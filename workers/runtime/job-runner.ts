@@ -1,12 +1,12 @@
 /**
  * One job from its message to its outcome: parse the envelope, drop a delivery of a job that
  * is already running here or already done (job ids are idempotency keys; result-check.ts says
- * when that costs a request), fetch a claim-checked
- * payload and check it against its envelope, run the handler through an executor under its
- * timeout, write the result record once, and delete the message. Failures go to the failure
- * handler. A redelivered job's history decides where it runs: a suspect (its last delivery was
- * lost with its worker) runs alone in a child process, as does every job of a type with
- * isolation 'always' (in the pool's children); the rest run here.
+ * when that costs a request), fetch a claim-checked payload and check it against its envelope,
+ * run the handler through an executor under its timeout, write the result record once, and
+ * delete the message. Failures go to the failure handler. A redelivered job's history decides
+ * where it runs: a suspect (its last delivery was lost with its worker) runs alone in a child
+ * process, as does every job of a type with isolation 'always' (in the pool's children); the
+ * rest run here.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -103,7 +103,7 @@ export class JobRunner {
       const done = writeResult && (await this.results.alreadyDone(msg, envelope.batch, jobKey, key));
       if (done) {
         this.counters.duplicates++;
-        this.log.info(`job already done (${done}); dropping the duplicate delivery`, fields);
+        this.log.info('job already done; dropping the duplicate delivery', { ...fields, known: done });
         entry.source.deletes.add(msg.receiptHandle);
         return;
       }
