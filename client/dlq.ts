@@ -1,5 +1,5 @@
 /** Reading and redriving a dead-letter queue, as library functions the CLI calls. */
-import { errorKey, peekIds } from '../core/envelope.js';
+import { errorKey, peekIds, RESENT_ATTRIBUTE } from '../core/envelope.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { QueueMessage, QueuePort } from '../core/ports/queue.js';
 
@@ -64,7 +64,11 @@ export async function redrive(opts: {
         if (ids.id && ids.batch) await opts.store.delete(errorKey(ids.batch, ids.id));
       }
     }
-    const failed = await opts.queue.sendBatch(msgs.map((m, i) => ({ id: String(i), body: m.body })));
+    // Marked as sent before: a dead-lettered job may have a result (a worker wrote it and lost
+    // its delete), and the worker checks for it before running the job again.
+    const failed = await opts.queue.sendBatch(
+      msgs.map((m, i) => ({ id: String(i), body: m.body, attributes: { [RESENT_ATTRIBUTE]: '1' } })),
+    );
     if (failed.length > 0) {
       throw new Error(
         `the job queue refused ${failed.length} message(s): ${failed[0]?.code} ${failed[0]?.message}`,

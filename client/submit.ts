@@ -23,11 +23,13 @@ import {
   type ErrorRecord,
   errorKey,
   type FinalRecord,
+  JOB_ID_ATTRIBUTE,
   jobIdOfKey,
   MANIFEST_PREVIEW_CHARS,
   manifestKey,
   type ProgressRecord,
   payloadKey,
+  RESENT_ATTRIBUTE,
   type ResultRecord,
   resultKey,
 } from '../core/envelope.js';
@@ -159,6 +161,10 @@ export class Submitter {
     }
     const entries: SendEntry[] = [];
     for (const env of envelopes) entries.push(await this.toEntry(env));
+    // A batch id given again (a resumed submit) may re-send jobs sent before, perhaps finished
+    // since the listing above: their messages say so, and a worker checks for their results
+    // before running them. Other jobs go unmarked: a worker runs their first delivery unchecked.
+    const resent = opts.batch !== undefined && (await this.sentBefore(batch, done, opts.skipDone !== false));
     // Before the jobs: whoever looks at the batch (a dashboard, `results`) knows what is queued.
     await this.opts.store.put(manifestKey(batch), JSON.stringify(manifest), {
       contentType: 'application/json',
@@ -177,6 +183,7 @@ export class Submitter {
       target.queue,
       delay > 0 ? entries.map((e) => ({ ...e, delaySeconds: delay })) : entries,
       progress,
+      resent,
     );
     return new BatchHandle(this.opts.store, batch, ids, submitted);
   }
@@ -259,7 +266,9 @@ export class Submitter {
     queue: QueuePort,
     entries: SendEntry[],
     onProgress: (sent: number) => void,
+    resent: boolean,
   ): Promise<void> {
+    const mark: Record<string, string> = resent ? { [RESENT_ATTRIBUTE]: '1' } : {};
     const groups: SendEntry[][] = [];
     let cur: SendEntry[] = [];
     let bytes = 0;
@@ -270,7 +279,7 @@ export class Submitter {
         cur = [];
         bytes = 0;
       }
-      cur.push({ ...e, id: String(cur.length), attributes: { 'flotilla-job-id': e.id } });
+      cur.push({ ...e, id: String(cur.length), attributes: { [JOB_ID_ATTRIBUTE]: e.id, ...mark } });
       bytes += b;
     }
     if (cur.length > 0) groups.push(cur);
@@ -291,12 +300,21 @@ export class Submitter {
       const byId = new Map(todo.map((e) => [e.id, e]));
       if (fatal || attempt >= 5) {
         const f = fatal ?? failed[0]!;
-        const jobId = byId.get(f.id)?.attributes?.['flotilla-job-id'];
+        const jobId = byId.get(f.id)?.attributes?.[JOB_ID_ATTRIBUTE];
         throw new FlotillaError(`the queue refused job ${jobId}: ${f.code} ${f.message}`.trim());
       }
       todo = failed.map((f) => byId.get(f.id)!).filter(Boolean);
       await sleep(100 * 2 ** attempt);
     }
+  }
+
+  /** Whether jobs of this batch may have been sent before: its manifest or a result says so. */
+  private async sentBefore(batch: string, done: Set<string>, listed: boolean): Promise<boolean> {
+    if (done.size > 0) return true;
+    if (await this.opts.store.head(manifestKey(batch))) return true;
+    if (listed) return false;
+    for await (const _ of this.opts.store.list(`results/${batch}/`)) return true;
+    return false;
   }
 
   private async doneIds(batch: string): Promise<Set<string>> {

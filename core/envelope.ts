@@ -2,7 +2,7 @@
  * The job envelope: what travels on the queue. One versioned schema, validated when a job is
  * submitted and again when a worker receives it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidEnvelopeError } from './errors.js';
 
 export const ENVELOPE_VERSION = 1;
@@ -121,6 +121,15 @@ export function assertId(value: string, what: string): string {
   if (!r.success) throw new InvalidEnvelopeError(r.error.issues[0]?.message ?? `invalid ${what}`);
   return value;
 }
+
+/** The message attribute every Flotilla client adds to a job's message: the job id. */
+export const JOB_ID_ATTRIBUTE = 'flotilla-job-id';
+/**
+ * The message attribute a sender adds when the job may have been sent before under the same id
+ * (a batch id re-used, a DLQ redrive, a restore, the timer): the worker then checks for the
+ * job's result before running it. Other first deliveries skip that request (docs/workers.md).
+ */
+export const RESENT_ATTRIBUTE = 'flotilla-resent';
 
 /** Where a job's result and error records live in the data bucket. */
 export const resultKey = (batch: string, jobId: string) => `results/${batch}/${jobId}.json`;

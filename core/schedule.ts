@@ -11,7 +11,7 @@
  * `scheduled/` read in key order and stopped at the first minute still to come.
  */
 import { Cron } from 'croner';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EnvelopeSchema, ID_PATTERN } from './envelope.js';
 import { PREFIXES } from './layout.js';
 

@@ -21,6 +21,22 @@ import { HttpServiceError, SignedClient, signedClientFor, withRetries } from '..
 const THROTTLED = new Set(['ThrottlingException', 'RequestThrottled', 'ServiceUnavailable']);
 const NO_ATTRIBUTES: Readonly<Record<string, string>> = Object.freeze({});
 
+/** A message's attributes as strings: all of them, or those named (some endpoints send all whatever was asked). */
+function attributesOf(
+  wire: Record<string, { StringValue?: string }>,
+  names: readonly string[] | undefined,
+): Readonly<Record<string, string>> {
+  const out: Record<string, string> = {};
+  let any = false;
+  for (const k of names ?? Object.keys(wire)) {
+    const v = wire[k];
+    if (!v) continue;
+    out[k] = v.StringValue ?? '';
+    any = true;
+  }
+  return any ? out : NO_ATTRIBUTES;
+}
+
 interface WireMessage {
   MessageId?: string;
   ReceiptHandle?: string;
@@ -84,7 +100,9 @@ export class SqsQueue implements QueuePort {
   ) {}
 
   async receive(opts: ReceiveOptions): Promise<QueueMessage[]> {
-    const withAttributes = opts.messageAttributes !== false;
+    const asked = opts.messageAttributes ?? true;
+    // Which attributes: undefined for all of them, else those named (none for false).
+    const names = asked === true ? undefined : asked === false ? [] : asked;
     const out = (await this.call(
       'ReceiveMessage',
       {
@@ -93,7 +111,7 @@ export class SqsQueue implements QueuePort {
         WaitTimeSeconds: opts.waitTimeSeconds,
         VisibilityTimeout: opts.visibilityTimeoutSeconds,
         MessageSystemAttributeNames: ['ApproximateReceiveCount', 'SentTimestamp'],
-        MessageAttributeNames: withAttributes ? ['All'] : undefined,
+        MessageAttributeNames: names === undefined ? ['All'] : names.length > 0 ? names : undefined,
       },
       opts.abortSignal,
     )) as { Messages?: WireMessage[] };
@@ -108,10 +126,8 @@ export class SqsQueue implements QueuePort {
         sentAtMs: Number(m.Attributes?.SentTimestamp ?? Date.now()),
         // Some endpoints send every attribute whatever was asked: what was not asked for is dropped.
         attributes:
-          withAttributes && m.MessageAttributes
-            ? Object.fromEntries(
-                Object.entries(m.MessageAttributes).map(([k, v]) => [k, v.StringValue ?? '']),
-              )
+          m.MessageAttributes && names?.length !== 0
+            ? attributesOf(m.MessageAttributes, names)
             : NO_ATTRIBUTES,
       };
     });

@@ -32,11 +32,11 @@ export interface ReceiveOptions {
   readonly waitTimeSeconds: number;
   readonly visibilityTimeoutSeconds?: number;
   /**
-   * Ask for the messages' own attributes (`QueueMessage.attributes`). Without them each response
-   * is smaller and cheaper to parse: the worker, which reads only the body and the receive count,
-   * goes without. @default true
+   * Ask for the messages' own attributes (`QueueMessage.attributes`): all of them, none, or only
+   * those named. Without them each response is smaller and cheaper to parse: the worker, which
+   * reads the body, the receive count and one attribute, asks for that one. @default true
    */
-  readonly messageAttributes?: boolean;
+  readonly messageAttributes?: boolean | readonly string[];
   readonly abortSignal?: AbortSignal;
 }
 

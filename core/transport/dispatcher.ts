@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { Agent, type Dispatcher, EnvHttpProxyAgent } from 'undici';
+import { Agent, type AgentOptions, type Dispatcher, EnvHttpProxyAgent } from './undici.js';
 
 export interface ProxyConfig {
   /** Proxy for http:// endpoints, as HTTP_PROXY. @default - none */
@@ -39,7 +39,7 @@ export function createDispatcher(opts: TransportOptions = {}): Dispatcher {
     ? [...rootCertificates, ...opts.caFiles.map((f) => readFileSync(f, 'utf8'))]
     : undefined;
   const tls = ca ? { ca } : {};
-  const agentOptions: Agent.Options = {
+  const agentOptions: AgentOptions = {
     connections: opts.maxSockets ?? 64,
     keepAliveTimeout: 4_000,
     headersTimeout: opts.requestTimeoutMs ?? 60_000,

@@ -8,8 +8,8 @@
 import { getEndpointFromInstructions } from '@smithy/core/endpoints';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentityProvider, ChecksumConstructor, HashConstructor } from '@smithy/types';
-import { Agent, type Dispatcher } from 'undici';
 import { queryString, UndiciHttpHandler } from './sdk-handler.js';
+import { Agent, type Dispatcher } from './undici.js';
 
 /** HTTP statuses and socket errors worth another attempt: throttling, server errors, drops. */
 const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);

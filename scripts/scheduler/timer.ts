@@ -10,7 +10,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pool } from '../../client/submit.js';
-import type { Envelope } from '../../core/envelope.js';
+import { type Envelope, JOB_ID_ATTRIBUTE, RESENT_ATTRIBUTE } from '../../core/envelope.js';
 import { isMissingObject } from '../../core/errors.js';
 import type { ObjectStore } from '../../core/ports/object-store.js';
 import type { QueuePort } from '../../core/ports/queue.js';
@@ -191,7 +191,12 @@ export class Timer {
       this.log(`taking over ${key}: claimed by ${held.owner} ${now - held.atMs} ms ago and never sent`);
       await put('claimed', false);
     }
-    await queue.send({ body: JSON.stringify(env), attributes: { 'flotilla-job-id': env.id } });
+    // Marked as sent before: a delayed job may belong to a batch re-sent meanwhile (a claim
+    // makes the timer send it once, not the job id unique), and one check per delayed job is cheap.
+    await queue.send({
+      body: JSON.stringify(env),
+      attributes: { [JOB_ID_ATTRIBUTE]: env.id, [RESENT_ATTRIBUTE]: '1' },
+    });
     await put('sent', false);
     return 'sent';
   }

@@ -8,6 +8,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { S3Store } from '../../core/adapters/s3-store.js';
 import { SqsQueue } from '../../core/adapters/sqs-queue.js';
+import { RESENT_ATTRIBUTE } from '../../core/envelope.js';
 import { UsageError } from '../../core/errors.js';
 import { applyBucket, applyQueues, type LiveSide, targetListing } from './describe.js';
 import { type PlanItem, printPlan, type SyncFailure, syncObjects } from './engine.js';
@@ -219,10 +220,11 @@ export async function restoreDeployment(opts: RestoreOptions): Promise<RestoreRe
       for (let i = 0; i < saved.length; i += 10) {
         const batch = saved.slice(i, i + 10);
         const refused = await queue.sendBatch(
+          // Marked as sent before: a job exported in flight may have its result restored too.
           batch.map((m, j) => ({
             id: String(j),
             body: m.body,
-            ...(m.attributes ? { attributes: m.attributes } : {}),
+            attributes: { ...m.attributes, [RESENT_ATTRIBUTE]: '1' },
           })),
         );
         if (refused.length > 0)

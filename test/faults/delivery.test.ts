@@ -19,6 +19,7 @@ import type { QueuePort, SendEntry } from '../../core/ports/queue.js';
 import { eventually, freshDeployment, queueDepth } from '../support/deployment.js';
 import { uniqueName } from '../support/emulators.js';
 import {
+  allWrittenOnce,
   countOutcome,
   deletedCount,
   effectCounts,
@@ -110,18 +111,60 @@ describe('duplicate deliveries', () => {
       'side effects': executions,
       'duplicate deliveries dropped': dropped,
     });
-    expect(counts).toEqual({
-      submitted: 1,
-      results: 1,
-      writtenMoreThanOnce: 0,
-      queued: 0,
-      inFlight: 0,
-      dlq: 0,
-    });
+    expect(counts).toEqual(allWrittenOnce(1));
     expect(executions).toBe(1);
     expect(logLines(w, 'job started')).toHaveLength(1);
     expect(dropped).toBe(2);
     expect(w.alive).toBe(true);
+  });
+});
+
+describe('a job run by two workers', () => {
+  it('keeps one result when two workers each run a copy of a job, and a fresh worker drops the re-sent finished job', async () => {
+    const { d, effects, start, sub } = await setup();
+    const batch = uniqueName('twice');
+    const refusedBefore = suite.emu.shim.refused;
+    // Two workers that take one job at a time, both polling before the copies arrive.
+    const workers = [start({ FLOTILLA_CONCURRENCY: '1' }), start({ FLOTILLA_CONCURRENCY: '1' })];
+    await eventually(() => workers.every((w) => logLines(w, 'worker started').length > 0), 15_000);
+    // An SQS duplicate: two copies of one job's message, each a first delivery.
+    const body = envelope(batch, 'dup', 'effect', { ms: 3000 });
+    await d.queue.sendBatch([
+      { id: '0', body },
+      { id: '1', body },
+    ]);
+    await eventually(() => workers.every((w) => logLines(w, 'job started').length === 1), 15_000);
+    await settled(d);
+    const bothRan = effectCounts(effects).get(`${batch}/dup`);
+    await Promise.all(workers.map(stopWorker));
+    // The batch sent again under its id (as a resumed submit would): its messages say so, and a
+    // worker that never saw the job checks for its result and drops it.
+    const again = await sub.submitMany('effect', [{ id: 'dup', payload: { ms: 3000 } }], {
+      batch,
+      skipDone: false,
+    });
+    const fresh = start();
+    await eventually(() => fresh.lines.some((l) => String(l.msg).includes('duplicate delivery')), 15_000);
+    await settled(d);
+
+    const counts = await countOutcome(suite.emu, d, batch, 1);
+    const kept = workers.flatMap((w) =>
+      logLines(w, 'result already written by another delivery; kept the first'),
+    );
+    printCounts('Two workers each receive a copy of one job; then the batch is sent again', counts, {
+      'side effects (two workers)': bothRan,
+      'result writes refused (If-None-Match)': suite.emu.shim.refused - refusedBefore,
+      're-sent after it finished': again.submitted.sent,
+      'side effects after the re-send': effectCounts(effects).get(`${batch}/dup`),
+    });
+    expect(counts).toEqual(allWrittenOnce(1));
+    // Across workers a duplicate's side effects can happen twice; its result is written once.
+    expect(bothRan).toBe(2);
+    expect(kept).toHaveLength(1);
+    expect(suite.emu.shim.refused - refusedBefore).toBe(1);
+    expect(again.submitted.sent).toBe(1);
+    expect(effectCounts(effects).get(`${batch}/dup`)).toBe(2);
+    expect(logLines(fresh, 'job started')).toHaveLength(0);
   });
 });
 
@@ -142,14 +185,7 @@ describe('leases', () => {
       'receives (attempt)': result.attempt,
       'duration (s)': (result.durationMs / 1000).toFixed(1),
     });
-    expect(counts).toEqual({
-      submitted: 1,
-      results: 1,
-      writtenMoreThanOnce: 0,
-      queued: 0,
-      inFlight: 0,
-      dlq: 0,
-    });
+    expect(counts).toEqual(allWrittenOnce(1));
     expect(effectCounts(effects).get(`${batch.batch}/long`)).toBe(1);
     expect(logLines(w, 'job started')).toHaveLength(1);
     expect(result.attempt).toBe(1);
@@ -230,14 +266,7 @@ describe('partial failure of a receive batch', () => {
       'redelivered (attempt 2)': [...attempts.values()].filter((a) => a === 2).length,
       'total deletes': deletedCount(suite.emu, queueName),
     });
-    expect(counts).toEqual({
-      submitted: 10,
-      results: 10,
-      writtenMoreThanOnce: 0,
-      queued: 0,
-      inFlight: 0,
-      dlq: 0,
-    });
+    expect(counts).toEqual(allWrittenOnce(10));
     expect(afterFirstRound).toEqual({ deleted: 8, visible: 0, inFlight: 2 });
     // All ten first attempts came from one receive before any redelivery.
     expect(firstRetry).toBe(10);
@@ -282,14 +311,7 @@ describe('DLQ redrive', () => {
       dlq: 4,
     });
     expect(moved).toBe(4);
-    expect(counts).toEqual({
-      submitted: 20,
-      results: 20,
-      writtenMoreThanOnce: 0,
-      queued: 0,
-      inFlight: 0,
-      dlq: 0,
-    });
+    expect(counts).toEqual(allWrittenOnce(20));
     expect(outcome).toMatchObject({ complete: true, deadLettered: [] });
     expect(executions.size).toBe(20);
     expect([...executions.values()].every((n) => n === 1)).toBe(true);
@@ -349,14 +371,7 @@ describe('bulk submit interrupted and run again', () => {
     expect(again.submitted.skipped).toBeGreaterThanOrEqual(doneAtRerun);
     expect(again.submitted.skipped + again.submitted.sent).toBe(JOBS);
     expect(outcome.complete).toBe(true);
-    expect(counts).toEqual({
-      submitted: JOBS,
-      results: JOBS,
-      writtenMoreThanOnce: 0,
-      queued: 0,
-      inFlight: 0,
-      dlq: 0,
-    });
+    expect(counts).toEqual(allWrittenOnce(JOBS));
     expect(executions.size).toBe(JOBS);
     expect([...executions.values()].every((n) => n === 1)).toBe(true);
     expect(dropped).toBe(150 - again.submitted.skipped);

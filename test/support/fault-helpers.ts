@@ -1,7 +1,7 @@
 /**
  * Shared parts of the fault suite (test/faults): fauxqs with its message spy (to count PUTs per
- * result key, since fauxqs ignores If-None-Match and a second write would silently overwrite),
- * the fixture worker bundle, worker processes whose JSON log lines the test can read, and the
+ * result key) behind a shim that refuses a conditional PUT of an existing key as S3 does (fauxqs
+ * ignores If-None-Match and would silently overwrite), the fixture worker bundle, worker processes whose JSON log lines the test can read, and the
  * table of counts each test prints and asserts.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -14,6 +14,7 @@ import type { FauxqsServer } from 'fauxqs';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { SqsQueue } from '../../core/adapters/sqs-queue.js';
 import { buildWorker } from '../../scripts/build-worker.js';
+import { type ConditionalPutShim, startConditionalPutShim } from './conditional-put.js';
 import { queueDepth } from './deployment.js';
 import { type Emulator, startEmbedded } from './emulators.js';
 
@@ -21,11 +22,27 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export interface SpiedEmulator extends Emulator {
   readonly server: FauxqsServer;
+  /** What `endpoint` points at: workers and the CLI reach fauxqs through it (`sqs`, `s3` go direct). */
+  readonly shim: ConditionalPutShim;
 }
 
-/** fauxqs in-process with its spy on (a buffer big enough for a 1,000-job run several times over). */
-export function startSpiedEmulator(): Promise<SpiedEmulator> {
-  return startEmbedded({ messageSpies: { bufferSize: 200_000 } });
+/**
+ * fauxqs in-process with its spy on (a buffer big enough for a 1,000-job run several times over),
+ * its `endpoint` the conditional-PUT shim's, so a second result write is refused as on S3 and
+ * the spy's PUT counts show what a store that honours If-None-Match would hold.
+ */
+export async function startSpiedEmulator(): Promise<SpiedEmulator> {
+  const emu = await startEmbedded({ messageSpies: { bufferSize: 200_000 } });
+  const shim = await startConditionalPutShim(emu.endpoint, emu.s3);
+  return {
+    ...emu,
+    endpoint: shim.endpoint,
+    shim,
+    async stop() {
+      await shim.close();
+      await emu.stop();
+    },
+  };
 }
 
 /** What a fault test file shares: a spied emulator, a worker bundle in a temp folder, tracked workers. */
@@ -192,6 +209,16 @@ export interface Counts {
   inFlight: number;
   dlq: number;
 }
+
+/** The counts of a run that ended well: every job has one result, written once, and both queues are empty. */
+export const allWrittenOnce = (jobs: number): Counts => ({
+  submitted: jobs,
+  results: jobs,
+  writtenMoreThanOnce: 0,
+  queued: 0,
+  inFlight: 0,
+  dlq: 0,
+});
 
 /** Count results (and multiple writes) under results/<batch>/ and what is left on the queue and DLQ. */
 export async function countOutcome(

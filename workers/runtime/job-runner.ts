@@ -1,11 +1,12 @@
 /**
  * One job from its message to its outcome: parse the envelope, drop a delivery of a job that
- * is already running here or already done (job ids are idempotency keys), fetch a claim-checked
- * payload and check it against its envelope, run the handler through an executor under its
- * timeout, write the result record once, and delete the message. Failures go to the failure
- * handler. A redelivered job's history decides where it runs: a suspect (its last delivery was
- * lost with its worker) runs alone in a child process, as does every job of a type with
- * isolation 'always' (in the pool's children); the rest run here.
+ * is already running here or already done (job ids are idempotency keys; result-check.ts says
+ * when that costs a request), fetch a claim-checked payload and check it against its envelope,
+ * run the handler through an executor under its timeout, write the result record once, and
+ * delete the message. Failures go to the failure handler. A redelivered job's history decides
+ * where it runs: a suspect (its last delivery was lost with its worker) runs alone in a child
+ * process, as does every job of a type with isolation 'always' (in the pool's children); the
+ * rest run here.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -34,6 +35,7 @@ import type { HandlerPool } from './isolation/handler-pool.js';
 import { jobHistory, lostRecord } from './isolation/suspects.js';
 import { JobContext } from './job-context.js';
 import type { Logger } from './logger.js';
+import { ResultCheck } from './result-check.js';
 import { abortJob, type RunningJob } from './running-job.js';
 import type { JobSteering } from './steering.js';
 import { TypeLimits } from './type-limits.js';
@@ -44,6 +46,7 @@ export class JobRunner {
   private readonly runningJobs = new Set<string>();
   /** Types with a maxConcurrency: how many run, and who waits for a place. */
   readonly limits = new TypeLimits();
+  private readonly results: ResultCheck;
 
   constructor(
     private readonly store: ObjectStore,
@@ -60,6 +63,7 @@ export class JobRunner {
     private readonly steering?: JobSteering,
   ) {
     this.isolated = pool ? inChild(pool) : undefined;
+    this.results = new ResultCheck(store);
   }
 
   private readonly isolated: JobExecutor | undefined;
@@ -98,12 +102,13 @@ export class JobRunner {
     let releaseLimit = () => {};
     try {
       if (await this.steering?.dropIfCancelled(entry, envelope)) return;
-      // Job ids are idempotency keys: a job whose result exists is not run again, whether SQS
-      // redelivered its message or it was submitted again under the same id. (The conditional
-      // PUT below keeps the first result as well, where the store honours If-None-Match.)
-      if (writeResult && (await this.store.head(key))) {
+      // Job ids are idempotency keys: a job whose result exists is not run again. The check asks
+      // the bucket only where the job may be done (result-check.ts); the conditional PUT below
+      // keeps the first result wherever the store honours If-None-Match.
+      const done = writeResult && (await this.results.alreadyDone(msg, envelope.batch, jobKey, key));
+      if (done) {
         this.counters.duplicates++;
-        this.log.info('job already done; dropping the duplicate delivery', fields);
+        this.log.info('job already done; dropping the duplicate delivery', { ...fields, known: done });
         entry.source.deletes.add(msg.receiptHandle);
         return;
       }
@@ -149,6 +154,7 @@ export class JobRunner {
           this.counters.duplicates++;
           this.log.info('result already written by another delivery; kept the first', fields);
         }
+        this.results.finished(jobKey);
       }
       entry.source.deletes.add(msg.receiptHandle);
       this.counters.done++;

@@ -14,6 +14,7 @@
  * receive nothing.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { RESENT_ATTRIBUTE } from '../../core/envelope.js';
 import { classifyError, describeError } from '../../core/errors.js';
 import type { QueueMessage } from '../../core/ports/queue.js';
 import { backoffMs } from './backoff.js';
@@ -165,9 +166,10 @@ export class Poller {
       const msgs = await source.queue.receive({
         maxMessages: want,
         waitTimeSeconds: wait,
-        // The job travels in the body; its message attributes (the submitter's flotilla-job-id)
-        // would only add to the parsing of every response.
-        messageAttributes: false,
+        // The job travels in the body; of its message attributes only the sender's mark that it
+        // may have been sent before matters (result-check.ts): the rest (the submitter's
+        // flotilla-job-id) would only add to the parsing of every response.
+        messageAttributes: [RESENT_ATTRIBUTE],
         ...(idle && wait > 0 ? { abortSignal: this.pollAbort.signal } : {}),
       });
       this.counters.receives++;

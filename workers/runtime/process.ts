@@ -54,18 +54,35 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
   const sqs = sqsClient(config.endpoint);
   const s3 = s3Client(config.endpoint);
   // The queues' and the bucket's calls go out as signed requests on each client's pool (core/transport).
+  // Held to the bucket layout: a key the role would not be granted is refused here, as on AWS.
+  const store = workerLayoutStore(new S3Store(s3, config.bucket), config.handlers, config.layout);
+  // A missing or unreadable bucket would fail every job, one retry at a time: say so now, once.
+  // Checked while the queues' settings are read, not after: start-up waits for one round trip.
+  const bucketChecked = (async () => {
+    for await (const _ of store.list('results/')) break;
+  })().then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   const given = config.queues ?? [
     { name: 'default', url: config.queueUrl, ...(config.dlqUrl ? { dlqUrl: config.dlqUrl } : {}) },
   ];
   const queues: WorkerQueue[] = [];
   let visibilityTimeoutSeconds = Number.POSITIVE_INFINITY;
   let maxReceiveCount = Number.POSITIVE_INFINITY;
-  for (const q of given) {
-    const queue = new SqsQueue(sqs, q.url);
-    let attrs: Record<string, string>;
-    try {
-      attrs = await queue.attributes(['VisibilityTimeout', 'RedrivePolicy']);
-    } catch (err) {
+  // Every queue's settings at once: start-up waits for one round trip, not one per queue.
+  const settings = await Promise.all(
+    given.map(async (q) => {
+      const queue = new SqsQueue(sqs, q.url);
+      try {
+        return { q, queue, attrs: await queue.attributes(['VisibilityTimeout', 'RedrivePolicy']) };
+      } catch (err) {
+        return { q, queue, err };
+      }
+    }),
+  );
+  for (const { q, queue, attrs, err } of settings) {
+    if (!attrs) {
       log.error('cannot read the job queue', {
         queue: q.url,
         error: describeError(err, { endpoint: config.endpoint.endpoint, resource: `queue ${q.url}` }),
@@ -88,15 +105,14 @@ export async function runWorkerProcess(config: WorkerProcessConfig): Promise<num
     if (redrive?.maxReceiveCount) maxReceiveCount = Math.min(maxReceiveCount, redrive.maxReceiveCount);
     queues.push({ name: q.name, queue, ...(dlq ? { dlq } : {}), ...(q.weight ? { weight: q.weight } : {}) });
   }
-  // Held to the bucket layout: a key the role would not be granted is refused here, as on AWS.
-  const store = workerLayoutStore(new S3Store(s3, config.bucket), config.handlers, config.layout);
-  try {
-    // A missing or unreadable bucket would fail every job, one retry at a time: say so now, once.
-    for await (const _ of store.list('results/')) break;
-  } catch (err) {
+  const bucketError = await bucketChecked;
+  if (bucketError !== undefined) {
     log.error('cannot read the data bucket', {
       bucket: config.bucket,
-      error: describeError(err, { endpoint: config.endpoint.endpoint, resource: `bucket ${config.bucket}` }),
+      error: describeError(bucketError, {
+        endpoint: config.endpoint.endpoint,
+        resource: `bucket ${config.bucket}`,
+      }),
     });
     return 1;
   }

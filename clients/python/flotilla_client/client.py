@@ -235,7 +235,13 @@ class Client:
         for job_id, body, claim in bodies:
             if claim is not None:
                 self._put(env_.payload_key(batch_id, job_id), claim)
-        self._send_all([(job_id, body) for job_id, body, _ in bodies], len(done), len(specs), on_progress)
+        # A named batch may have been sent before (a resumed submit), perhaps with jobs finished
+        # since the listing above: its messages say so, and a worker checks for their results
+        # before running them. This client writes no batch manifest to tell a first send from a
+        # resumed one, so it marks every job of a named batch (docs/protocol.md).
+        self._send_all(
+            [(job_id, body) for job_id, body, _ in bodies], len(done), len(specs), on_progress, resent=batch is not None
+        )
         return Batch(batch_id, tuple(j for j, _ in specs), sent=len(bodies), skipped=len(done), type=job_type)
 
     def _body(
@@ -262,6 +268,8 @@ class Client:
         skipped: int,
         total: int,
         on_progress: Callable[[int, int], None] | None,
+        *,
+        resent: bool,
     ) -> None:
         groups: list[list[tuple[str, str]]] = []
         current: list[tuple[str, str]] = []
@@ -279,7 +287,7 @@ class Client:
         sent = [skipped]
 
         def send(group: list[tuple[str, str]]) -> None:
-            self._send_group(group)
+            self._send_group(group, resent)
             with lock:
                 sent[0] += len(group)
                 if on_progress:
@@ -289,12 +297,13 @@ class Client:
             for future in [pool.submit(send, g) for g in groups]:
                 future.result()
 
-    def _send_group(self, group: list[tuple[str, str]]) -> None:
+    def _send_group(self, group: list[tuple[str, str]], resent: bool) -> None:
+        mark = {"flotilla-resent": {"DataType": "String", "StringValue": "1"}} if resent else {}
         todo = {
             str(i): {
                 "Id": str(i),
                 "MessageBody": body,
-                "MessageAttributes": {"flotilla-job-id": {"DataType": "String", "StringValue": job_id}},
+                "MessageAttributes": {"flotilla-job-id": {"DataType": "String", "StringValue": job_id}, **mark},
             }
             for i, (job_id, body) in enumerate(group)
         }

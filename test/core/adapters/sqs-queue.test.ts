@@ -33,4 +33,17 @@ describe('SqsQueue.receive', () => {
     expect(without?.receiptHandle).not.toBe('');
     expect(without?.sentAtMs).toBeGreaterThan(Date.now() - 60_000);
   });
+
+  it('returns only the attributes asked for by name', async () => {
+    const d = await freshDeployment(emu);
+    await d.queue.send({ body: 'marked', attributes: { 'flotilla-job-id': 'j1', 'flotilla-resent': '1' } });
+    await d.queue.send({ body: 'plain', attributes: { 'flotilla-job-id': 'j2' } });
+    const got = await d.queue.receive({
+      maxMessages: 10,
+      waitTimeSeconds: 1,
+      messageAttributes: ['flotilla-resent'],
+    });
+    const byBody = Object.fromEntries(got.map((m) => [m.body, m.attributes]));
+    expect(byBody).toEqual({ marked: { 'flotilla-resent': '1' }, plain: {} });
+  });
 });

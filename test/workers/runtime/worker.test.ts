@@ -14,7 +14,7 @@ import { jsonLogger } from '../../../workers/runtime/logger.js';
 import { Worker } from '../../../workers/runtime/worker.js';
 import type { WorkerOptions } from '../../../workers/runtime/worker-options.js';
 import { eventually, freshDeployment, queueDepth } from '../../support/deployment.js';
-import { type Emulator, startEmbedded } from '../../support/emulators.js';
+import { type Emulator, startEmbedded, uniqueName } from '../../support/emulators.js';
 
 /**
  * The queue ends empty. Deletes are batched: the last one may land a moment after the result or
@@ -379,13 +379,61 @@ describe('payloads and results', () => {
     const again = startWorker(d, handlers).worker;
     await eventually(() => again.counters.duplicates >= 1);
     expect(runs).toBe(1);
-    // a resubmission of the finished job (a new message, first delivery) is dropped too: the
-    // result is checked on every delivery, so job ids stay idempotency keys on any store
+    // a copy of the finished job delivered again to the same worker (a new message, first
+    // delivery, unmarked) is dropped too: the worker remembers the jobs it saw finished
     await d.queue.send({ body });
     await eventually(() => again.counters.duplicates >= 2);
     expect(runs).toBe(1);
     const keys: string[] = [];
     for await (const o of d.store.list('results/dup/')) keys.push(o.key);
     expect(keys).toEqual([resultKey('dup', 'once')]);
+  });
+
+  it('asks the bucket for a result only where the job may be done: not on a first delivery, but on a re-sent batch', async () => {
+    const d = await freshDeployment(emu);
+    const requests: string[] = [];
+    const store = new Proxy(d.store, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver);
+        if (prop !== 'head' && prop !== 'put') return typeof v === 'function' ? v.bind(target) : v;
+        return (key: string, ...rest: unknown[]) => {
+          requests.push(`${prop} ${key}`);
+          return (v as (...a: unknown[]) => unknown).call(target, key, ...rest);
+        };
+      },
+    });
+    let runs = 0;
+    const handlers = new HandlerRegistry().register({
+      type: 'count',
+      async handler() {
+        runs++;
+        return null;
+      },
+    });
+    const sub = new Submitter({ queue: d.queue, store: d.store });
+    const jobs = ['a', 'b', 'c'].map((id) => ({ id, payload: {} }));
+    const batch = await sub.submitMany('count', jobs, { batch: uniqueName('named') });
+    const first = startWorker(d, handlers, { store }).worker;
+    await batch.waitForAll({ timeoutMs: 10_000, pollMs: 50 });
+    await first.stop();
+    const onResults = (method: string) =>
+      requests.filter((r) => r.startsWith(`${method} results/${batch.batch}/`)).length;
+    // A new batch (named, but never sent before): one request per job, the result's PUT.
+    expect({ heads: onResults('head'), puts: onResults('put'), runs }).toEqual({
+      heads: 0,
+      puts: 3,
+      runs: 3,
+    });
+    // The same batch sent again (as a resumed submit would, here without skipping the done jobs):
+    // its messages say so, and a fresh worker checks each job's result and runs none of them.
+    await sub.submitMany('count', jobs, { batch: batch.batch, skipDone: false });
+    const second = startWorker(d, handlers, { store }).worker;
+    await eventually(() => second.counters.duplicates === 3);
+    await expectDrained(d.queue);
+    expect({ heads: onResults('head'), puts: onResults('put'), runs }).toEqual({
+      heads: 3,
+      puts: 3,
+      runs: 3,
+    });
   });
 });

@@ -1,0 +1,113 @@
+/**
+ * An HTTP shim in front of fauxqs that answers a conditional write the way S3 (and moto 5.2)
+ * do: a PUT with `If-None-Match: *` on a key that exists gets 412 PreconditionFailed. fauxqs
+ * ignores the header and overwrites, so without this a test could not tell a result written once
+ * from one written twice by two workers. Everything else passes through unchanged; conditional
+ * PUTs of one key are taken one at a time, as S3 decides a race between them. Only tests use it:
+ * the product sends the header and trusts the store.
+ */
+import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HeadObjectCommand, NotFound, type S3Client } from '@aws-sdk/client-s3';
+
+export interface ConditionalPutShim {
+  /** http://127.0.0.1:<port>: point S3 clients here (path-style, as the runtime does for an endpoint). */
+  readonly endpoint: string;
+  /** Conditional PUTs refused with 412 so far. */
+  readonly refused: number;
+  close(): Promise<void>;
+}
+
+const PRECONDITION_FAILED =
+  '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code>' +
+  '<Message>At least one of the pre-conditions you specified did not hold</Message>' +
+  '<Condition>If-None-Match</Condition></Error>';
+
+/** Start the shim before `target` (the emulator's endpoint); `s3` reads the emulator directly. */
+export async function startConditionalPutShim(target: string, s3: S3Client): Promise<ConditionalPutShim> {
+  const upstream = new URL(target);
+  let refused = 0;
+  /** The last conditional PUT of each key, for the next one to wait on. */
+  const tails = new Map<string, Promise<void>>();
+
+  const forward = (req: IncomingMessage, res: ServerResponse, done?: () => void) => {
+    const up = request(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+        answer.on('end', () => done?.());
+      },
+    );
+    up.on('error', (err) => {
+      done?.();
+      res.destroy(err);
+    });
+    req.pipe(up);
+  };
+
+  const exists = async (bucket: string, key: string) => {
+    try {
+      await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return true;
+    } catch (err) {
+      if (
+        err instanceof NotFound ||
+        (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404
+      )
+        return false;
+      throw err;
+    }
+  };
+
+  const server = createServer((req, res) => {
+    if (req.method !== 'PUT' || req.headers['if-none-match'] !== '*') return forward(req, res);
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://shim').pathname);
+    const [, bucket = '', ...rest] = path.split('/');
+    const key = rest.join('/');
+    const id = `${bucket}/${key}`;
+    const before = tails.get(id) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => {
+      release = r;
+    });
+    const tail = before.then(() => mine);
+    tails.set(id, tail);
+    const finish = () => {
+      release();
+      if (tails.get(id) === tail) tails.delete(id);
+    };
+    before
+      .then(() => exists(bucket, key))
+      .then((found) => {
+        if (!found) return forward(req, res, finish);
+        refused++;
+        req.resume();
+        res.writeHead(412, { 'content-type': 'application/xml' }).end(PRECONDITION_FAILED);
+        finish();
+      })
+      .catch((err: Error) => {
+        finish();
+        res.writeHead(500, { 'content-type': 'text/plain' }).end(`shim: ${err.message}`);
+      });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    get refused() {
+      return refused;
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

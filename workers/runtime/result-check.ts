@@ -1,0 +1,64 @@
+/**
+ * Whether a delivery's job is already done, asking the bucket only when it may be. Job ids are
+ * idempotency keys, but a HEAD of the result before every job doubled the S3 requests of the
+ * whole path (and S3 requests are most of a job's bill). So:
+ * - a job finished in this process is remembered (the last few thousand): a copy delivered here
+ *   later is dropped without a request;
+ * - a redelivery (receive count above 1), a message its sender marked as sent before
+ *   (RESENT_ATTRIBUTE: a batch id re-used, a redrive, a restore, the timer), and any delivery of
+ *   a batch this process has seen marked, get one HEAD of the result;
+ * - any other first delivery runs without one. It can still be of a finished job only where SQS
+ *   handed a duplicate copy to another worker: the handler then runs twice, and the result
+ *   write (conditional, If-None-Match) keeps the first result on stores that honour it.
+ */
+import { RESENT_ATTRIBUTE } from '../../core/envelope.js';
+import type { ObjectStore } from '../../core/ports/object-store.js';
+import type { QueueMessage } from '../../core/ports/queue.js';
+
+/** How many finished jobs, and how many re-sent batches, a process remembers. */
+export const REMEMBERED_JOBS = 4096;
+const REMEMBERED_BATCHES = 256;
+
+/** Why a delivery need not run: its job finished in this process, or its result exists. */
+export type AlreadyDone = 'finished here' | 'result exists' | undefined;
+
+export class ResultCheck {
+  private readonly finishedJobs = new Set<string>();
+  private readonly resentBatches = new Set<string>();
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly capacity = REMEMBERED_JOBS,
+  ) {}
+
+  /** `jobKey` is batch/id; `resultKey` where its result would be. */
+  async alreadyDone(
+    msg: QueueMessage,
+    batch: string,
+    jobKey: string,
+    resultKey: string,
+  ): Promise<AlreadyDone> {
+    if (this.finishedJobs.has(jobKey)) {
+      this.finished(jobKey);
+      return 'finished here';
+    }
+    if (msg.attributes[RESENT_ATTRIBUTE] !== undefined)
+      remember(this.resentBatches, batch, REMEMBERED_BATCHES);
+    if (msg.receiveCount <= 1 && !this.resentBatches.has(batch)) return undefined;
+    if (!(await this.store.head(resultKey))) return undefined;
+    this.finished(jobKey);
+    return 'result exists';
+  }
+
+  /** The job's result is written (by this process or, as a conditional write found, another). */
+  finished(jobKey: string): void {
+    remember(this.finishedJobs, jobKey, this.capacity);
+  }
+}
+
+/** Add `key` to an insertion-ordered set holding at most `capacity`, forgetting the oldest. */
+function remember(set: Set<string>, key: string, capacity: number): void {
+  set.delete(key);
+  set.add(key);
+  if (set.size > capacity) set.delete(set.values().next().value as string);
+}
