@@ -79,6 +79,9 @@ describe('SIGTERM', () => {
     await eventually(() => logged(w, 'worker started'), 15_000);
     await new Promise((r) => setTimeout(r, 300));
     w.child.kill('SIGTERM');
+    // Sent once the worker has taken the signal (under load it may take a moment): the poll
+    // under way then returns this message to a draining worker, which must hand it back.
+    await eventually(() => logged(w, 'signal received; draining (send it again to exit at once)'), 15_000);
     await d.queue.send({ body: 'arrives while the worker drains' });
     expect(await w.exit).toBe(0);
     expect(await queueDepth(d.queue)).toEqual({ visible: 1, inFlight: 0 });
