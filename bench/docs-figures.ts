@@ -51,7 +51,7 @@ function readme(r: BenchRecord): string {
       `full path, ${fmt(f.jobs)} jobs writing results, fan-in`,
       `${fmt(f.jobsPerSecond)} jobs/s`,
       '',
-      `result writes (HEAD + conditional PUT) take ${pct(f.resultShare, 1)} of the time`,
+      `result writes (a conditional PUT per job) take ${pct(f.resultShare, 1)} of the time`,
     ]);
   }
   const [one, two] = r.cpu?.perProcess ?? [];
