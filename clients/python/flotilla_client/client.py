@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import threading
 import time
 import uuid
@@ -22,7 +23,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from . import envelope as env_
-from .config import make_client, make_session, resolve_endpoints, stack_outputs
+from .config import make_client, make_session, resolve_endpoints, sibling_queue_url, stack_outputs
 from .errors import ConfigurationError, InvalidJobError, PayloadTooLargeError, QueueRefusedError
 
 #: SQS caps one SendMessageBatch request at 256 KiB in total, and at 10 messages.
@@ -154,6 +155,7 @@ class Client:
         session: boto3.session.Session | None = None,
         env: Mapping[str, str] | None = None,
         follow_active_side: bool = True,
+        queue_urls: Mapping[str, str] | None = None,
     ) -> None:
         environ = os.environ if env is None else env
         endpoints = resolve_endpoints(
@@ -168,6 +170,8 @@ class Client:
             outputs = stack_outputs(cloudformation, stack)
             queue_url = queue_url or outputs.get("queue_url")
             bucket = bucket or outputs.get("bucket")
+            named = {k.split(":", 1)[1]: v for k, v in outputs.items() if k.startswith("queue_url:")}
+            queue_urls = {**named, **(queue_urls or {})}
         if not queue_url:
             raise ConfigurationError(
                 "no job queue given: pass queue_url=... or stack=... (or set FLOTILLA_QUEUE_URL or FLOTILLA_STACK)"
@@ -181,6 +185,7 @@ class Client:
                 "claim_check_threshold_bytes, max_payload_bytes and parallel_sends must be positive"
             )
         self.queue_url = queue_url
+        self._home_queue_url = queue_url
         self.bucket = bucket
         self.claim_check_threshold_bytes = claim_check_threshold_bytes
         self.max_payload_bytes = max_payload_bytes
@@ -188,14 +193,21 @@ class Client:
         self.sqs = make_client(session, "sqs", endpoints.sqs)
         self.s3 = make_client(session, "s3", endpoints.s3)
         self.follow_active_side = follow_active_side
+        self._queue_urls = dict(queue_urls or {})
+        self._known_queues: set[str] = set()
         self._session = session
         self._followed_at = float("-inf")
 
     # -- submitting ---------------------------------------------------------------------------
 
-    def submit(self, job_type: str, payload: Any, *, id: str | None = None, batch: str | None = None) -> Batch:
-        """Submit one job (its id a new UUID unless given). Returns its batch, to wait() on."""
-        return self.submit_many(job_type, [Job(payload, str(uuid.uuid4()) if id is None else id)], batch=batch)
+    def submit(
+        self, job_type: str, payload: Any, *, id: str | None = None, batch: str | None = None, queue: str = "default"
+    ) -> Batch:
+        """Submit one job (its id a new UUID unless given) to job queue `queue` (urgent, default,
+        bulk... as the deployment declares them). Returns its batch, to wait() on."""
+        return self.submit_many(
+            job_type, [Job(payload, str(uuid.uuid4()) if id is None else id)], batch=batch, queue=queue
+        )
 
     def submit_many(
         self,
@@ -205,6 +217,7 @@ class Client:
         batch: str | None = None,
         skip_done: bool = True,
         on_progress: Callable[[int, int], None] | None = None,
+        queue: str = "default",
     ) -> Batch:
         """Submit many jobs of one type as one batch.
 
@@ -215,6 +228,7 @@ class Client:
         """
         env_.check_type(job_type)
         self._follow()
+        queue_url = self._queue_url(queue)
         batch_id = env_.check_id(batch, "batch id") if batch is not None else env_.new_batch_id()
         specs: list[tuple[str, Any]] = []
         for i, item in enumerate(jobs):
@@ -240,7 +254,12 @@ class Client:
         # before running them. This client writes no batch manifest to tell a first send from a
         # resumed one, so it marks every job of a named batch (docs/protocol.md).
         self._send_all(
-            [(job_id, body) for job_id, body, _ in bodies], len(done), len(specs), on_progress, resent=batch is not None
+            queue_url,
+            [(job_id, body) for job_id, body, _ in bodies],
+            len(done),
+            len(specs),
+            on_progress,
+            resent=batch is not None,
         )
         return Batch(batch_id, tuple(j for j, _ in specs), sent=len(bodies), skipped=len(done), type=job_type)
 
@@ -262,8 +281,32 @@ class Client:
         # upload_fileobj goes multipart above 8 MiB, as Submitter does.
         self.s3.upload_fileobj(io.BytesIO(data), self.bucket, key, ExtraArgs={"ContentType": "application/json"})
 
+    def _queue_url(self, queue: str) -> str:
+        """The URL of job queue `queue` on the side in use, checked to exist on first use."""
+        if queue == "default":
+            return self.queue_url
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", queue):
+            raise ConfigurationError(f"queue name '{queue}' must be lowercase letters, digits and '-'")
+        # Named by the stack's outputs while on the home side; after a failover, beside the
+        # active side's default queue (failover keeps the names).
+        url = self._queue_urls.get(queue) if self.queue_url == self._home_queue_url else None
+        url = url or sibling_queue_url(self.queue_url, queue)
+        if url is None:
+            raise ConfigurationError(
+                f"no job queue named '{queue}': pass queue_urls={{'{queue}': ...}} or stack=... "
+                f"(the default queue {self.queue_url} is not named NAME-jobs, so its siblings cannot be found)"
+            )
+        if url not in self._known_queues:
+            try:
+                self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            except ClientError as err:
+                raise ConfigurationError(f"no job queue named '{queue}' in this deployment ({url}): {err}") from err
+            self._known_queues.add(url)
+        return url
+
     def _send_all(
         self,
+        queue_url: str,
         entries: list[tuple[str, str]],
         skipped: int,
         total: int,
@@ -287,7 +330,7 @@ class Client:
         sent = [skipped]
 
         def send(group: list[tuple[str, str]]) -> None:
-            self._send_group(group, resent)
+            self._send_group(queue_url, group, resent)
             with lock:
                 sent[0] += len(group)
                 if on_progress:
@@ -297,7 +340,7 @@ class Client:
             for future in [pool.submit(send, g) for g in groups]:
                 future.result()
 
-    def _send_group(self, group: list[tuple[str, str]], resent: bool) -> None:
+    def _send_group(self, queue_url: str, group: list[tuple[str, str]], resent: bool) -> None:
         mark = {"flotilla-resent": {"DataType": "String", "StringValue": "1"}} if resent else {}
         todo = {
             str(i): {
@@ -308,7 +351,7 @@ class Client:
             for i, (job_id, body) in enumerate(group)
         }
         for attempt in range(1, _SEND_ATTEMPTS + 1):
-            failed = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=list(todo.values())).get("Failed", [])
+            failed = self.sqs.send_message_batch(QueueUrl=queue_url, Entries=list(todo.values())).get("Failed", [])
             if not failed:
                 return
             fatal = next((f for f in failed if f.get("SenderFault")), None)

@@ -109,4 +109,24 @@ def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
     if not stacks:
         raise StackNotFoundError(stack)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
-    return {name: outputs[key] for name, key in STACK_OUTPUTS.items() if key in outputs}
+    found = {name: outputs[key] for name, key in STACK_OUTPUTS.items() if key in outputs}
+    # Every job queue by name (outputs JobQueueNames and JobQueue<Name>Url), as queue_url:<name>.
+    for name in filter(None, outputs.get("JobQueueNames", "").split(",")):
+        key = "JobQueueUrl" if name == "default" else f"JobQueue{pascal_case(name)}Url"
+        if key in outputs:
+            found[f"queue_url:{name}"] = outputs[key]
+    return found
+
+
+def pascal_case(name: str) -> str:
+    """`bulk-import` -> `BulkImport`, as the stack names a queue's outputs."""
+    return "".join(w[:1].upper() + w[1:] for w in name.split("-"))
+
+
+def sibling_queue_url(default_url: str, queue: str) -> str | None:
+    """The URL of job queue `queue` beside the default one (`X-jobs` -> `X-jobs-urgent`), as
+    provisioning names them; None when the default's name is not of that form."""
+    if queue == "default":
+        return default_url
+    base, _, name = default_url.rstrip("/").rpartition("/")
+    return f"{base}/{name}-{queue}" if name.endswith("-jobs") else None

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from conftest import FIXTURES, FLOTILLA, Deployment, received, schema
 
-from flotilla_client import Job
+from flotilla_client import ConfigurationError, Job
 
 FORMATS = jsonschema.Draft202012Validator.FORMAT_CHECKER
 
@@ -25,6 +25,20 @@ def test_submit_returns_a_batch_whose_wait_gives_the_result(deployment: Deployme
     assert record["result"] == {"hello": "world"}
     assert (record["batch"], record["type"], record["status"]) == (batch.id, "echo", "done")
     jsonschema.validate(record, schema("result.v1.json"), format_checker=FORMATS)
+
+
+def test_submit_to_the_urgent_queue_reaches_a_worker_serving_every_queue(deployment: Deployment) -> None:
+    c = deployment.client()
+    batch = c.submit("echo", {"rush": True}, id="now", queue="urgent")
+    # It went to the urgent queue beside the default one, not to the default queue.
+    urgent_url = deployment.queue_url + "-urgent"
+    assert c.wait(batch, timeout=30).results["now"]["result"] == {"rush": True}
+    sqs = deployment.boto("sqs")
+    assert urgent_url in sqs.list_queues(QueueNamePrefix=urgent_url.rsplit("/", 1)[-1]).get("QueueUrls", [])
+    with pytest.raises(ConfigurationError, match="no job queue named 'nowhere'"):
+        c.submit("echo", {}, queue="nowhere")
+    with pytest.raises(ConfigurationError, match="must be lowercase"):
+        c.submit("echo", {}, queue="../default")
 
 
 def test_submit_many_sends_in_batches_and_claim_checks_a_large_payload(deployment: Deployment) -> None:
