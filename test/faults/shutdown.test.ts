@@ -16,6 +16,8 @@ import {
   type WorkerProc,
 } from '../support/fault-helpers.js';
 
+/** What the worker logs when it takes SIGTERM. */
+const DRAINING = 'signal received; draining (send it again to exit at once)';
 const suite = faultSuite('builtin');
 
 async function start(env: Record<string, string>) {
@@ -97,6 +99,9 @@ describe('SIGTERM', () => {
     await eventually(() => logLines(w, 'worker started').length === 1, 15_000, 20);
     await new Promise((r) => setTimeout(r, 500)); // three pollers are now inside 5 s long polls
     w.child.kill('SIGTERM');
+    // The messages go out once the worker has taken the signal (on a busy machine that takes a
+    // moment): the polls under way then return them to a draining worker, which hands them back.
+    await eventually(() => logLines(w, DRAINING).length === 1, 15_000, 20);
     const batch = uniqueName('poll');
     const body = (id: string) =>
       JSON.stringify({
