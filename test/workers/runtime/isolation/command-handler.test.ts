@@ -20,7 +20,7 @@ import { Worker } from '../../../../workers/runtime/worker.js';
 import { BIN, flotilla } from '../../../support/cli.js';
 import { eventually, freshDeployment } from '../../../support/deployment.js';
 import { type Emulator, startEmbedded } from '../../../support/emulators.js';
-import { alive, pidsFromLines } from './support.js';
+import { pidsFromLines, stillAlive } from './support.js';
 
 type Deployment = Awaited<ReturnType<typeof freshDeployment>>;
 type Line = Record<string, unknown>;
@@ -163,7 +163,7 @@ describe('the protocol', () => {
     expect(err).toMatchObject({ attempt: 2, error: { name: 'JobTimeoutError' } });
     const pids = pidsFromLines(linesOf(lines, 'h'));
     expect(pids).toHaveLength(4); // a child and a grandchild per attempt
-    expect(pids.filter(alive)).toEqual([]);
+    expect(await stillAlive(pids)).toEqual([]);
     expect(lines.filter((l) => l.msg === 'job failed; will retry' && l.jobId === 'h')).toHaveLength(1);
   });
 
@@ -282,6 +282,6 @@ describe('flotilla worker --exec', () => {
     expect(await d.store.head(resultKey(stuck.batch, 's'))).toBeFalsy();
     const pids = pidsFromLines(lines.filter((l) => l.msg === 'command output').map((l) => String(l.line)));
     expect(pids).toHaveLength(3);
-    await eventually(() => pids.filter(alive).length === 0, 2000);
+    expect(await stillAlive(pids)).toEqual([]);
   });
 });

@@ -15,7 +15,7 @@ import {
 } from '../../../../workers/runtime/isolation/child-process.js';
 import { HandlerPool, type IsolatedRun } from '../../../../workers/runtime/isolation/handler-pool.js';
 import { buildFixtureWorker } from '../../../support/fault-helpers.js';
-import { alive, failure, pidsFromLines } from './support.js';
+import { failure, pidsFromLines, stillAlive } from './support.js';
 
 let dir: string;
 let script: string;
@@ -110,7 +110,7 @@ describe('HandlerPool', () => {
     expect(grandchild).toBeGreaterThan(0);
     await p.close();
     expect(p.size).toBe(0);
-    expect(alive(grandchild!)).toBe(false);
+    expect(await stillAlive([grandchild!])).toEqual([]);
   });
 
   it('replaces a child after maxJobsPerChild jobs', async () => {
@@ -123,7 +123,7 @@ describe('HandlerPool', () => {
     expect(new Set(pids.slice(0, 3)).size).toBe(1);
     expect(new Set(pids.slice(3)).size).toBe(1);
     expect(pids[0]).not.toBe(pids[3]);
-    expect(alive(pids[0]!)).toBe(false);
+    expect(await stillAlive([pids[0]!])).toEqual([]);
   });
 
   it('refuses a result over the size limit with a clear reason', async () => {

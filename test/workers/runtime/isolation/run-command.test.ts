@@ -9,7 +9,7 @@ import {
   ChildProcessDiedError,
 } from '../../../../workers/runtime/isolation/child-process.js';
 import { runCommand } from '../../../../workers/runtime/isolation/run-command.js';
-import { alive, pidsFromLines } from './support.js';
+import { pidsFromLines, stillAlive } from './support.js';
 
 const node = (code: string) => ({ command: process.execPath, args: ['-e', code] });
 
@@ -62,7 +62,7 @@ describe('runCommand', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
     const pids = pidsFromLines(lines);
     expect(pids).toHaveLength(2);
-    expect(pids.filter(alive)).toEqual([]);
+    expect(await stillAlive(pids)).toEqual([]);
   });
 
   it('kills the group when its signal aborts, rejecting with the reason', async () => {
@@ -76,10 +76,7 @@ describe('runCommand', () => {
     while (lines.length === 0) await new Promise((r) => setTimeout(r, 20));
     ac.abort(new Error('worker is shutting down'));
     expect((await run).message).toBe('worker is shutting down');
-    // A killed grandchild is reaped by init a moment later: give it up to 2 s to disappear.
-    for (let i = 0; i < 100 && pidsFromLines(lines).some(alive); i++)
-      await new Promise((r) => setTimeout(r, 20));
-    expect(pidsFromLines(lines).filter(alive)).toEqual([]);
+    expect(await stillAlive(pidsFromLines(lines))).toEqual([]);
   });
 
   it('refuses an answer over the output limit, saying how large it was', async () => {

@@ -24,6 +24,16 @@ export function alive(pid: number): boolean {
   }
 }
 
+/**
+ * The pids still alive after giving them up to `ms` to go: a killed orphan is reaped by init a
+ * moment later, and on a busy machine that moment can be long.
+ */
+export async function stillAlive(pids: readonly number[], ms = 2000): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  return pids.filter(alive);
+}
+
 /** The error a run rejects with; a run that succeeds fails the test. */
 export function failure(run: Promise<unknown>): Promise<Error & { outOfMemory?: boolean }> {
   return run.then(
