@@ -132,7 +132,13 @@ export async function main(
     if (!stopEmulator && children.length === 0) return 0;
     const ui =
       queueUrl && bucket
-        ? await startDashboard({ sqs: local.sqs, s3: local.s3, queueUrl, bucket })
+        ? await startDashboard({
+            sqs: local.sqs,
+            s3: local.s3,
+            queueUrl,
+            bucket,
+            ...(queues.length > 0 ? { queues } : {}),
+          })
         : undefined;
     err.write(`running; Ctrl-C to stop${ui ? `\ndashboard: ${ui.url}` : ''}\n`);
     await new Promise<void>((done) => {
