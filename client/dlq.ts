@@ -44,13 +44,17 @@ export async function redrive(opts: {
   onProgress?: (moved: number) => void;
   /** How long a message being moved stays hidden; one left by a crash comes back after it. @default 60 */
   visibilityTimeoutSeconds?: number;
+  /** Each receive's long poll. @default 1 */
+  waitTimeSeconds?: number;
+  /** Stop after this many receives in a row find nothing. @default 2 */
+  emptyPolls?: number;
 }): Promise<number> {
   let moved = 0;
   let emptyPolls = 0;
-  while (moved < opts.max && emptyPolls < 2) {
+  while (moved < opts.max && emptyPolls < (opts.emptyPolls ?? 2)) {
     const msgs = await opts.dlq.receive({
       maxMessages: Math.min(10, opts.max - moved),
-      waitTimeSeconds: 1,
+      waitTimeSeconds: opts.waitTimeSeconds ?? 1,
       visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds ?? 60,
     });
     if (msgs.length === 0) {

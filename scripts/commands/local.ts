@@ -58,7 +58,13 @@ export const main: CommandMain = async ({ argv, env, out, err }) => {
       ].join('\n'),
     );
     const clients = { sqs: sqsClient(cfg), s3: s3Client(cfg) };
-    const ui = await startDashboard({ ...clients, queueUrl: p.queueUrl, dlqUrl: p.dlqUrl, bucket: p.bucket });
+    const ui = await startDashboard({
+      ...clients,
+      queueUrl: p.queueUrl,
+      dlqUrl: p.dlqUrl,
+      queues: p.queues,
+      bucket: p.bucket,
+    });
     err.write(
       `serving SQS and S3 on ${emu.endpoint} (in memory) until Ctrl-C; the lines above configure a shell\n` +
         `dashboard: ${ui.url}\n`,

@@ -1,6 +1,6 @@
 /** flotilla ui [--port N] [--host ADDR]: a web dashboard for one deployment, served from here. */
 import { UsageError } from '../../core/errors.js';
-import { closeTarget, requireBucket, requireQueue, resolveTarget } from '../target.js';
+import { closeTarget, queuesOf, requireBucket, requireQueue, resolveTarget } from '../target.js';
 import { isLoopback } from '../ui/server.js';
 import { startDashboard } from '../ui/start.js';
 import { intOption, parseCommand } from './args.js';
@@ -8,9 +8,9 @@ import type { CommandMain } from './types.js';
 
 const USAGE = `usage: flotilla ui [--port N] [--host ADDR]
 
-Serve a dashboard of the deployment (queues and DLQ over time, workers, batches and their jobs,
-cancel, redrive, submit) until Ctrl-C. It counts queues with GetQueueAttributes and reads the
-bucket's records; it never receives from the job queue.
+Serve a dashboard of the deployment (every job queue and its DLQ over time, workers, batches
+and their jobs, cancel, redrive, submit) until Ctrl-C. It counts queues with GetQueueAttributes and reads the
+bucket's records; it never receives from a job queue.
   --port N      port to listen on (default 8420; 0 picks a free one)
   --host ADDR   address to bind (default 127.0.0.1). Any other address lets others on the
                 network in: the page then needs the random token in the address printed.`;
@@ -40,6 +40,7 @@ export const main: CommandMain = async ({ argv, env, out, err }) => {
       queueUrl,
       bucket,
       ...(target.dlqUrl ? { dlqUrl: target.dlqUrl } : {}),
+      queues: await queuesOf(target),
       port,
       host,
     });

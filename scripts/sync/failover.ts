@@ -13,7 +13,6 @@
  * moved twice (a crash between send and delete) is dropped by the worker's result check, since
  * job ids are idempotency keys. Failback is the same command in the other direction.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { redrive } from '../../client/dlq.js';
 import {
   type ActiveSideRecord,
@@ -149,37 +148,42 @@ export async function failover(opts: FailoverOptions): Promise<FailoverResult> {
   if (isActive(existing, opts.queueUrl) || existing?.state !== 'active')
     await writeActiveSide(srcStore, record('switching'));
 
-  // 3. Move every message, as it becomes visible, until the source queues are empty.
+  // 3. Move every message as it becomes visible, every queue at once, until each reads empty.
+  // Each receive is a 1 s long poll: a queue still holding in-flight or delayed messages takes
+  // them the moment they come back, and one that is empty costs a single poll, not a sleep.
   const moved: Record<string, number> = {};
+  for (const { name } of sourceQueues) if (urls.has(name)) moved[name] = 0;
   const deadline = Date.now() + (opts.waitMs ?? 900_000);
-  let left: QueueCounts[] = [];
+  const movedAt = Date.now();
   let lastSaid = 0;
-  for (;;) {
-    for (const { name, queue } of sourceQueues) {
-      const url = urls.get(name);
-      if (!url) continue;
+  const drain = async ({ name, queue }: (typeof sourceQueues)[number]): Promise<QueueCounts | undefined> => {
+    const url = urls.get(name);
+    if (!url) return undefined;
+    const target = new SqsQueue(opts.target.sqs, url);
+    for (;;) {
       moved[name] =
         (moved[name] ?? 0) +
         (await redrive({
           dlq: queue,
-          queue: new SqsQueue(opts.target.sqs, url),
+          queue: target,
           max: Number.MAX_SAFE_INTEGER,
           // Short: messages an interrupted failover had received come back soon for the re-run.
           visibilityTimeoutSeconds: MOVE_VISIBILITY_SECONDS,
+          waitTimeSeconds: 1,
+          emptyPolls: 1,
         }));
+      const c = await counts(queue, name);
+      if (pendingOf(c) === 0) return undefined;
+      if (Date.now() >= deadline) return c;
+      if (Date.now() - lastSaid > 5000) {
+        lastSaid = Date.now();
+        say(`failover: waiting for ${name}: ${c.inFlight} in flight, ${c.delayed} delayed`);
+      }
     }
-    left = (await Promise.all(sourceQueues.map(({ name, queue }) => counts(queue, name)))).filter(
-      (c) => pendingOf(c) > 0,
-    );
-    if (left.length === 0 || Date.now() >= deadline) break;
-    if (Date.now() - lastSaid > 5000) {
-      lastSaid = Date.now();
-      say(
-        `failover: waiting for ${left.map((c) => `${c.name}: ${c.inFlight} in flight, ${c.delayed} delayed`).join('; ')}`,
-      );
-    }
-    await sleep(500);
-  }
+  };
+  const left = (await Promise.all(sourceQueues.map(drain))).filter((c) => c !== undefined);
+  const total = Object.values(moved).reduce((a, b) => a + b, 0);
+  say(`failover: moved ${total} message(s) in ${((Date.now() - movedAt) / 1000).toFixed(1)} s`);
 
   // 4. The final sync: results written by the jobs that finished at the source, scheduled jobs…
   say('failover: final sync…');

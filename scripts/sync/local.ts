@@ -6,21 +6,40 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import { GetQueueUrlCommand } from '@aws-sdk/client-sqs';
 import { EMULATOR_CREDENTIALS, type EndpointConfig, s3Client, sqsClient } from '../../core/aws.js';
 import { UsageError } from '../../core/errors.js';
+import type { NamedQueue } from '../../core/queue-list.js';
 import { DEFAULT_JOB_QUEUES } from '../../infra/definitions.js';
 import { buildWorker } from '../build-worker.js';
 import { intOption } from '../commands/args.js';
 import type { CommandContext } from '../commands/types.js';
 import { resolveTarget } from '../target.js';
 import { startDashboard } from '../ui/start.js';
-import { type LiveSide, queueNameOf } from './describe.js';
+import type { LiveSide } from './describe.js';
+import type { QueueDescription } from './folder.js';
 import { mirrorDeployment } from './mirror.js';
 import { restoreDeployment } from './restore.js';
 
 const priorityOf = (name: string) =>
   DEFAULT_JOB_QUEUES.find((q) => q.name === name)?.priority ?? Number.NEGATIVE_INFINITY;
+
+/**
+ * The job queues a restore or a mirror made locally, highest priority first as the definitions
+ * rank them (a name they lack goes last), and the first described one (the default) for the CLI.
+ */
+function jobQueues(
+  described: readonly QueueDescription[],
+  urls: ReadonlyMap<string, string>,
+): { queueUrl: string | undefined; queues: NamedQueue[] } {
+  const jobs = described.filter((q) => q.role === 'jobs');
+  const queues = jobs
+    .flatMap((q) => {
+      const url = urls.get(q.name);
+      return url ? [{ name: q.jobQueue ?? 'default', url }] : [];
+    })
+    .sort((a, b) => priorityOf(b.name) - priorityOf(a.name));
+  return { queueUrl: jobs[0] ? urls.get(jobs[0].name) : undefined, queues };
+}
 
 export const LOCAL_USAGE = `usage: flotilla mirror --to local (--from DIR | [source flags]) [options]
 
@@ -58,22 +77,13 @@ export async function main(
   try {
     let queueUrl: string | undefined;
     let bucket: string | undefined;
-    /** Every job queue restored, for the workers (FLOTILLA_QUEUES). */
-    let queues: { name: string; url: string }[] = [];
+    /** Every job queue restored or mirrored, for the workers (FLOTILLA_QUEUES). */
+    let queues: NamedQueue[] = [];
     if (typeof values.from === 'string') {
       const r = await restoreDeployment({ target: local, dir: resolve(values.from), progress: err });
       if (r.failed.length > 0)
         throw new UsageError(`${r.failed.length} object(s) failed to restore; see above`);
-      const jobs = r.description.queues.find((q) => q.role === 'jobs');
-      queueUrl = jobs ? r.queueUrls.get(jobs.name) : undefined;
-      queues = r.description.queues
-        .filter((q) => q.role === 'jobs')
-        .flatMap((q) => {
-          const url = r.queueUrls.get(q.name);
-          return url ? [{ name: q.jobQueue ?? 'default', url }] : [];
-        })
-        // Highest priority first, as the definitions rank them (a name they lack goes last).
-        .sort((a, b) => priorityOf(b.name) - priorityOf(a.name));
+      ({ queueUrl, queues } = jobQueues(r.description.queues, r.queueUrls));
       bucket = r.buckets[0];
       err.write(`restored ${r.uploaded} objects from ${values.from}\n`);
     } else {
@@ -84,16 +94,15 @@ export async function main(
           target: local,
           ...(source.bucket ? { bucket: source.bucket } : {}),
           ...(source.queueUrl ? { queueUrl: source.queueUrl } : {}),
+          ...(source.dlqUrl ? { dlqUrl: source.dlqUrl } : {}),
+          ...(source.queues ? { queues: source.queues } : {}),
           progress: err,
           out,
         });
         if (r.failed.length > 0)
           throw new UsageError(`${r.failed.length} object(s) failed to copy; see above`);
         bucket = source.bucket;
-        if (source.queueUrl) {
-          const name = queueNameOf(source.queueUrl);
-          queueUrl = (await local.sqs.send(new GetQueueUrlCommand({ QueueName: name }))).QueueUrl;
-        }
+        ({ queueUrl, queues } = jobQueues(r.queues, r.queueUrls));
       } finally {
         source.sqs.destroy();
         source.s3.destroy();
@@ -123,7 +132,13 @@ export async function main(
     if (!stopEmulator && children.length === 0) return 0;
     const ui =
       queueUrl && bucket
-        ? await startDashboard({ sqs: local.sqs, s3: local.s3, queueUrl, bucket })
+        ? await startDashboard({
+            sqs: local.sqs,
+            s3: local.s3,
+            queueUrl,
+            bucket,
+            ...(queues.length > 0 ? { queues } : {}),
+          })
         : undefined;
     err.write(`running; Ctrl-C to stop${ui ? `\ndashboard: ${ui.url}` : ''}\n`);
     await new Promise<void>((done) => {

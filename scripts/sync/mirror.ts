@@ -22,6 +22,7 @@ import {
   targetListing,
 } from './describe.js';
 import { type PlanItem, printPlan, type SyncResult, syncObjects } from './engine.js';
+import type { QueueDescription } from './folder.js';
 import { type ObjectReader, objectReader } from './object-reader.js';
 import { type Listed, needsTransfer, normalizeEtag, sameByListing, sortByKey } from './plan.js';
 import { collect } from './pool.js';
@@ -70,6 +71,8 @@ export interface MirrorResult {
   readonly warnings: readonly string[];
   /** Source queue name → its URL at the target (empty on a dry run). */
   readonly queueUrls: ReadonlyMap<string, string>;
+  /** The source's queues as described (job queues and their DLQs). */
+  readonly queues: readonly QueueDescription[];
   readonly seconds: number;
 }
 
@@ -107,6 +110,7 @@ export async function mirrorDeployment(opts: MirrorOptions): Promise<MirrorResul
     failed: r?.failed ?? [],
     warnings,
     queueUrls,
+    queues,
     seconds: (Date.now() - started) / 1000,
   });
   if (!opts.bucket || !targetName) return done();

@@ -1,5 +1,5 @@
 /**
- * The dashboard's data and actions over one deployment (job queue, DLQ, bucket), for the HTTP
+ * The dashboard's data and actions over one deployment (job queues, DLQs, bucket), for the HTTP
  * API in server.ts. It counts with GetQueueAttributes and lists the bucket's records; it never
  * receives from the job queue. See docs/dashboard.md for what a refresh costs in requests.
  */
@@ -7,15 +7,20 @@ import { redrive } from '../../client/dlq.js';
 import { requestCancel, Submitter } from '../../client/submit.js';
 import { assertId, type ErrorRecord, type WorkerStatusRecord } from '../../core/envelope.js';
 import type { ObjectInfo, ObjectStore } from '../../core/ports/object-store.js';
-import type { QueuePort } from '../../core/ports/queue.js';
+import { DEFAULT_QUEUE_NAME } from '../../infra/definitions.js';
 import { BatchState, type BatchSummary, type JobDetail, type JobRow, type JobStatus } from './batches.js';
-import { type QueueCounts, QueueHistory, type QueueSample } from './queue-history.js';
+import { type CountedQueue, type QueueCounts, QueueHistory, type QueueSample } from './queue-history.js';
 import { listAll, RecordCache } from './records.js';
 
+/** One of the deployment's job queues, by name, with its DLQ. */
+export type DashboardQueue = CountedQueue;
+
 export interface DashboardOptions {
-  readonly queue: QueuePort;
-  /** @default - no DLQ counts, and no redrive */
-  readonly dlq?: QueuePort;
+  /**
+   * Every job queue of the deployment (urgent, default, bulk...), highest priority first. A job
+   * submitted from the page without a queue goes to the one named 'default', else the first.
+   */
+  readonly queues: readonly DashboardQueue[];
   readonly store: ObjectStore;
   /** Queue counts are asked for at most once per this long, however many pages refresh. @default 2000 */
   readonly sampleEveryMs?: number;
@@ -29,11 +34,15 @@ export interface DashboardOptions {
   readonly settledTtlMs?: number;
 }
 
+/** A job queue's counts and its DLQ's. */
+export interface QueueRow extends QueueCounts {
+  readonly name: string;
+  readonly url: string;
+  readonly dlq: ({ readonly url: string } & QueueCounts) | null;
+}
+
 export interface Overview {
-  readonly queues: {
-    readonly jobs: { readonly url: string } & QueueCounts;
-    readonly dlq: ({ readonly url: string } & QueueCounts) | null;
-  };
+  readonly queues: readonly QueueRow[];
   readonly history: QueueSample[];
   readonly workers: WorkerStatusRecord[];
   readonly batches: BatchSummary[];
@@ -57,12 +66,19 @@ export class Dashboard {
   private readonly listings = new Map<string, { at: number; value: Promise<unknown> }>();
 
   constructor(private readonly opts: DashboardOptions) {
-    this.history = new QueueHistory(opts.queue, opts.dlq, {
+    if (opts.queues.length === 0) throw new Error('the dashboard needs at least one job queue');
+    this.history = new QueueHistory(opts.queues, {
       minIntervalMs: opts.sampleEveryMs ?? 2000,
       keep: 900,
     });
     this.cache = new RecordCache(opts.store);
-    this.submitter = new Submitter({ queue: opts.queue, store: opts.store });
+    const main = opts.queues.find((q) => q.name === DEFAULT_QUEUE_NAME) ?? opts.queues[0]!;
+    this.submitter = new Submitter({
+      queue: main.queue,
+      queueName: main.name,
+      queues: Object.fromEntries(opts.queues.map((q) => [q.name, q.queue])),
+      store: opts.store,
+    });
   }
 
   async overview(sinceMs = 0): Promise<Overview> {
@@ -75,10 +91,15 @@ export class Dashboard {
       batches.slice(0, this.opts.batchesShown ?? 10).map((b) => this.state(b)),
     );
     return {
-      queues: {
-        jobs: { url: this.opts.queue.url, ...sample.queue },
-        dlq: this.opts.dlq && sample.dlq ? { url: this.opts.dlq.url, ...sample.dlq } : null,
-      },
+      queues: this.opts.queues.map((q, i) => {
+        const counts = sample.queues[i]!;
+        return {
+          name: q.name,
+          url: q.queue.url,
+          ...counts.jobs,
+          dlq: q.dlq && counts.dlq ? { url: q.dlq.url, ...counts.dlq } : null,
+        };
+      }),
       history: this.history.since(sinceMs),
       workers,
       batches: states.map((s) => s.summary()),
@@ -128,20 +149,27 @@ export class Dashboard {
     return n;
   }
 
+  /** Every job queue's DLQ back into that queue; the messages moved in all. */
   async redrive(): Promise<number> {
-    if (!this.opts.dlq) throw new Error('this deployment has no DLQ to redrive');
-    const moved = await redrive({
-      dlq: this.opts.dlq,
-      queue: this.opts.queue,
-      store: this.opts.store,
-      max: Number.POSITIVE_INFINITY,
-    });
+    const withDlq = this.opts.queues.filter((q) => q.dlq);
+    if (withDlq.length === 0) throw new Error('this deployment has no DLQ to redrive');
+    // All at once: each ends with its empty long polls, so one after another would add them up.
+    const counts = await Promise.all(
+      withDlq.map((q) =>
+        redrive({ dlq: q.dlq!, queue: q.queue, store: this.opts.store, max: Number.POSITIVE_INFINITY }),
+      ),
+    );
+    const moved = counts.reduce((a, b) => a + b, 0);
     this.forget();
     return moved;
   }
 
-  async submit(type: string, payload: unknown, batch?: string): Promise<{ batch: string }> {
-    const handle = await this.submitter.submit(type, payload, batch ? { batch } : {});
+  /** One job, to the job queue called `queue` (@default - the 'default' queue). */
+  async submit(type: string, payload: unknown, batch?: string, queue?: string): Promise<{ batch: string }> {
+    const handle = await this.submitter.submit(type, payload, {
+      ...(batch ? { batch } : {}),
+      ...(queue ? { queue } : {}),
+    });
     this.forget();
     return { batch: handle.batch };
   }

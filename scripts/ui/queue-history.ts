@@ -1,7 +1,7 @@
 /**
  * Queue depths over time for the dashboard's chart, counted with GetQueueAttributes (never by
  * receiving). A sample is taken when asked and the last one is at least `minIntervalMs` old, so
- * any number of open pages cost one pair of calls per interval.
+ * any number of open pages cost one call per job queue and DLQ per interval.
  */
 import type { QueuePort } from '../../core/ports/queue.js';
 
@@ -11,11 +11,23 @@ export interface QueueCounts {
   readonly delayed: number;
 }
 
+/** One of the deployment's job queues, by name, with its DLQ. */
+export interface CountedQueue {
+  readonly name: string;
+  readonly queue: QueuePort;
+  /** @default - no DLQ counts (and no redrive) for this queue */
+  readonly dlq?: QueuePort;
+}
+
 export interface QueueSample {
   /** Milliseconds since the epoch. */
   readonly t: number;
-  readonly queue: QueueCounts;
-  readonly dlq: QueueCounts | null;
+  /** Every job queue, in the order the dashboard was given them. */
+  readonly queues: readonly {
+    readonly name: string;
+    readonly jobs: QueueCounts;
+    readonly dlq: QueueCounts | null;
+  }[];
 }
 
 const COUNT_ATTRIBUTES = [
@@ -38,8 +50,7 @@ export class QueueHistory {
   private pending?: Promise<QueueSample>;
 
   constructor(
-    private readonly queue: QueuePort,
-    private readonly dlq: QueuePort | undefined,
+    private readonly queues: readonly CountedQueue[],
     private readonly opts: { minIntervalMs: number; keep: number } = { minIntervalMs: 2000, keep: 900 },
   ) {}
 
@@ -59,11 +70,16 @@ export class QueueHistory {
   }
 
   private async take(): Promise<QueueSample> {
-    const [queue, dlq] = await Promise.all([
-      queueCounts(this.queue),
-      this.dlq ? queueCounts(this.dlq) : Promise.resolve(null),
-    ]);
-    const s = { t: Date.now(), queue, dlq };
+    const queues = await Promise.all(
+      this.queues.map(async (q) => {
+        const [jobs, dlq] = await Promise.all([
+          queueCounts(q.queue),
+          q.dlq ? queueCounts(q.dlq) : Promise.resolve(null),
+        ]);
+        return { name: q.name, jobs, dlq };
+      }),
+    );
+    const s = { t: Date.now(), queues };
     this.samples.push(s);
     if (this.samples.length > this.opts.keep) this.samples.splice(0, this.samples.length - this.opts.keep);
     return s;

@@ -143,11 +143,25 @@ export function dashboardApp(
   });
   app.post('/api/dlq/redrive', async (c) => c.json({ moved: await dashboard.redrive() }));
   app.post('/api/jobs', async (c) => {
-    const body = (await c.req.json()) as { type?: unknown; payload?: unknown; batch?: unknown };
+    const body = (await c.req.json()) as {
+      type?: unknown;
+      payload?: unknown;
+      batch?: unknown;
+      queue?: unknown;
+    };
     if (typeof body.type !== 'string' || body.type === '') throw new UsageError('give the job type');
     if (body.batch !== undefined && typeof body.batch !== 'string')
       throw new UsageError('batch must be a string');
-    return c.json(await dashboard.submit(body.type, body.payload ?? null, body.batch || undefined));
+    if (body.queue !== undefined && typeof body.queue !== 'string')
+      throw new UsageError('queue must be a job queue name');
+    return c.json(
+      await dashboard.submit(
+        body.type,
+        body.payload ?? null,
+        body.batch || undefined,
+        body.queue || undefined,
+      ),
+    );
   });
   return app;
 }

@@ -71,15 +71,19 @@ const ms = (n: number | null) => (n === null ? '' : n < 1000 ? `${n} ms` : `${(n
 
 let chart: uPlot | undefined;
 let history: QueueSample[] = [];
+const COLOURS = ['#d13438', '#2b88d8', '#107c10', '#8764b8', '#ca5010', '#038387'];
 
-function drawChart(samples: QueueSample[]): void {
+/** Per job queue (one colour each): visible (solid), in flight (dashed), its DLQ (dotted). */
+function drawChart(samples: QueueSample[], queues: readonly string[]): void {
   history = [...history, ...samples].slice(-900);
+  const at = (s: QueueSample, name: string) => s.queues.find((q) => q.name === name);
   const data: uPlot.AlignedData = [
     history.map((s) => s.t / 1000),
-    history.map((s) => s.queue.visible),
-    history.map((s) => s.queue.inFlight),
-    history.map((s) => s.queue.delayed),
-    history.map((s) => s.dlq?.visible ?? null),
+    ...queues.flatMap((name) => [
+      history.map((s) => at(s, name)?.jobs.visible ?? null),
+      history.map((s) => at(s, name)?.jobs.inFlight ?? null),
+      history.map((s) => at(s, name)?.dlq?.visible ?? null),
+    ]),
   ];
   if (!chart) {
     const el = $('chart');
@@ -89,10 +93,14 @@ function drawChart(samples: QueueSample[]): void {
         height: 180,
         series: [
           {},
-          { label: 'visible', stroke: '#2b88d8', width: 2 },
-          { label: 'in flight', stroke: '#107c10', width: 2 },
-          { label: 'delayed', stroke: '#8764b8', width: 1 },
-          { label: 'DLQ', stroke: '#d13438', width: 2 },
+          ...queues.flatMap((name, i) => {
+            const stroke = COLOURS[i % COLOURS.length]!;
+            return [
+              { label: `${name} visible`, stroke, width: 2 },
+              { label: `${name} in flight`, stroke, width: 2, dash: [6, 4] },
+              { label: `${name} DLQ`, stroke, width: 1, dash: [2, 3] },
+            ];
+          }),
         ],
         axes: [{}, { size: 50 }],
       },
@@ -111,7 +119,8 @@ let offset = 0;
 let openJob: string | undefined;
 
 function renderOverview(o: Overview): void {
-  $('target').textContent = o.queues.jobs.url;
+  const main = o.queues.find((q) => q.name === 'default') ?? o.queues[0];
+  $('target').textContent = main?.url ?? '';
   $('updated').textContent = `updated ${new Date(o.at).toLocaleTimeString()}`;
   const q = (name: string, c: { visible: number; inFlight: number; delayed: number } | null) =>
     h(
@@ -122,10 +131,18 @@ function renderOverview(o: Overview): void {
       h('td', { 'data-count': 'inFlight' }, c?.inFlight ?? '–'),
       h('td', { 'data-count': 'delayed' }, c?.delayed ?? '–'),
     );
-  fill('queues', [q('jobs', o.queues.jobs), q('dlq', o.queues.dlq)]);
-  drawChart(o.history.filter((s) => s.t > lastSample));
+  fill(
+    'queues',
+    o.queues.flatMap((c) => [q(c.name, c), ...(c.dlq ? [q(`${c.name} DLQ`, c.dlq)] : [])]),
+  );
+  drawChart(
+    o.history.filter((s) => s.t > lastSample),
+    o.queues.map((c) => c.name),
+  );
   lastSample = o.history.at(-1)?.t ?? lastSample;
-  $('dlq-count').textContent = o.queues.dlq ? `${o.queues.dlq.visible} message(s)` : '(none configured)';
+  const dlqs = o.queues.flatMap((c) => (c.dlq ? [c.dlq] : []));
+  $('dlq-count').textContent =
+    dlqs.length > 0 ? `${dlqs.reduce((n, d) => n + d.visible, 0)} message(s)` : '(none configured)';
   $('workers-count').textContent = `${o.workers.length} reporting`;
   fill(
     'workers',
@@ -144,7 +161,9 @@ function renderOverview(o: Overview): void {
   );
   fill('batches', o.batches.map(batchRow));
   const sel = $<HTMLSelectElement>('submit-queue');
-  if (sel.options.length === 0) sel.append(h('option', { value: o.queues.jobs.url }, o.queues.jobs.url));
+  if (sel.options.length === 0)
+    for (const c of o.queues)
+      sel.append(h('option', { value: c.name, ...(c === main ? { selected: '' } : {}) }, c.name));
 }
 
 function batchRow(b: BatchSummary): HTMLElement {
@@ -304,7 +323,7 @@ function wire(): void {
     b.disabled = true;
     try {
       const { moved } = await api<{ moved: number }>('/api/dlq/redrive', { method: 'POST', body: {} });
-      $('redrive-result').textContent = `moved ${moved} message(s) back to the job queue`;
+      $('redrive-result').textContent = `moved ${moved} message(s) back to their job queues`;
       await refresh();
     } catch (err) {
       showProblem(err);
@@ -323,9 +342,10 @@ function wire(): void {
         throw new Error(`the payload is not valid JSON: ${(err as Error).message}`);
       }
       const batch = String(form.get('batch') ?? '');
+      const queue = String(form.get('queue') ?? '');
       const out = await api<{ batch: string }>('/api/jobs', {
         method: 'POST',
-        body: { type: form.get('type'), payload, ...(batch ? { batch } : {}) },
+        body: { type: form.get('type'), payload, ...(batch ? { batch } : {}), ...(queue ? { queue } : {}) },
       });
       $('submit-result').textContent = `submitted as batch ${out.batch}`;
       showProblem(undefined);

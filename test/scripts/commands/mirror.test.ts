@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Store } from '../../../core/adapters/s3-store.js';
 import { EMULATOR_CREDENTIALS, s3Client } from '../../../core/aws.js';
 import { exportDeployment } from '../../../scripts/sync/export.js';
+import { CLI_ENV } from '../../support/cli.js';
 import { eventually, freshDeployment } from '../../support/deployment.js';
 import { type Emulator, startEmbedded } from '../../support/emulators.js';
 import { BIN, runCli } from '../sync/fixtures.js';
@@ -40,20 +41,22 @@ describe('flotilla mirror', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('--to local restores the export into the embedded emulator and runs a worker that processes jobs', async () => {
+  /**
+   * `flotilla mirror --to local ARGS --port 0 --workers 1` until it runs; `use` gets the variables
+   * it printed, then the command is stopped with Ctrl-C and must exit 0.
+   */
+  async function runLocal(
+    args: readonly string[],
+    use: (vars: Record<string, string>, stderr: string) => Promise<void>,
+  ): Promise<void> {
     let child: ChildProcess | undefined;
     try {
       child = spawn(
         process.execPath,
-        [BIN, 'mirror', '--to', 'local', '--from', dir, '--port', '0', '--workers', '1'],
+        [BIN, 'mirror', '--to', 'local', ...args, '--port', '0', '--workers', '1'],
         {
           // A short long-poll, so the worker stops promptly at the end of the test.
-          env: {
-            PATH: process.env.PATH,
-            HOME: process.env.HOME,
-            NODE_NO_WARNINGS: '1',
-            FLOTILLA_WAIT_SECONDS: '1',
-          },
+          env: { ...CLI_ENV, FLOTILLA_WAIT_SECONDS: '1' },
           stdio: ['ignore', 'pipe', 'pipe'],
         },
       );
@@ -66,10 +69,22 @@ describe('flotilla mirror', () => {
         stderr += d.toString();
       });
       await eventually(() => stderr.includes('running; Ctrl-C to stop'), 30_000);
-      const vars = Object.fromEntries([...stdout.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
+      const vars = Object.fromEntries(
+        [...stdout.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]),
+      );
       expect(vars.FLOTILLA_BUCKET).toBe(dep.bucket);
       expect(stderr).toContain('started 1 worker(s)');
+      await use(vars, stderr);
+      child.kill('SIGINT');
+      const code = await new Promise((r) => child?.once('exit', r));
+      expect(code).toBe(0);
+    } finally {
+      if (child && child.exitCode === null) child.kill('SIGKILL');
+    }
+  }
 
+  it('--to local restores the export into the embedded emulator and runs a worker that processes jobs', async () => {
+    await runLocal(['--from', dir], async (vars) => {
       const s3 = s3Client({
         endpoint: vars.AWS_ENDPOINT_URL,
         region: 'us-east-1',
@@ -82,18 +97,23 @@ describe('flotilla mirror', () => {
       }
       const submitted = await runCli(
         ['submit', 'echo', '--payload', '{"hello":"local"}', '--wait', '--timeout', '30'],
-        {
-          ...vars,
-        },
+        vars,
       );
       expect(submitted.code, submitted.stderr).toBe(0);
+    });
+  });
 
-      child.kill('SIGINT');
-      const code = await new Promise((r) => child?.once('exit', r));
-      expect(code).toBe(0);
-    } finally {
-      if (child && child.exitCode === null) child.kill('SIGKILL');
-    }
+  it('--to local from a live source runs workers that serve every job queue', async () => {
+    const from = ['--endpoint', source.endpoint, '--queue-url', dep.queueUrl, '--bucket', dep.bucket];
+    await runLocal(from, async (vars) => {
+      for (const queue of ['urgent', 'bulk']) {
+        const submitted = await runCli(
+          ['submit', 'echo', '--queue', queue, '--payload', '{"at":"local"}', '--wait', '--timeout', '30'],
+          vars,
+        );
+        expect(submitted.code, `${queue}: ${submitted.stderr}`).toBe(0);
+      }
+    });
   });
 
   it('prints the plan with --dry-run and refuses --max-delete without --delete', async () => {

@@ -24,12 +24,21 @@ beforeAll(async () => {
   emu = await startEmbedded();
   d = await freshDeployment(emu);
   batch = await seedBatch(d);
+  // Beside the seeded batch on the default queue: two jobs waiting on 'urgent', one dead on 'bulk'.
+  await d.jobQueues.urgent!.queue.sendBatch([
+    { id: '0', body: '{}' },
+    { id: '1', body: '{}' },
+  ]);
+  await d.jobQueues.bulk!.dlq.send({ body: '{}' });
   proxy = await recordingProxy(emu.endpoint);
   const cfg = { ...emu.config, endpoint: proxy.endpoint };
   clients = { sqs: sqsClient(cfg), s3: s3Client(cfg) };
   const dashboard = new Dashboard({
-    queue: new SqsQueue(clients.sqs, d.queueUrl),
-    dlq: new SqsQueue(clients.sqs, d.dlqUrl),
+    queues: d.queues.map((q) => ({
+      name: q.name,
+      queue: new SqsQueue(clients.sqs, q.url),
+      dlq: new SqsQueue(clients.sqs, q.dlqUrl!),
+    })),
     store: new S3Store(clients.s3, d.bucket),
     stateTtlMs: 0,
   });
@@ -61,6 +70,16 @@ async function api<T = Record<string, unknown>>(
   return { status: res.status, body: (await res.json()) as T };
 }
 
+interface QueueRow {
+  name: string;
+  visible: number;
+  inFlight: number;
+  dlq: { visible: number } | null;
+}
+/** Each job queue's visible count and its DLQ's, by name. */
+const depths = (queues: QueueRow[]) =>
+  Object.fromEntries(queues.map((q) => [q.name, [q.visible, q.dlq?.visible ?? null]]));
+
 interface Summary {
   batch: string;
   total: number;
@@ -69,16 +88,18 @@ interface Summary {
 }
 
 describe('flotilla ui API', () => {
-  it('counts the queues, the workers and every state of a seeded batch', async () => {
+  it('counts every job queue and its DLQ, the workers and every state of a seeded batch', async () => {
     const { status, body } = await api<{
-      queues: { jobs: { visible: number; inFlight: number }; dlq: { visible: number } };
+      queues: QueueRow[];
       workers: { worker: string; running: unknown[] }[];
       batches: Summary[];
       history: unknown[];
     }>('/api/overview');
     expect(status).toBe(200);
-    expect(body.queues.jobs).toMatchObject({ visible: 10, inFlight: 0 });
-    expect(body.queues.dlq.visible).toBe(1);
+    // Highest priority first, as the deployment declares them.
+    expect(body.queues.map((q) => q.name)).toEqual(['urgent', 'default', 'bulk']);
+    expect(depths(body.queues)).toEqual({ urgent: [2, 0], default: [10, 1], bulk: [0, 1] });
+    expect(body.queues.every((q) => q.inFlight === 0)).toBe(true);
     expect(body.history.length).toBeGreaterThanOrEqual(1);
     expect(body.workers.map((w) => w.worker)).toEqual(['w1']);
     const b = body.batches.find((x) => x.batch === batch);
@@ -194,19 +215,30 @@ describe('flotilla ui API', () => {
     expect(submitted.body.rows.map((r) => r.status)).toEqual(['queued']);
     const badPayload = await api('/api/jobs', { method: 'POST', body: { payload: {} } });
     expect(badPayload.status).toBe(400);
+    const urgent = await api('/api/jobs', {
+      method: 'POST',
+      body: { type: 'seed', payload: {}, queue: 'urgent' },
+    });
+    expect(urgent.status).toBe(200);
+    const noSuchQueue = await api<{ error: string }>('/api/jobs', {
+      method: 'POST',
+      body: { type: 'seed', payload: {}, queue: 'nope' },
+    });
+    expect(noSuchQueue.status).toBe(400);
+    expect(noSuchQueue.body.error).toContain("no job queue named 'nope'");
 
+    // Every DLQ goes back to its own queue.
     const r = await api<{ moved: number }>('/api/dlq/redrive', { method: 'POST', body: {} });
-    expect(r.body.moved).toBe(1);
-    const o = await api<{ queues: { jobs: { visible: number }; dlq: { visible: number } } }>('/api/overview');
-    expect(o.body.queues.dlq.visible).toBe(0);
-    expect(o.body.queues.jobs.visible).toBe(12);
+    expect(r.body.moved).toBe(2);
+    const o = await api<{ queues: QueueRow[] }>('/api/overview');
+    expect(depths(o.body.queues)).toEqual({ urgent: [3, 0], default: [12, 0], bulk: [1, 0] });
   });
 });
 
 describe('flotilla ui off loopback', () => {
   it('answers the API only with its token', async () => {
     const dashboard = new Dashboard({
-      queue: new SqsQueue(emu.sqs, d.queueUrl),
+      queues: [{ name: 'default', queue: new SqsQueue(emu.sqs, d.queueUrl) }],
       store: new S3Store(emu.s3, d.bucket),
     });
     const s = await startDashboardServer({ dashboard, host: '127.0.0.1', token: 'sekrit-token' });

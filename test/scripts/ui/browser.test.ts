@@ -77,7 +77,10 @@ beforeAll(async () => {
     statusIntervalMs: 1000,
   });
   server = await startDashboardServer({
-    dashboard: new Dashboard({ queue: d.queue, dlq: d.dlq, store: d.store }),
+    dashboard: new Dashboard({
+      queues: Object.entries(d.jobQueues).map(([name, q]) => ({ name, ...q })),
+      store: d.store,
+    }),
   });
   browser = await launchChromium();
   page = await browser.context.newPage();
@@ -106,7 +109,9 @@ describe('the dashboard in a browser', () => {
     await page.locator(`#batches tr[data-batch="${batch}"]`).waitFor();
     await page.locator('#chart canvas').waitFor();
     expect(await count(`#batches tr[data-batch="${batch}"] td[data-count="queued"]`)).toBe(12);
-    expect(await page.locator('#queues tr[data-queue="jobs"]').count()).toBe(1);
+    for (const name of ['urgent', 'default', 'bulk'])
+      for (const row of [name, `${name} DLQ`])
+        expect(await page.locator(`#queues tr[data-queue="${row}"]`).count(), row).toBe(1);
     expect(problems).toEqual([]);
   });
 

@@ -97,8 +97,14 @@ beforeAll(async () => {
   const cfg = { ...emu.config, endpoint: proxy.endpoint };
   clients = { sqs: sqsClient(cfg), s3: s3Client(cfg) };
   dashboard = new Dashboard({
-    queue: new SqsQueue(clients.sqs, d.queueUrl),
-    dlq: new SqsQueue(clients.sqs, d.dlqUrl),
+    // The default queue alone: each other job queue adds its pair of GetQueueAttributes.
+    queues: [
+      {
+        name: 'default',
+        queue: new SqsQueue(clients.sqs, d.queueUrl),
+        dlq: new SqsQueue(clients.sqs, d.dlqUrl),
+      },
+    ],
     store: new S3Store(clients.s3, d.bucket),
     // One refresh's calls share their listings however long they take; forget() starts the next.
     stateTtlMs: 600_000,
