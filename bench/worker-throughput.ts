@@ -46,9 +46,11 @@ export function flotillaWorker(
   workerJs: string,
   concurrency: number,
   extra: Record<string, string> = {},
+  /** The Node.js binary that runs the bundle. @default - this process's */
+  node: string = process.execPath,
 ): (emu: BenchEmulator, p: Provisioned) => ChildProcess {
   return (emu, p) =>
-    spawn(process.execPath, [workerJs], {
+    spawn(node, [workerJs], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: childEnv(emu.endpoint, {
         FLOTILLA_QUEUE_URL: p.queueUrl,
