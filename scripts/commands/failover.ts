@@ -1,7 +1,7 @@
 /** `flotilla failover --to URL`: make the standby the active side, moving every pending job. */
 import { UsageError } from '../../core/errors.js';
 import { failover } from '../sync/failover.js';
-import { closeSide, liveSide } from '../sync/side.js';
+import { closeSide, targetSide } from '../sync/side.js';
 import { closeTarget, requireBucket, requireQueue, resolveTarget } from '../target.js';
 import { intOption, parseCommand } from './args.js';
 import type { CommandMain } from './types.js';
@@ -43,14 +43,7 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
     throw new UsageError('failover needs --to URL|aws; see --help');
   const waitS = intOption(values['wait-seconds'], 'wait-seconds', { min: 0, max: 43_200 }) ?? 900;
   const source = await resolveTarget(values, env);
-  const target = liveSide(
-    values.to,
-    {
-      ...(typeof values['to-region'] === 'string' ? { region: values['to-region'] } : {}),
-      ...(typeof values['to-profile'] === 'string' ? { profile: values['to-profile'] } : {}),
-    },
-    env,
-  );
+  const target = targetSide(values, env);
   try {
     const r = await failover({
       source,

@@ -3,7 +3,7 @@ import { describeError, formatBytes, UsageError } from '../../core/errors.js';
 import type { LiveSide } from '../sync/describe.js';
 import { followDeployment } from '../sync/follow.js';
 import { mirrorDeployment } from '../sync/mirror.js';
-import { closeSide, liveSide } from '../sync/side.js';
+import { closeSide, targetSide } from '../sync/side.js';
 import { resolveTarget, type Target } from '../target.js';
 import { intOption, parseCommand } from './args.js';
 import type { CommandMain } from './types.js';
@@ -76,14 +76,7 @@ export const main: CommandMain = async (ctx) => {
     throw new UsageError('--max-delete only makes sense with --delete');
   const concurrency = intOption(values.concurrency, 'concurrency', { min: 1, max: 256 }) ?? 32;
   const source = await resolveTarget(values, env);
-  const target = liveSide(
-    values.to,
-    {
-      ...(typeof values['to-region'] === 'string' ? { region: values['to-region'] } : {}),
-      ...(typeof values['to-profile'] === 'string' ? { profile: values['to-profile'] } : {}),
-    },
-    env,
-  );
+  const target = targetSide(values, env);
   try {
     if (values.follow === true) return await follow(values, source, target, ctx, maxDelete, concurrency);
     const r = await mirrorDeployment({

@@ -23,6 +23,14 @@ export function liveSide(
   return { endpoint: cfg, sqs: sqsClient(cfg), s3: s3Client(cfg) };
 }
 
+/** The side named by a command's `--to`, `--to-region` and `--to-profile` flags. */
+export function targetSide(values: Record<string, unknown>, env: NodeJS.ProcessEnv): LiveSide {
+  const flag = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const region = flag('to-region');
+  const profile = flag('to-profile');
+  return liveSide(String(values.to), { ...(region ? { region } : {}), ...(profile ? { profile } : {}) }, env);
+}
+
 export function closeSide(side: LiveSide): void {
   side.sqs.destroy();
   side.s3.destroy();

@@ -2,25 +2,18 @@
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { builtinHandlers } from '../../../workers/handlers/index.js';
 import { Worker } from '../../../workers/runtime/worker.js';
 import { flotilla } from '../../support/cli.js';
 import { eventually, freshDeployment, queueDepth } from '../../support/deployment.js';
-import { type Emulator, startEmbedded, uniqueName } from '../../support/emulators.js';
+import { uniqueName } from '../../support/emulators.js';
+import { workerSuite } from '../../support/worker-suite.js';
 
-let emu: Emulator;
-const workers: Worker[] = [];
-beforeAll(async () => {
-  emu = await startEmbedded();
-});
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop()));
-});
-afterAll(async () => emu?.stop());
+const suite = workerSuite();
 
 async function setup(handlers = builtinHandlers()) {
-  const d = await freshDeployment(emu);
+  const d = await freshDeployment(suite.emu);
   const worker = new Worker({
     queue: d.queue,
     dlq: d.dlq,
@@ -29,9 +22,9 @@ async function setup(handlers = builtinHandlers()) {
     waitTimeSeconds: 1,
     drainTimeoutMs: 2000,
   });
-  workers.push(worker);
+  suite.workers.push(worker);
   void worker.start();
-  const args = ['--endpoint', emu.endpoint, '--queue-url', d.queueUrl, '--bucket', d.bucket];
+  const args = ['--endpoint', suite.emu.endpoint, '--queue-url', d.queueUrl, '--bucket', d.bucket];
   return { d, worker, args };
 }
 
@@ -91,7 +84,7 @@ describe('flotilla submit', () => {
       '--payload',
       '{}',
       '--endpoint',
-      emu.endpoint,
+      suite.emu.endpoint,
       '--bucket',
       'b',
     ]);
@@ -143,7 +136,7 @@ describe('flotilla dlq', () => {
       waitTimeSeconds: 1,
       drainTimeoutMs: 2000,
     });
-    workers.push(w2);
+    suite.workers.push(w2);
     void w2.start();
     const redrive = await flotilla(['dlq', 'redrive', ...args]);
     expect(redrive.code).toBe(0);
@@ -162,7 +155,7 @@ describe('flotilla dlq', () => {
 
 describe('several queues', () => {
   it('submits to the queue --queue names, and lists the DLQs of every queue or of one', async () => {
-    const d = await freshDeployment(emu);
+    const d = await freshDeployment(suite.emu);
     const worker = new Worker({
       queues: ['urgent', 'default', 'bulk'].map((name) => ({ name, ...d.jobQueues[name]! })),
       store: d.store,
@@ -170,9 +163,9 @@ describe('several queues', () => {
       waitTimeSeconds: 1,
       drainTimeoutMs: 2000,
     });
-    workers.push(worker);
+    suite.workers.push(worker);
     void worker.start();
-    const args = ['--endpoint', emu.endpoint, '--queue-url', d.queueUrl, '--bucket', d.bucket];
+    const args = ['--endpoint', suite.emu.endpoint, '--queue-url', d.queueUrl, '--bucket', d.bucket];
 
     const ok = await flotilla([
       'submit',

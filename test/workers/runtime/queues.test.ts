@@ -4,24 +4,16 @@
  * maxConcurrency holds its jobs in the worker without spending a receive.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Submitter } from '../../../client/submit.js';
 import { resultKey } from '../../../core/envelope.js';
 import { HandlerRegistry } from '../../../workers/handlers/registry.js';
 import { Worker } from '../../../workers/runtime/worker.js';
 import type { WorkerOptions } from '../../../workers/runtime/worker-options.js';
 import { eventually, freshDeployment, queueDepth } from '../../support/deployment.js';
-import { type Emulator, startEmbedded } from '../../support/emulators.js';
+import { workerSuite } from '../../support/worker-suite.js';
 
-let emu: Emulator;
-const workers: Worker[] = [];
-beforeAll(async () => {
-  emu = await startEmbedded();
-});
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop()));
-});
-afterAll(async () => emu?.stop());
+const suite = workerSuite();
 
 type Deployment = Awaited<ReturnType<typeof freshDeployment>>;
 
@@ -51,7 +43,7 @@ function startWorker(d: Deployment, handlers: HandlerRegistry, opts: Partial<Wor
     drainTimeoutMs: 5000,
     ...opts,
   });
-  workers.push(worker);
+  suite.workers.push(worker);
   void worker.start();
   return worker;
 }
@@ -68,7 +60,7 @@ describe('strict priority', () => {
   it('runs urgent jobs submitted behind a bulk backlog before the next 20 bulk jobs', async () => {
     // The figure is 200 bulk jobs; 50 keep the test at a few seconds and still leave
     // 35+ bulk jobs queued when the urgent ones arrive, so first-come order would fail this.
-    const d = await freshDeployment(emu);
+    const d = await freshDeployment(suite.emu);
     const ended: string[] = [];
     await submitTo(d, 'bulk', 50);
     startWorker(d, recordingHandlers(ended, 80), { concurrency: 2 });
@@ -87,7 +79,7 @@ describe('strict priority', () => {
 
 describe('weighted share', () => {
   it('gives each queue its weighted share of the jobs while all have jobs, within 10%', async () => {
-    const d = await freshDeployment(emu);
+    const d = await freshDeployment(suite.emu);
     const ended: string[] = [];
     await Promise.all([submitTo(d, 'urgent', 150), submitTo(d, 'default', 100), submitTo(d, 'bulk', 50)]);
     startWorker(d, recordingHandlers(ended, 0), { concurrency: 2, queueMode: 'weighted' });
@@ -111,7 +103,7 @@ describe('maxConcurrency', () => {
   it('never runs more of a type at once than its limit, and spends no receive on the jobs it holds back', async () => {
     // Every receive beyond the first sends a job to the DLQ (maxReceiveCount 1), and the held
     // jobs wait longer than the visibility timeout: only a kept lease gets them through.
-    const d = await freshDeployment(emu, { visibilityTimeoutSeconds: 2, maxReceiveCount: 1 });
+    const d = await freshDeployment(suite.emu, { visibilityTimeoutSeconds: 2, maxReceiveCount: 1 });
     let running = 0;
     let most = 0;
     const handlers = new HandlerRegistry().register({

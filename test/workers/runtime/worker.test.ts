@@ -3,7 +3,7 @@
  * concurrency, heartbeats, retries and the DLQ, poison messages, claim checks, duplicates.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Submitter } from '../../../client/submit.js';
 import { type ActiveSideRecord, writeActiveSide } from '../../../core/active-side.js';
 import { errorKey, resultKey } from '../../../core/envelope.js';
@@ -14,7 +14,8 @@ import { jsonLogger } from '../../../workers/runtime/logger.js';
 import { Worker } from '../../../workers/runtime/worker.js';
 import type { WorkerOptions } from '../../../workers/runtime/worker-options.js';
 import { eventually, freshDeployment, queueDepth } from '../../support/deployment.js';
-import { type Emulator, startEmbedded, uniqueName } from '../../support/emulators.js';
+import { uniqueName } from '../../support/emulators.js';
+import { workerSuite } from '../../support/worker-suite.js';
 
 /**
  * The queue ends empty. Deletes are batched: the last one may land a moment after the result or
@@ -28,15 +29,7 @@ async function expectDrained(queue: Parameters<typeof queueDepth>[0]): Promise<v
   expect(depth).toEqual({ visible: 0, inFlight: 0 });
 }
 
-let emu: Emulator;
-const workers: Worker[] = [];
-beforeAll(async () => {
-  emu = await startEmbedded();
-});
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop()));
-});
-afterAll(async () => emu?.stop());
+const suite = workerSuite();
 
 type Deployment = Awaited<ReturnType<typeof freshDeployment>>;
 
@@ -54,7 +47,7 @@ function startWorker(d: Deployment, handlers: HandlerRegistry, opts: Partial<Wor
     log: jsonLogger({ level: 'debug', write: (l) => lines.push(JSON.parse(l)) }),
     ...opts,
   });
-  workers.push(worker);
+  suite.workers.push(worker);
   void worker.start();
   return { worker, lines };
 }
@@ -70,7 +63,7 @@ async function dlqMessages(d: Deployment, expected: number) {
 
 describe('polling', () => {
   it('takes no jobs while a failover record names another side, and takes them once this side is active', async () => {
-    const d = await freshDeployment(emu);
+    const d = await freshDeployment(suite.emu);
     const record = (queueUrl: string): ActiveSideRecord => ({
       v: 1,
       active: { bucket: d.bucket, queues: { jobs: queueUrl } },
@@ -88,7 +81,7 @@ describe('polling', () => {
   });
 
   it('returns from a long poll as soon as a message arrives', async () => {
-    const d = await freshDeployment(emu);
+    const d = await freshDeployment(suite.emu);
     startWorker(d, builtinHandlers(), { waitTimeSeconds: 20 });
     await sleep(300); // the worker is now inside a 20 s long poll on an empty queue
     const sub = new Submitter({ queue: d.queue, store: d.store });
@@ -104,7 +97,7 @@ describe('polling', () => {
   });
 
   it('runs more than 10 jobs at once in one worker', async () => {
-    const d = await freshDeployment(emu);
+    const d = await freshDeployment(suite.emu);
     let now = 0;
     let peak = 0;
     const handlers = new HandlerRegistry().register({
@@ -132,7 +125,7 @@ describe('polling', () => {
 
 describe('leases', () => {
   it('keeps a job longer than the visibility timeout invisible with heartbeats, and runs it once', async () => {
-    const d = await freshDeployment(emu, { visibilityTimeoutSeconds: 2 });
+    const d = await freshDeployment(suite.emu, { visibilityTimeoutSeconds: 2 });
     let runs = 0;
     const handlers = new HandlerRegistry().register({
       type: 'long',
@@ -154,7 +147,7 @@ describe('leases', () => {
   });
 
   it('aborts a handler that runs past its timeout and retries it', async () => {
-    const d = await freshDeployment(emu, { maxReceiveCount: 2 });
+    const d = await freshDeployment(suite.emu, { maxReceiveCount: 2 });
     let runs = 0;
     let sawAbort = 0;
     const handlers = new HandlerRegistry().register({
@@ -181,7 +174,7 @@ describe('leases', () => {
 
 describe('handler context', () => {
   it('cuts short a handler that never looks at its signal when its timeout passes', async () => {
-    const d = await freshDeployment(emu, { maxReceiveCount: 1 });
+    const d = await freshDeployment(suite.emu, { maxReceiveCount: 1 });
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const seen: { aborted: boolean; reason: string }[] = [];
@@ -208,7 +201,7 @@ describe('handler context', () => {
   });
 
   it("gives the handler a logger and progress reports that carry the job's ids", async () => {
-    const d = await freshDeployment(emu);
+    const d = await freshDeployment(suite.emu);
     const handlers = new HandlerRegistry().register({
       type: 'chatty',
       async handler(_job, ctx) {
@@ -229,7 +222,7 @@ describe('handler context', () => {
 
 describe('failures', () => {
   it('retries a failing job with growing delays, then moves it to the DLQ with its reason', async () => {
-    const d = await freshDeployment(emu, { maxReceiveCount: 4 });
+    const d = await freshDeployment(suite.emu, { maxReceiveCount: 4 });
     const attempts: number[] = [];
     const handlers = new HandlerRegistry().register({
       type: 'flaky',
@@ -266,7 +259,7 @@ describe('failures', () => {
   });
 
   it('sends a job whose handler says "do not retry" to the DLQ on the first failure', async () => {
-    const d = await freshDeployment(emu);
+    const d = await freshDeployment(suite.emu);
     let runs = 0;
     const handlers = new HandlerRegistry().register({
       type: 'bad-input',
@@ -283,7 +276,7 @@ describe('failures', () => {
   });
 
   it('sends malformed, schema-invalid and unknown-type messages to the DLQ and keeps serving', async () => {
-    const d = await freshDeployment(emu);
+    const d = await freshDeployment(suite.emu);
     const { worker } = startWorker(d, builtinHandlers());
     await d.queue.send({ body: '{"v":1, "id": "x", oops' });
     await d.queue.send({ body: JSON.stringify({ v: 1, id: '../../etc', type: 'echo', batch: 'b1' }) });
@@ -323,7 +316,7 @@ describe('failures', () => {
 
 describe('payloads and results', () => {
   it('carries a 1 MiB payload through S3 (claim check) and back', async () => {
-    const d = await freshDeployment(emu);
+    const d = await freshDeployment(suite.emu);
     startWorker(d, builtinHandlers());
     const sub = new Submitter({ queue: d.queue, store: d.store });
     const big = { blob: 'x'.repeat(1024 * 1024), tail: 'end' };
@@ -335,14 +328,14 @@ describe('payloads and results', () => {
   });
 
   it('refuses a payload over the hard limit at submit, sending nothing', async () => {
-    const d = await freshDeployment(emu);
+    const d = await freshDeployment(suite.emu);
     const sub = new Submitter({ queue: d.queue, store: d.store, maxPayloadBytes: 512 * 1024 });
     await expect(sub.submit('echo', 'y'.repeat(600 * 1024))).rejects.toThrow(/over the 512 KiB limit/);
     await expectDrained(d.queue);
   });
 
   it('leaves one result, from one run, when the same job is delivered twice', async () => {
-    const d = await freshDeployment(emu);
+    const d = await freshDeployment(suite.emu);
     let runs = 0;
     const handlers = new HandlerRegistry().register({
       type: 'count',
@@ -390,7 +383,7 @@ describe('payloads and results', () => {
   });
 
   it('asks the bucket for a result only where the job may be done: not on a first delivery, but on a re-sent batch', async () => {
-    const d = await freshDeployment(emu);
+    const d = await freshDeployment(suite.emu);
     const requests: string[] = [];
     const store = new Proxy(d.store, {
       get(target, prop, receiver) {

@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Submitter } from '../../../../client/submit.js';
 import type { CommandBinding } from '../../../../core/command-bindings.js';
 import { errorKey, resultKey } from '../../../../core/envelope.js';
@@ -19,21 +19,13 @@ import { jsonLogger } from '../../../../workers/runtime/logger.js';
 import { Worker } from '../../../../workers/runtime/worker.js';
 import { BIN, flotilla } from '../../../support/cli.js';
 import { eventually, freshDeployment } from '../../../support/deployment.js';
-import { type Emulator, startEmbedded } from '../../../support/emulators.js';
+import { workerSuite } from '../../../support/worker-suite.js';
 import { pidsFromLines, stillAlive } from './support.js';
 
 type Deployment = Awaited<ReturnType<typeof freshDeployment>>;
 type Line = Record<string, unknown>;
 
-let emu: Emulator;
-const workers: Worker[] = [];
-beforeAll(async () => {
-  emu = await startEmbedded();
-});
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map((w) => w.stop()));
-});
-afterAll(async () => emu?.stop());
+const suite = workerSuite();
 
 function startWorker(
   d: Deployment,
@@ -44,7 +36,7 @@ function startWorker(
   const handlers = new HandlerRegistry();
   registerCommands(handlers, bindings, {
     bucket: d.bucket,
-    endpoint: emu.config,
+    endpoint: suite.emu.config,
     env: process.env,
     ...setup,
   });
@@ -61,7 +53,7 @@ function startWorker(
     drainTimeoutMs: 5000,
     log: jsonLogger({ level: 'debug', write: (l) => lines.push(JSON.parse(l)) }),
   });
-  workers.push(worker);
+  suite.workers.push(worker);
   void worker.start();
   return { worker, lines };
 }
@@ -77,7 +69,7 @@ const linesOf = (lines: Line[], jobId: string) =>
 
 describe('the protocol', () => {
   it('hands the job over on stdin and records the JSON printed on stdout; stderr gives log lines and progress', async () => {
-    const d = await freshDeployment(emu);
+    const d = await freshDeployment(suite.emu);
     const { lines } = startWorker(d, [
       {
         type: 'echo-job',
@@ -97,7 +89,7 @@ describe('the protocol', () => {
       attempt: 1,
       payload: { n: 7 },
       bucket: d.bucket,
-      endpoint: emu.endpoint,
+      endpoint: suite.emu.endpoint,
     });
     expect(linesOf(lines, 'j1')).toContain('reading the job');
     expect(lines.find((l) => l.msg === 'job progress' && l.jobId === 'j1')).toMatchObject({
@@ -107,7 +99,7 @@ describe('the protocol', () => {
   });
 
   it('maps exit codes: 0 done, 65 straight to the DLQ, others retried until maxReceiveCount, with the last stderr line recorded', async () => {
-    const d = await freshDeployment(emu, { maxReceiveCount: 2 });
+    const d = await freshDeployment(suite.emu, { maxReceiveCount: 2 });
     const { lines } = startWorker(d, [
       { type: 'ok', commandLine: `echo '{"fine":true}'` },
       { type: 'flaky', commandLine: `echo 'opening /tmp/x' >&2; echo 'disk full on /tmp' >&2; exit 3` },
@@ -133,7 +125,7 @@ describe('the protocol', () => {
   });
 
   it('keeps the message while a command outlives the visibility timeout', async () => {
-    const d = await freshDeployment(emu, { visibilityTimeoutSeconds: 1 });
+    const d = await freshDeployment(suite.emu, { visibilityTimeoutSeconds: 1 });
     const { lines } = startWorker(d, [{ type: 'slow', commandLine: `sleep 3; echo '"slept"'` }], {}, 1);
     const sub = new Submitter({ queue: d.queue, store: d.store });
     const out = await (await sub.submit('slow', {}, { id: 's' })).waitForAll({
@@ -145,7 +137,7 @@ describe('the protocol', () => {
   });
 
   it('kills a hanging command with its grandchildren at the timeout, and retries the job', async () => {
-    const d = await freshDeployment(emu, { maxReceiveCount: 2 });
+    const d = await freshDeployment(suite.emu, { maxReceiveCount: 2 });
     const { lines } = startWorker(
       d,
       [
@@ -168,7 +160,7 @@ describe('the protocol', () => {
   });
 
   it('fails the attempt of a command that prints too much or something that is not JSON', async () => {
-    const d = await freshDeployment(emu, { maxReceiveCount: 1 });
+    const d = await freshDeployment(suite.emu, { maxReceiveCount: 1 });
     startWorker(
       d,
       [
@@ -191,7 +183,7 @@ describe('the protocol', () => {
   });
 
   it('fetches a claim-checked payload and hands a large one over as a file, removed afterwards', async () => {
-    const d = await freshDeployment(emu);
+    const d = await freshDeployment(suite.emu);
     startWorker(
       d,
       [
@@ -229,7 +221,7 @@ describe('flotilla worker --exec', () => {
   });
 
   it('drains on SIGTERM: a running command finishes, one past the drain time has its group killed, and it exits 0', async () => {
-    const d = await freshDeployment(emu);
+    const d = await freshDeployment(suite.emu);
     proc = spawn(
       process.execPath,
       [
@@ -248,7 +240,7 @@ describe('flotilla worker --exec', () => {
         env: {
           PATH: process.env.PATH ?? '',
           HOME: process.env.HOME ?? '/tmp',
-          AWS_ENDPOINT_URL: emu.endpoint,
+          AWS_ENDPOINT_URL: suite.emu.endpoint,
           AWS_ACCESS_KEY_ID: 'test',
           AWS_SECRET_ACCESS_KEY: 'test',
           AWS_REGION: 'us-east-1',
