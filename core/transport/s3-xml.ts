@@ -61,8 +61,17 @@ export function parseListPage(xml: string): { objects: ObjectInfo[]; next?: stri
   return { objects, ...(text(root.IsTruncated) === 'true' && token ? { next: token } : {}) };
 }
 
+/**
+ * Whether `xml` may hold an element named `name` (or one whose name starts so): without its
+ * start tag in the text there is none, and the document need not be parsed. A bucket setting's
+ * reply is small, but an endpoint may answer with another document (the bucket's listing,
+ * hundreds of KB): parsing that costs an export tens of milliseconds, to find nothing.
+ */
+const mayHold = (xml: string, name: string): boolean => xml.includes(`<${name}`);
+
 /** The text of the first element named `tag`, depth first, in an XML document; or undefined. */
 export function xmlField(xml: string, tag: string): string | undefined {
+  if (!mayHold(xml, tag)) return undefined;
   const find = (node: unknown): string | undefined => {
     if (!node || typeof node !== 'object') return undefined;
     for (const [name, value] of Object.entries(node)) {
@@ -101,6 +110,7 @@ export function s3ErrorOf(status: number, xml: string): HttpServiceError {
 
 /** A bucket's or object's tags from a `Tagging` document. */
 export function tagSetOf(xml: string): { Key: string; Value: string }[] {
+  if (!mayHold(xml, 'Tag')) return [];
   const set = rootOf(xml).TagSet as { Tag?: XmlNode | XmlNode[] } | undefined;
   return list(set?.Tag).map((t) => {
     const tag = (t ?? {}) as Record<string, unknown>;

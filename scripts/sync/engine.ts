@@ -131,7 +131,10 @@ export async function syncObjects<S extends Item, D extends Item>(
     const onBytes = (n: number) => progress.addBytes(n);
     try {
       const failures = await runPool(moves, opts.concurrency, async ({ src }) => {
-        transferredBytes += await flow.transfer(src, onBytes);
+        // Added after the await: `total += await x` would read the total before the transfer,
+        // and transfers in flight together would overwrite each other's bytes.
+        const bytes = await flow.transfer(src, onBytes);
+        transferredBytes += bytes;
         transferred++;
         progress.itemDone();
       });

@@ -9,7 +9,7 @@ import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aw
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Store } from '../../../core/adapters/s3-store.js';
 import { describeError } from '../../../core/errors.js';
-import { parseListPage } from '../../../core/transport/s3-xml.js';
+import { parseListPage, tagSetOf, xmlField } from '../../../core/transport/s3-xml.js';
 import { runPool } from '../../../scripts/sync/pool.js';
 import { HOSTILE_KEYS } from '../../scripts/sync/fixtures.js';
 import { type Emulator, startEmbedded, startMoto, uniqueName } from '../../support/emulators.js';
@@ -61,6 +61,22 @@ describe('parseListPage', () => {
 
   it('refuses a page cut off in the middle of an object', () => {
     expect(() => parseListPage('<ListBucketResult><Contents><Key>a</Key>')).toThrow(/missing closing tag/);
+  });
+});
+
+describe('bucket settings from their XML', () => {
+  it('reads a versioning status and tags, and finds none in another document', () => {
+    const ns = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"';
+    expect(
+      xmlField(`<VersioningConfiguration ${ns}><Status>Enabled</Status></VersioningConfiguration>`, 'Status'),
+    ).toBe('Enabled');
+    expect(
+      tagSetOf(`<Tagging ${ns}><TagSet><Tag><Key>a</Key><Value>1 &amp; 2</Value></Tag></TagSet></Tagging>`),
+    ).toEqual([{ Key: 'a', Value: '1 & 2' }]);
+    // A listing where a setting was asked for: no setting, whatever its keys say.
+    const listing = `<ListBucketResult ${ns}><Contents><Key>&lt;Status&gt;&lt;Tag&gt;</Key></Contents></ListBucketResult>`;
+    expect(xmlField(listing, 'Status')).toBeUndefined();
+    expect(tagSetOf(listing)).toEqual([]);
   });
 });
 

@@ -59,6 +59,24 @@ describe('syncObjects', () => {
     expect(t.held.has('z')).toBe(true);
   });
 
+  it('counts the bytes of every transfer when they finish out of order', async () => {
+    const t = flow(objs(['a', 1], ['b', 1], ['c', 1], ['d', 1]), []);
+    const transfer = t.f.transfer;
+    // Later keys finish first, all four in flight at once.
+    const r = await syncObjects(
+      {
+        ...t.f,
+        transfer: async (s, onBytes) => {
+          await new Promise((done) => setTimeout(done, 4 * (100 - s.key.charCodeAt(0))));
+          return transfer(s, onBytes);
+        },
+      },
+      base,
+    );
+    expect(r.transferred).toBe(4);
+    expect(r.transferredBytes).toBe(40);
+  });
+
   it('removes destination-only objects only when asked, and within --max-delete', async () => {
     const limited = flow(objs(['a', 1]), objs(['x', 1], ['y', 1]));
     const refused = await syncObjects(limited.f, { ...base, delete: true, maxDelete: 1 });
