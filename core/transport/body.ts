@@ -4,7 +4,7 @@
  * with a handler, without a Node stream per response).
  */
 import { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
+import type { Dispatcher } from './undici.js';
 
 /** Receives a body's bytes; a returned promise pauses the stream until it settles. */
 export type Sink = (chunk: Buffer) => void | Promise<void>;
