@@ -19,6 +19,7 @@ import type {
   PutOptions,
   ReadOptions,
 } from '../ports/object-store.js';
+import { streamBody } from '../transport/body.js';
 import { objectHeadOf, parseListPage, s3ErrorOf } from '../transport/s3-xml.js';
 import { uriEncode } from '../transport/sdk-handler.js';
 import {
@@ -32,8 +33,6 @@ import {
 export const encodeKeyPath = (key: string): string => key.split('/').map(uriEncode).join('/');
 
 type Response = Awaited<ReturnType<SignedClient['request']>>;
-/** What an error is read from: a reply of either path (`request`, `dispatch`). */
-type Reply = Pick<Response, 'statusCode' | 'headers'> & { body: AsyncIterable<unknown> };
 
 /** The S3 operation a signed request stands for, as the SDK would name it. */
 function operationOf(req: SignedRequest): string {
@@ -49,7 +48,7 @@ function operationOf(req: SignedRequest): string {
  * HTML page from a proxy or an emulator's router, an empty 5xx, a redirect) becomes an
  * EndpointAnswerError naming the status, the operation and the key, as the SDK's calls report it.
  */
-async function errorOf(res: Reply, req: SignedRequest, bucket: string) {
+async function errorOf(res: Response, req: SignedRequest, bucket: string) {
   let xml = '';
   for await (const c of res.body) if (xml.length < 8192) xml += (c as Buffer).toString();
   const err = s3ErrorOf(res.statusCode, xml);
@@ -72,7 +71,7 @@ async function errorOf(res: Reply, req: SignedRequest, bucket: string) {
   );
 }
 
-const ok = (res: Pick<Reply, 'statusCode'>) => res.statusCode >= 200 && res.statusCode < 300;
+const ok = (res: Response) => res.statusCode >= 200 && res.statusCode < 300;
 
 export class S3Store implements ObjectStore, ObjectReader {
   private signed: Promise<SignedClient> | undefined;
@@ -95,16 +94,14 @@ export class S3Store implements ObjectStore, ObjectReader {
     const headers: Record<string, string> = {};
     if (opts.range) headers.range = `bytes=${opts.range.start}-${opts.range.end}`;
     if (opts.ifMatch) headers['if-match'] = opts.ifMatch;
-    const req = {
+    const res = await this.send({
       method: 'GET',
       path: key,
       headers,
       ...(opts.signal ? { signal: opts.signal } : {}),
-    } as const;
-    // The body through undici's callbacks, not a stream: an export makes thousands of these.
-    const res = await this.retried(req, (signed, r) => signed.dispatch(r));
+    });
     if (!ok(res)) throw await errorOf(res, { method: 'GET', path: key }, this.bucket);
-    return { body: res.body, head: objectHeadOf(key, res.headers) };
+    return { body: streamBody(res.body), head: objectHeadOf(key, res.headers) };
   }
 
   async head(key: string): Promise<ObjectHead | undefined> {
@@ -219,17 +216,9 @@ export class S3Store implements ObjectStore, ObjectReader {
    * server errors and dropped connections, as the SDK's standard retry would.
    */
   private send(req: SignedRequest): Promise<Response> {
-    return this.retried(req, (signed, r) => signed.request(r));
-  }
-
-  /** `req` through `how`, at the bucket's address, with send's retries. */
-  private retried<R extends Reply>(
-    req: SignedRequest,
-    how: (signed: SignedClient, req: SignedRequest) => Promise<R>,
-  ): Promise<R> {
     return withRetries(async () => {
       const signed = await this.endpoint();
-      const res = await how(signed, {
+      const res = await signed.request({
         ...req,
         path: req.path ? signed.basePath + encodeKeyPath(req.path) : signed.endpoint.pathname || '/',
       });

@@ -8,7 +8,6 @@
 import { getEndpointFromInstructions } from '@smithy/core/endpoints';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentityProvider, ChecksumConstructor, HashConstructor } from '@smithy/types';
-import { type DispatchedResponse, dispatchRequest } from './body.js';
 import { queryString, UndiciHttpHandler } from './sdk-handler.js';
 import { Agent, type Dispatcher } from './undici.js';
 
@@ -128,19 +127,6 @@ export class SignedClient {
 
   /** Sends one signed request; resolves with the response, whatever its status. */
   async request(req: SignedRequest): Promise<Dispatcher.ResponseData> {
-    return this.dispatcher.request(await this.dispatchOptions(req));
-  }
-
-  /**
-   * As `request`, with the body read through undici's callbacks (body.ts): the lighter path for
-   * the many small GETs of an export.
-   */
-  async dispatch(req: SignedRequest): Promise<DispatchedResponse> {
-    const { signal: _, ...opts } = await this.dispatchOptions(req);
-    return dispatchRequest(this.dispatcher, opts, req.signal);
-  }
-
-  private async dispatchOptions(req: SignedRequest): Promise<Dispatcher.RequestOptions> {
     const signed = await this.signer.sign({
       method: req.method,
       protocol: this.endpoint.protocol,
@@ -152,14 +138,14 @@ export class SignedClient {
       ...(req.body !== undefined ? { body: req.body } : {}),
     });
     const query = queryString(req.query);
-    return {
+    return this.dispatcher.request({
       origin: this.origin,
       path: query ? `${req.path}?${query}` : req.path,
       method: req.method,
       headers: signed.headers,
       body: req.body,
-      ...(req.signal ? { signal: req.signal } : {}),
-    };
+      signal: req.signal,
+    });
   }
 }
 
