@@ -30,7 +30,16 @@ export async function startConditionalPutShim(target: string, s3: S3Client): Pro
   /** The last conditional PUT of each key, for the next one to wait on. */
   const tails = new Map<string, Promise<void>>();
 
-  const forward = (req: IncomingMessage, res: ServerResponse, done?: () => void) => {
+  const forward = (req: IncomingMessage, res: ServerResponse, whenDone?: () => void) => {
+    // The next conditional PUT of the key waits for this one to end, however it ends: answered,
+    // or cut off on either side (a client that gave up and retried would otherwise wait forever).
+    let ended = false;
+    const done = () => {
+      if (ended) return;
+      ended = true;
+      whenDone?.();
+    };
+    res.on('close', done);
     const up = request(
       {
         host: upstream.hostname,
@@ -42,11 +51,12 @@ export async function startConditionalPutShim(target: string, s3: S3Client): Pro
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
-        answer.on('end', () => done?.());
+        answer.on('end', done);
+        answer.on('close', done);
       },
     );
     up.on('error', (err) => {
-      done?.();
+      done();
       res.destroy(err);
     });
     req.pipe(up);
