@@ -161,5 +161,19 @@ def received(d: Deployment) -> list[dict[str, Any]]:
         out.extend(json.loads(m["Body"]) for m in msgs)
 
 
+def typescript_results(d: Deployment, batch_id: str, limit: int) -> dict[str, dict[str, Any]]:
+    """A batch's results as `flotilla results --json` prints them (what client/submit.ts's
+    BatchHandle reads, one record a line), by job id."""
+    out = subprocess.run(
+        [*FLOTILLA, "results", batch_id, "--json", "--limit", str(limit)],
+        env=d.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return {r["jobId"]: r for r in map(json.loads, out.stdout.splitlines())}
+
+
 def schema(name: str) -> dict[str, Any]:
     return json.loads((SCHEMA_DIR / name).read_text())

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 
 import jsonschema
 import pytest
-from conftest import FIXTURES, FLOTILLA, Deployment, received, schema
+from conftest import FIXTURES, Deployment, received, schema, typescript_results
 
 from flotilla_client import ConfigurationError, Job
 
@@ -106,16 +105,7 @@ def test_typescript_batch_handle_reads_the_same_results(deployment: Deployment) 
     c = deployment.client()
     batch = c.submit_many("pi", [{"samples": 50_000, "seed": s} for s in range(1, 13)])
     py = c.wait(batch, timeout=30).results
-    # `flotilla results --json` prints what client/submit.ts's BatchHandle reads, one record a line.
-    out = subprocess.run(
-        [*FLOTILLA, "results", batch.id, "--json", "--limit", "100"],
-        env=deployment.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    ts = {r["jobId"]: r for r in map(json.loads, out.stdout.splitlines())}
+    ts = typescript_results(deployment, batch.id, 100)
     assert len(ts) == 12 and ts == py == c.results(batch)
 
 

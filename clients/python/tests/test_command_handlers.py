@@ -3,14 +3,12 @@ types with `flotilla worker --exec`, the results read back by both clients."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import statistics
-import subprocess
 
 import pytest
-from conftest import EXAMPLES, FLOTILLA, REPO, Deployment
+from conftest import EXAMPLES, REPO, Deployment, typescript_results
 
 JOBS = 100
 
@@ -30,16 +28,7 @@ def test_a_python_handler_runs_every_job_and_both_clients_read_the_results(deplo
             "mean": statistics.fmean(numbers),
             "stdev": statistics.pstdev(numbers),
         }
-    # `flotilla results --json` prints what client/submit.ts's BatchHandle reads, one record a line.
-    out = subprocess.run(
-        [*FLOTILLA, "results", batch.id, "--json", "--limit", str(JOBS)],
-        env=deployment.env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    ts = {r["jobId"]: r for r in map(json.loads, out.stdout.splitlines())}
+    ts = typescript_results(deployment, batch.id, JOBS)
     assert ts == outcome.results
 
 
