@@ -36,6 +36,7 @@ import {
 import { FlotillaError, PayloadTooLargeError } from '../core/errors.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { QueuePort, SendEntry } from '../core/ports/queue.js';
+import { type PackedRecord, PackReader, readFinal, splitResults } from '../core/result-packs.js';
 import {
   DEFAULT_TARGET_QUEUE,
   type DelayedJob,
@@ -318,11 +319,11 @@ export class Submitter {
   }
 
   private async doneIds(batch: string): Promise<Set<string>> {
-    const out = new Set<string>();
-    for await (const o of this.opts.store.list(`results/${batch}/`)) {
-      out.add(o.key.slice(`results/${batch}/`.length, -'.json'.length));
-    }
-    return out;
+    const listing: { key: string }[] = [];
+    for await (const o of this.opts.store.list(`results/${batch}/`)) listing.push(o);
+    const { singles, packs } = splitResults(listing);
+    const packed = await new PackReader(this.opts.store).records(packs.map((o) => o.key));
+    return new Set([...singles.map((o) => jobIdOfKey(o.key)), ...packed.keys()]);
   }
 }
 
@@ -372,6 +373,10 @@ const readJson = async <T>(store: ObjectStore, key: string): Promise<T> =>
 export class BatchHandle {
   /** Progress records already read, by key, with the ETag they had: read again only when it changes. */
   private readonly progressSeen = new Map<string, { etag: string; record: ProgressRecord }>();
+  /** The batch's result packs, each read once (a pack never changes). */
+  private readonly packs: PackReader;
+  /** As the last status() found them: jobs whose result is in a pack only (none of their own). */
+  private packedOnly = new Map<string, PackedRecord>();
 
   constructor(
     private readonly store: ObjectStore,
@@ -382,11 +387,14 @@ export class BatchHandle {
       skipped: 0,
       sent: 0,
     },
-  ) {}
+  ) {
+    this.packs = new PackReader(store);
+  }
 
   /**
    * What the bucket says about the batch now: a listing each of results/, cancelled/, errors/ and
-   * progress/ under the batch, plus a GET per error record and per progress record that changed.
+   * progress/ under the batch, plus a GET per error record and per progress record that changed,
+   * and per result pack not read before (core/result-packs.ts).
    */
   async status(): Promise<BatchStatus> {
     const keys = async (prefix: string) => {
@@ -401,11 +409,13 @@ export class BatchHandle {
       keys('progress/'),
     ]);
     const cancelled = new Set(cancelledKeys.map((o) => jobIdOfKey(o.key)));
+    const { singles, packs } = splitResults(results);
+    const own = new Set(singles.map((o) => jobIdOfKey(o.key)));
+    const packed = await this.packs.records(packs.map((o) => o.key));
+    for (const id of own) packed.delete(id);
+    this.packedOnly = packed;
     const done = new Set<string>();
-    for (const o of results) {
-      const id = jobIdOfKey(o.key);
-      if (!cancelled.has(id)) done.add(id);
-    }
+    for (const id of [...own, ...packed.keys()]) if (!cancelled.has(id)) done.add(id);
     const final = (id: string) => done.has(id) || cancelled.has(id);
     const deadLettered = new Map<string, ErrorRecord>();
     const retrying = new Map<string, ErrorRecord>();
@@ -472,7 +482,11 @@ export class BatchHandle {
             ids.filter((id) => status.done.has(id)),
             16,
             async (id) => {
-              results.set(id, await readJson<ResultRecord<R>>(this.store, resultKey(this.batch, id)));
+              const packed = this.packedOnly.get(id)?.record as ResultRecord<R> | undefined;
+              results.set(
+                id,
+                packed ?? (await readJson<ResultRecord<R>>(this.store, resultKey(this.batch, id))),
+              );
             },
           );
         }
@@ -502,10 +516,11 @@ export class BatchHandle {
     return requestCancel(this.store, this.batch, jobIds);
   }
 
-  /** The job's final record: its result, or the record of its cancellation. */
+  /** The job's final record: its result (written alone or in a pack), or the record of its cancellation. */
   async final<R = unknown>(jobId: string): Promise<FinalRecord<R> | undefined> {
-    if (!(await this.store.head(resultKey(this.batch, jobId)))) return undefined;
-    return readJson<FinalRecord<R>>(this.store, resultKey(this.batch, jobId));
+    const packed = this.packedOnly.get(jobId);
+    if (packed) return packed.record as ResultRecord<R>;
+    return readFinal<R>(this.store, this.packs, this.batch, jobId);
   }
 
   /** The job's result; undefined while it has none, or when it was cancelled. */
