@@ -15,6 +15,7 @@ import { CHILD_ENV } from '../../workers/runtime/isolation/protocol.js';
 import { LayoutStore } from '../../workers/runtime/layout-store.js';
 import { jsonLogger, type LogLevel } from '../../workers/runtime/logger.js';
 import { runWorkerProcess } from '../../workers/runtime/process.js';
+import { parseResultPacking, type ResultPackingOptions } from '../../workers/runtime/worker-options.js';
 import {
   closeTarget,
   openStore,
@@ -42,6 +43,9 @@ Run a worker in this terminal until Ctrl-C (which drains: running jobs finish; a
   --exec TYPE=COMMAND   run COMMAND (with /bin/sh -c) for each job of TYPE: the job as JSON on
                         stdin, its result as JSON on stdout (docs/workers.md); repeatable
   --exec-timeout S      seconds a command may run before its process group is killed (default 600)
+  --result-packing SPEC write the results of small jobs of a batch that finish together as one
+                        object: on, or some of maxJobs=N,maxDelayMs=N,maxBytes=N (default off;
+                        docs/workers.md, "Result packing")
   --log-level LEVEL     debug | info | warn | error (default info)`;
 
 export const main: CommandMain = async ({ argv, env, out }) => {
@@ -55,6 +59,7 @@ export const main: CommandMain = async ({ argv, env, out }) => {
     'log-level'?: string;
     queues?: string;
     'queue-mode'?: string;
+    'result-packing'?: string;
   }>(
     argv,
     {
@@ -68,6 +73,7 @@ export const main: CommandMain = async ({ argv, env, out }) => {
         'log-level': { type: 'string' },
         queues: { type: 'string' },
         'queue-mode': { type: 'string' },
+        'result-packing': { type: 'string' },
       },
       usage: USAGE,
     },
@@ -92,6 +98,12 @@ export const main: CommandMain = async ({ argv, env, out }) => {
   const queueMode = values['queue-mode'] ?? 'priority';
   if (queueMode !== 'priority' && queueMode !== 'weighted')
     throw new UsageError(`--queue-mode must be priority or weighted, not '${queueMode}'`);
+  let resultPacking: ResultPackingOptions | undefined;
+  try {
+    resultPacking = parseResultPacking(values['result-packing'] ?? '');
+  } catch (err) {
+    throw new UsageError(`--result-packing: ${(err as Error).message}`);
+  }
   const handlers = builtinHandlers();
   if (values.handlers) await loadHandlers(values.handlers, handlers);
   const target = await resolveTarget(values, env);
@@ -121,6 +133,7 @@ export const main: CommandMain = async ({ argv, env, out }) => {
       ...(drain !== undefined ? { drainTimeoutMs: drain * 1000 } : {}),
       ...(wait !== undefined ? { waitTimeSeconds: wait } : {}),
       queueMode,
+      ...(resultPacking ? { resultPacking } : {}),
       childEntry: thisProgram(),
     },
   });

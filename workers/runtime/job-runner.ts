@@ -19,6 +19,7 @@ import {
 } from '../../core/envelope.js';
 import { errorText, JobTimeoutError, UnknownJobTypeError, UnrecoverableError } from '../../core/errors.js';
 import type { ObjectStore } from '../../core/ports/object-store.js';
+import { PackReader } from '../../core/result-packs.js';
 import {
   DEFAULT_JOB_TIMEOUT_MS,
   type HandlerDefinition,
@@ -35,11 +36,12 @@ import type { HandlerPool } from './isolation/handler-pool.js';
 import { jobHistory, lostRecord } from './isolation/suspects.js';
 import { JobContext } from './job-context.js';
 import type { Logger } from './logger.js';
-import { ResultCheck } from './result-check.js';
+import { REMEMBERED_JOBS, ResultCheck } from './result-check.js';
+import { ResultPacker } from './result-packer.js';
 import { abortJob, type RunningJob } from './running-job.js';
 import type { JobSteering } from './steering.js';
 import { TypeLimits } from './type-limits.js';
-import type { JobEndListener } from './worker-options.js';
+import type { JobEndListener, ResolvedResultPacking } from './worker-options.js';
 
 export class JobRunner {
   /** Job keys (batch/id) running in this process, to drop a duplicate delivery of one of them. */
@@ -61,10 +63,18 @@ export class JobRunner {
     pool?: HandlerPool,
     /** Progress, cancel and status through the bucket. @default - none (progress is only logged) */
     private readonly steering?: JobSteering,
+    /** Results of small jobs written together (worker-options.ts). @default - off: one PUT per result */
+    packing?: ResolvedResultPacking,
   ) {
     this.isolated = pool ? inChild(pool) : undefined;
-    this.results = new ResultCheck(store);
+    this.packer = packing && new ResultPacker(store, workerId, packing, log);
+    // A worker that packs looks for a redelivered job's result in its batch's packs too.
+    this.results = new ResultCheck(store, REMEMBERED_JOBS, packing ? new PackReader(store) : undefined);
   }
+
+  private readonly packer: ResultPacker | undefined;
+  /** Packed jobs not yet settled (their pack not yet written, or their message not yet handed to delete). */
+  private readonly packed = new Set<Promise<void>>();
 
   private readonly isolated: JobExecutor | undefined;
 
@@ -98,6 +108,7 @@ export class JobRunner {
       return;
     }
     this.runningJobs.add(jobKey);
+    let handedOff = false;
     let startedAtMs = Date.now();
     let releaseLimit = () => {};
     try {
@@ -146,35 +157,95 @@ export class JobRunner {
           durationMs,
           worker: this.workerId,
         };
-        const created = await this.store.put(key, JSON.stringify(record), {
-          contentType: 'application/json',
-          ifAbsent: true,
-        });
-        if (!created) {
-          this.counters.duplicates++;
-          this.log.info('result already written by another delivery; kept the first', fields);
+        const body = JSON.stringify(record);
+        const bytes = this.packer ? Buffer.byteLength(body) : 0;
+        if (this.packer?.takes(bytes)) {
+          // The slot is free now; the message stays (and the job counts as running here, for
+          // duplicates) until the pack holding its result is written.
+          handedOff = true;
+          const written = this.packer.add(envelope.batch, body, bytes, entry.visibleAtMs);
+          const settled = this.afterPack(written, entry, envelope, key, body, fields, durationMs)
+            .catch((e) => this.log.error('unexpected error handling a message', { error: errorText(e) }))
+            .finally(() => {
+              this.runningJobs.delete(jobKey);
+              this.packed.delete(settled);
+            });
+          this.packed.add(settled);
+          return;
         }
+        await this.writeAlone(key, body, fields);
         this.results.finished(jobKey);
       }
-      entry.source.deletes.add(msg.receiptHandle);
-      this.counters.done++;
-      this.onJobEnd(envelope.type, durationMs, true);
-      // A literal, not a spread of `fields`: this runs for every job, logged or not.
-      this.log.info('job done', {
-        jobId: envelope.id,
-        type: envelope.type,
-        batch: envelope.batch,
-        attempt: fields.attempt,
-        durationMs,
-      });
+      this.succeeded(entry, envelope, fields, durationMs);
     } catch (err) {
       if (await this.steering?.finishIfCancelled(entry, envelope, err)) return;
       await this.failures.jobFailed(entry, envelope, err as Error, fields, Date.now() - startedAtMs);
     } finally {
       releaseLimit();
-      this.runningJobs.delete(jobKey);
+      if (!handedOff) this.runningJobs.delete(jobKey);
       await this.steering?.jobEnded(entry);
     }
+  }
+
+  /**
+   * Write every open result pack now, and wait until each packed job is settled (its message
+   * deleted, or its failure handled). For the drain.
+   */
+  async flushResults(): Promise<void> {
+    await this.packer?.flush();
+    await Promise.allSettled([...this.packed]);
+  }
+
+  /** A packed job's end: deleted once its pack is written; written alone if the pack failed. */
+  private async afterPack(
+    written: Promise<void>,
+    entry: RunningJob,
+    envelope: Envelope,
+    key: string,
+    body: string,
+    fields: { jobId: string; type: string; batch: string; attempt: number },
+    durationMs: number,
+  ): Promise<void> {
+    try {
+      try {
+        await written;
+      } catch {
+        await this.writeAlone(key, body, fields);
+      }
+      this.results.finished(`${envelope.batch}/${envelope.id}`);
+      this.succeeded(entry, envelope, fields, durationMs);
+    } catch (err) {
+      await this.failures.jobFailed(entry, envelope, err as Error, fields, durationMs);
+    }
+  }
+
+  /** One result, its own object, written only if none is there (If-None-Match). */
+  private async writeAlone(key: string, body: string, fields: Record<string, unknown>): Promise<void> {
+    const created = await this.store.put(key, body, { contentType: 'application/json', ifAbsent: true });
+    if (!created) {
+      this.counters.duplicates++;
+      this.log.info('result already written by another delivery; kept the first', fields);
+    }
+  }
+
+  /** The job's result is stored: its message goes, and it counts as done. */
+  private succeeded(
+    entry: RunningJob,
+    envelope: Envelope,
+    fields: { attempt: number },
+    durationMs: number,
+  ): void {
+    entry.source.deletes.add(entry.msg.receiptHandle);
+    this.counters.done++;
+    this.onJobEnd(envelope.type, durationMs, true);
+    // A literal, not a spread of `fields`: this runs for every job, logged or not.
+    this.log.info('job done', {
+      jobId: envelope.id,
+      type: envelope.type,
+      batch: envelope.batch,
+      attempt: fields.attempt,
+      durationMs,
+    });
   }
 
   /** The handler's outcome, or its timeout's error as soon as the timeout passes. */

@@ -10,10 +10,13 @@
  * - any other first delivery runs without one. It can still be of a finished job only where SQS
  *   handed a duplicate copy to another worker: the handler then runs twice, and the result
  *   write (conditional, If-None-Match) keeps the first result on stores that honour it.
+ * A worker that packs results (`resultPacking`) looks in the batch's packs too when the HEAD
+ * finds no record of the job's own: a listing of the packs and a GET of each one not read before.
  */
 import { RESENT_ATTRIBUTE } from '../../core/envelope.js';
 import type { ObjectStore } from '../../core/ports/object-store.js';
 import type { QueueMessage } from '../../core/ports/queue.js';
+import type { PackReader } from '../../core/result-packs.js';
 
 /** How many finished jobs, and how many re-sent batches, a process remembers. */
 export const REMEMBERED_JOBS = 4096;
@@ -29,6 +32,8 @@ export class ResultCheck {
   constructor(
     private readonly store: ObjectStore,
     private readonly capacity = REMEMBERED_JOBS,
+    /** Where this worker's packed results are read. @default - none: the HEAD alone */
+    private readonly packs?: PackReader,
   ) {}
 
   /** `jobKey` is batch/id; `resultKey` where its result would be. */
@@ -45,9 +50,14 @@ export class ResultCheck {
     if (msg.attributes[RESENT_ATTRIBUTE] !== undefined)
       remember(this.resentBatches, batch, REMEMBERED_BATCHES);
     if (msg.receiveCount <= 1 && !this.resentBatches.has(batch)) return undefined;
-    if (!(await this.store.head(resultKey))) return undefined;
+    if (!(await this.store.head(resultKey)) && !(await this.inPack(batch, jobKey))) return undefined;
     this.finished(jobKey);
     return 'result exists';
+  }
+
+  private async inPack(batch: string, jobKey: string): Promise<boolean> {
+    if (!this.packs) return false;
+    return (await this.packs.batch(batch)).has(jobKey.slice(batch.length + 1));
   }
 
   /** The job's result is written (by this process or, as a conditional write found, another). */

@@ -89,6 +89,71 @@ export interface WorkerOptions {
   readonly progressIntervalMs?: number;
   /** How often this worker writes its status record (alive, and what it runs). @default 15000 */
   readonly statusIntervalMs?: number;
+  /**
+   * Write the results of jobs of one batch that finish close together as one object (a pack)
+   * instead of one each, and delete their messages once it is written (docs/workers.md,
+   * "Result packing"). Fields not given take RESULT_PACKING_DEFAULTS.
+   * @default - off: each result is its own object, written with one conditional PUT
+   */
+  readonly resultPacking?: ResultPackingOptions;
+}
+
+/** When a pack of results is written: whichever limit is reached first. */
+export interface ResultPackingOptions {
+  /** Results in one pack at most. 1..1000. @default 50 */
+  readonly maxJobs?: number;
+  /** How long the first result of a pack waits for others, in ms. 0..10000. @default 50 */
+  readonly maxDelayMs?: number;
+  /** A pack's size at most, in bytes; a result larger than this is written alone. 1024..16 MiB. @default 65536 */
+  readonly maxBytes?: number;
+}
+
+export const RESULT_PACKING_DEFAULTS = Object.freeze({ maxJobs: 50, maxDelayMs: 50, maxBytes: 64 * 1024 });
+
+export type ResolvedResultPacking = Readonly<Required<ResultPackingOptions>>;
+
+/**
+ * The text form of `resultPacking` (FLOTILLA_RESULT_PACKING, `flotilla worker --result-packing`):
+ * 'on', 'off', or some of maxJobs=N,maxDelayMs=N,maxBytes=N (which turns it on). Throws a
+ * one-line error naming what is wrong.
+ */
+export function parseResultPacking(text: string): ResultPackingOptions | undefined {
+  const t = text.trim();
+  if (t === '' || t === 'off') return undefined;
+  if (t === 'on') return {};
+  const out: Record<string, number> = {};
+  for (const part of t.split(',')) {
+    const [name, value, ...rest] = part.split('=').map((s) => s.trim());
+    if (!name || !(name in RESULT_PACKING_DEFAULTS) || value === undefined || rest.length > 0 || value === '')
+      throw new Error(
+        `result packing is 'on', 'off' or some of maxJobs=N,maxDelayMs=N,maxBytes=N; got '${text}'`,
+      );
+    const n = Number(value);
+    if (!Number.isFinite(n)) throw new Error(`result packing: ${name} must be a number, got '${value}'`);
+    out[name] = n;
+  }
+  const problems: string[] = [];
+  resolvePacking(out, Number.POSITIVE_INFINITY, problems);
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  return out;
+}
+
+function resolvePacking(
+  given: ResultPackingOptions | undefined,
+  visibilityTimeoutSeconds: number,
+  problems: string[],
+): ResolvedResultPacking | undefined {
+  if (given === undefined) return undefined;
+  const r = { ...RESULT_PACKING_DEFAULTS, ...given };
+  if (!whole(r.maxJobs, 1) || r.maxJobs > 1000)
+    problems.push('resultPacking.maxJobs must be a whole number 1..1000');
+  if (!(r.maxDelayMs >= 0 && r.maxDelayMs <= 10_000))
+    problems.push('resultPacking.maxDelayMs must be 0..10000');
+  else if (r.maxDelayMs * 2 > visibilityTimeoutSeconds * 1000)
+    problems.push('resultPacking.maxDelayMs must be at most half the visibility timeout');
+  if (!whole(r.maxBytes, 1024) || r.maxBytes > 16 * 1024 * 1024)
+    problems.push('resultPacking.maxBytes must be a whole number 1024..16777216');
+  return Object.freeze(r);
 }
 
 /** Told of each job's end: its type, how long its handler ran, and whether it succeeded. */
@@ -114,8 +179,10 @@ export const WORKER_DEFAULTS = Object.freeze({
 });
 
 /** Every option with its value (`queue` and `dlq` folded into `queues`): only `childEntry` may be absent. */
-export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'queue' | 'dlq' | 'childEntry'>> &
-  Pick<WorkerOptions, 'childEntry'>;
+export type ResolvedWorkerOptions = Required<
+  Omit<WorkerOptions, 'queue' | 'dlq' | 'childEntry' | 'resultPacking'>
+> &
+  Pick<WorkerOptions, 'childEntry'> & { readonly resultPacking: ResolvedResultPacking | undefined };
 
 const whole = (n: number, min: number) => Number.isInteger(n) && n >= min;
 
@@ -123,15 +190,16 @@ const whole = (n: number, min: number) => Number.isInteger(n) && n >= min;
 export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
   const { queue, dlq, ...o } = { ...WORKER_DEFAULTS, ...options };
   const queues = o.queues ?? (queue ? [{ name: 'default', queue, ...(dlq ? { dlq } : {}) }] : []);
+  const problems: string[] = [];
   const r: ResolvedWorkerOptions = {
     ...o,
+    resultPacking: resolvePacking(o.resultPacking, o.visibilityTimeoutSeconds, problems),
     queues,
     heartbeatIntervalMs: o.heartbeatIntervalMs ?? Math.max(1000, (o.visibilityTimeoutSeconds * 1000) / 3),
     pollers: o.pollers ?? Math.max(1, Math.ceil(o.concurrency / 10)),
     workerId: o.workerId ?? `${hostname()}:${process.pid}`,
     maxAttempts: o.maxAttempts ?? o.maxReceiveCount,
   };
-  const problems: string[] = [];
   if (queues.length === 0) problems.push('give the job queue (queue) or the queues (queues)');
   if (options.queue && options.queues) problems.push('give queue or queues, not both');
   if (new Set(queues.map((q) => q.name)).size !== queues.length)
