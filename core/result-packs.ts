@@ -19,6 +19,65 @@ import { type FinalRecord, type ResultRecord, ResultRecordSchema, resultKey } fr
 import { isMissingObject } from './errors.js';
 import type { ObjectStore } from './ports/object-store.js';
 
+/** When a worker writes a pack: whichever limit is reached first (the worker option `resultPacking`). */
+export interface ResultPackingOptions {
+  /** Results in one pack at most. 1..1000. @default 50 */
+  readonly maxJobs?: number;
+  /** How long the first result of a pack waits for others, in ms. 0..10000. @default 50 */
+  readonly maxDelayMs?: number;
+  /** A pack's size at most, in bytes; a result larger than this is written alone. 1024..16 MiB. @default 65536 */
+  readonly maxBytes?: number;
+}
+
+export const RESULT_PACKING_DEFAULTS = Object.freeze({ maxJobs: 50, maxDelayMs: 50, maxBytes: 64 * 1024 });
+
+export type ResolvedResultPacking = Readonly<Required<ResultPackingOptions>>;
+
+const whole = (n: number, min: number, max: number) => Number.isInteger(n) && n >= min && n <= max;
+
+/** The limits with their defaults; each problem found is added to `problems`. */
+export function resolveResultPacking(given: ResultPackingOptions, problems: string[]): ResolvedResultPacking {
+  const r = { ...RESULT_PACKING_DEFAULTS, ...given };
+  if (!whole(r.maxJobs, 1, 1000)) problems.push('resultPacking.maxJobs must be a whole number 1..1000');
+  if (!(r.maxDelayMs >= 0 && r.maxDelayMs <= 10_000))
+    problems.push('resultPacking.maxDelayMs must be 0..10000');
+  if (!whole(r.maxBytes, 1024, 16 * 1024 * 1024))
+    problems.push('resultPacking.maxBytes must be a whole number 1024..16777216');
+  return Object.freeze(r);
+}
+
+/**
+ * The text form of the option (FLOTILLA_RESULT_PACKING, `flotilla worker --result-packing`):
+ * 'on', 'off', or some of maxJobs=N,maxDelayMs=N,maxBytes=N (which turns it on). Throws a
+ * one-line error naming what is wrong.
+ */
+export function parseResultPacking(text: string): ResultPackingOptions | undefined {
+  const t = text.trim();
+  if (t === '' || t === 'off') return undefined;
+  if (t === 'on') return {};
+  const out: Record<string, number> = {};
+  for (const part of t.split(',')) {
+    const [name, value, ...rest] = part.split('=').map((s) => s.trim());
+    if (!name || !(name in RESULT_PACKING_DEFAULTS) || !value || rest.length > 0)
+      throw new Error(
+        `result packing is 'on', 'off' or some of maxJobs=N,maxDelayMs=N,maxBytes=N; got '${text}'`,
+      );
+    const n = Number(value);
+    if (!Number.isFinite(n)) throw new Error(`result packing: ${name} must be a number, got '${value}'`);
+    out[name] = n;
+  }
+  const problems: string[] = [];
+  resolveResultPacking(out, problems);
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  return out;
+}
+
+/** The text form of some limits, as parseResultPacking reads it ('on' for none). */
+export function resultPackingText(opts: ResultPackingOptions): string {
+  const parts = Object.entries(opts).filter(([, v]) => v !== undefined);
+  return parts.length === 0 ? 'on' : parts.map(([k, v]) => `${k}=${v}`).join(',');
+}
+
 /** Where the packs of a batch live. */
 export const packPrefix = (batch: string) => `results/${batch}/packs/`;
 export const packKey = (batch: string, packId: string) => `${packPrefix(batch)}${packId}.json`;

@@ -46,6 +46,7 @@ import { endpointFromEnv, s3Client } from '../core/aws.js';
 import { parseExecConfig } from '../core/command-bindings.js';
 import { type BucketLayout, DATA_LAYOUT, extendLayout } from '../core/layout.js';
 import { type NamedQueue, parseQueuesJson } from '../core/queue-list.js';
+import { parseResultPacking, type ResultPackingOptions } from '../core/result-packs.js';
 import { applyIsolationSpec, builtinHandlers } from './handlers/index.js';
 import { Imds } from './runtime/imds.js';
 import { registerCommands } from './runtime/isolation/command-handler.js';
@@ -59,7 +60,6 @@ import { runWorkerProcess } from './runtime/process.js';
 import type { QueueMode } from './runtime/queue-picker.js';
 import { createScaleInGuard, parseScaleInGuardKind } from './runtime/scale-in-guard.js';
 import { watchSpotInterruption } from './runtime/spot-interruption.js';
-import { parseResultPacking, type ResultPackingOptions } from './runtime/worker-options.js';
 
 function num(name: string, fallback: number): number {
   const raw = process.env[name];

@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import type { CommandBindingConfig } from '../../core/command-bindings.js';
 import type { StorageDeclaration } from '../../core/layout.js';
+import type { ResultPackingOptions } from '../../core/result-packs.js';
 import { DataStore } from '../constructs/data-store.js';
 import { Ec2WorkerFleet } from '../constructs/ec2-worker-fleet.js';
 import { FargateWorkerFleet } from '../constructs/fargate-worker-fleet.js';
@@ -100,6 +101,11 @@ export interface PrimaryStackProps extends StackProps {
    * @default - no command handlers
    */
   readonly exec?: Readonly<Record<string, CommandBindingConfig>>;
+  /**
+   * Result packing for the fleet's workers (cdk.json `resultPacking`).
+   * @default - off: one conditional PUT per result
+   */
+  readonly resultPacking?: ResultPackingOptions;
 }
 
 /** Queues, data store, worker fleet and monitoring: what `cdk deploy` gives a user. */
@@ -148,6 +154,7 @@ export class PrimaryStack extends Stack {
       ...(props.drainSeconds !== undefined ? { drainTime: Duration.seconds(props.drainSeconds) } : {}),
       ...(props.storage ? { storage: props.storage } : {}),
       ...(props.exec ? { exec: props.exec } : {}),
+      ...(props.resultPacking ? { resultPacking: props.resultPacking } : {}),
     };
     this.fleet =
       (props.fleet ?? 'fargate') === 'fargate'

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseExecBinding } from '../../core/command-bindings.js';
 import { UsageError } from '../../core/errors.js';
+import { parseResultPacking, type ResultPackingOptions } from '../../core/result-packs.js';
 import {
   builtinHandlers,
   type HandlerDefinition,
@@ -15,7 +16,6 @@ import { CHILD_ENV } from '../../workers/runtime/isolation/protocol.js';
 import { LayoutStore } from '../../workers/runtime/layout-store.js';
 import { jsonLogger, type LogLevel } from '../../workers/runtime/logger.js';
 import { runWorkerProcess } from '../../workers/runtime/process.js';
-import { parseResultPacking, type ResultPackingOptions } from '../../workers/runtime/worker-options.js';
 import {
   closeTarget,
   openStore,

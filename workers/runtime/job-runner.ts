@@ -19,6 +19,7 @@ import {
 } from '../../core/envelope.js';
 import { errorText, JobTimeoutError, UnknownJobTypeError, UnrecoverableError } from '../../core/errors.js';
 import type { ObjectStore } from '../../core/ports/object-store.js';
+import type { ResolvedResultPacking } from '../../core/result-packs.js';
 import { PackReader } from '../../core/result-packs.js';
 import {
   DEFAULT_JOB_TIMEOUT_MS,
@@ -41,7 +42,7 @@ import { ResultPacker } from './result-packer.js';
 import { abortJob, type RunningJob } from './running-job.js';
 import type { JobSteering } from './steering.js';
 import { TypeLimits } from './type-limits.js';
-import type { JobEndListener, ResolvedResultPacking } from './worker-options.js';
+import type { JobEndListener } from './worker-options.js';
 
 export class JobRunner {
   /** Job keys (batch/id) running in this process, to drop a duplicate delivery of one of them. */

@@ -13,9 +13,9 @@
 import { randomBytes } from 'node:crypto';
 import { errorText } from '../../core/errors.js';
 import type { ObjectStore } from '../../core/ports/object-store.js';
+import type { ResolvedResultPacking } from '../../core/result-packs.js';
 import { packBody, packKey } from '../../core/result-packs.js';
 import type { Logger } from './logger.js';
-import type { ResolvedResultPacking } from './worker-options.js';
 
 /** A pack is written at least this long before any of its jobs' messages would be visible again. */
 export const VISIBILITY_MARGIN_MS = 2000;

@@ -7,6 +7,11 @@ import { hostname } from 'node:os';
 import type { ObjectStore } from '../../core/ports/object-store.js';
 import type { QueuePort } from '../../core/ports/queue.js';
 import { NO_SCALE_IN_GUARD, type ScaleInGuard } from '../../core/ports/scale-in-guard.js';
+import {
+  type ResolvedResultPacking,
+  type ResultPackingOptions,
+  resolveResultPacking,
+} from '../../core/result-packs.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import type { ChildEntry } from './isolation/handler-pool.js';
 import { type Logger, silentLogger } from './logger.js';
@@ -92,68 +97,26 @@ export interface WorkerOptions {
   /**
    * Write the results of jobs of one batch that finish close together as one object (a pack)
    * instead of one each, and delete their messages once it is written (docs/workers.md,
-   * "Result packing"). Fields not given take RESULT_PACKING_DEFAULTS.
+   * "Result packing"). Fields not given take RESULT_PACKING_DEFAULTS (core/result-packs.ts).
    * @default - off: each result is its own object, written with one conditional PUT
    */
   readonly resultPacking?: ResultPackingOptions;
 }
 
-/** When a pack of results is written: whichever limit is reached first. */
-export interface ResultPackingOptions {
-  /** Results in one pack at most. 1..1000. @default 50 */
-  readonly maxJobs?: number;
-  /** How long the first result of a pack waits for others, in ms. 0..10000. @default 50 */
-  readonly maxDelayMs?: number;
-  /** A pack's size at most, in bytes; a result larger than this is written alone. 1024..16 MiB. @default 65536 */
-  readonly maxBytes?: number;
-}
-
-export const RESULT_PACKING_DEFAULTS = Object.freeze({ maxJobs: 50, maxDelayMs: 50, maxBytes: 64 * 1024 });
-
-export type ResolvedResultPacking = Readonly<Required<ResultPackingOptions>>;
-
 /**
- * The text form of `resultPacking` (FLOTILLA_RESULT_PACKING, `flotilla worker --result-packing`):
- * 'on', 'off', or some of maxJobs=N,maxDelayMs=N,maxBytes=N (which turns it on). Throws a
- * one-line error naming what is wrong.
+ * The packing limits, checked again against the visibility timeout: a result must not wait in
+ * a pack for more than half of it.
  */
-export function parseResultPacking(text: string): ResultPackingOptions | undefined {
-  const t = text.trim();
-  if (t === '' || t === 'off') return undefined;
-  if (t === 'on') return {};
-  const out: Record<string, number> = {};
-  for (const part of t.split(',')) {
-    const [name, value, ...rest] = part.split('=').map((s) => s.trim());
-    if (!name || !(name in RESULT_PACKING_DEFAULTS) || value === undefined || rest.length > 0 || value === '')
-      throw new Error(
-        `result packing is 'on', 'off' or some of maxJobs=N,maxDelayMs=N,maxBytes=N; got '${text}'`,
-      );
-    const n = Number(value);
-    if (!Number.isFinite(n)) throw new Error(`result packing: ${name} must be a number, got '${value}'`);
-    out[name] = n;
-  }
-  const problems: string[] = [];
-  resolvePacking(out, Number.POSITIVE_INFINITY, problems);
-  if (problems.length > 0) throw new Error(problems.join('; '));
-  return out;
-}
-
 function resolvePacking(
   given: ResultPackingOptions | undefined,
   visibilityTimeoutSeconds: number,
   problems: string[],
 ): ResolvedResultPacking | undefined {
   if (given === undefined) return undefined;
-  const r = { ...RESULT_PACKING_DEFAULTS, ...given };
-  if (!whole(r.maxJobs, 1) || r.maxJobs > 1000)
-    problems.push('resultPacking.maxJobs must be a whole number 1..1000');
-  if (!(r.maxDelayMs >= 0 && r.maxDelayMs <= 10_000))
-    problems.push('resultPacking.maxDelayMs must be 0..10000');
-  else if (r.maxDelayMs * 2 > visibilityTimeoutSeconds * 1000)
+  const r = resolveResultPacking(given, problems);
+  if (r.maxDelayMs * 2 > visibilityTimeoutSeconds * 1000)
     problems.push('resultPacking.maxDelayMs must be at most half the visibility timeout');
-  if (!whole(r.maxBytes, 1024) || r.maxBytes > 16 * 1024 * 1024)
-    problems.push('resultPacking.maxBytes must be a whole number 1024..16777216');
-  return Object.freeze(r);
+  return r;
 }
 
 /** Told of each job's end: its type, how long its handler ran, and whether it succeeded. */

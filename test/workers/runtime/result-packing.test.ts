@@ -7,10 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { Submitter } from '../../../client/submit.js';
 import { resultKey } from '../../../core/envelope.js';
 import type { ObjectStore } from '../../../core/ports/object-store.js';
-import { isPackKey, packKey } from '../../../core/result-packs.js';
+import { isPackKey, packKey, parseResultPacking } from '../../../core/result-packs.js';
 import { HandlerRegistry } from '../../../workers/handlers/registry.js';
 import { Worker } from '../../../workers/runtime/worker.js';
-import { parseResultPacking, type WorkerOptions } from '../../../workers/runtime/worker-options.js';
+import { resolveWorkerOptions, type WorkerOptions } from '../../../workers/runtime/worker-options.js';
 import { eventually, freshDeployment, queueDepth } from '../../support/deployment.js';
 import { workerSuite } from '../../support/worker-suite.js';
 
@@ -207,7 +207,7 @@ describe('result packing', () => {
   });
 });
 
-describe('parseResultPacking', () => {
+describe('the resultPacking option', () => {
   it("reads 'on', 'off' and limits, and says what is wrong in one line", () => {
     expect(parseResultPacking('on')).toEqual({});
     expect(parseResultPacking('off')).toBeUndefined();
@@ -218,5 +218,18 @@ describe('parseResultPacking', () => {
       'resultPacking.maxJobs must be a whole number 1..1000',
     );
     expect(() => parseResultPacking('maxBytes=12')).toThrow(/maxBytes/);
+  });
+
+  it('refuses a pack wait longer than half the visibility timeout', () => {
+    const base = { queue: {} as never, store: {} as never, handlers: new HandlerRegistry() };
+    expect(() =>
+      resolveWorkerOptions({ ...base, visibilityTimeoutSeconds: 10, resultPacking: { maxDelayMs: 6000 } }),
+    ).toThrow('resultPacking.maxDelayMs must be at most half the visibility timeout');
+    expect(resolveWorkerOptions({ ...base, resultPacking: {} }).resultPacking).toEqual({
+      maxJobs: 50,
+      maxDelayMs: 50,
+      maxBytes: 65536,
+    });
+    expect(resolveWorkerOptions(base).resultPacking).toBeUndefined();
   });
 });
