@@ -8,6 +8,7 @@ import { Submitter } from '../../../client/submit.js';
 import { resultKey } from '../../../core/envelope.js';
 import type { ObjectStore } from '../../../core/ports/object-store.js';
 import { isPackKey, packKey, parseResultPacking } from '../../../core/result-packs.js';
+import { builtinHandlers } from '../../../workers/handlers/index.js';
 import { HandlerRegistry } from '../../../workers/handlers/registry.js';
 import { Worker } from '../../../workers/runtime/worker.js';
 import { resolveWorkerOptions, type WorkerOptions } from '../../../workers/runtime/worker-options.js';
@@ -204,6 +205,28 @@ describe('result packing', () => {
     expect(out.done).toBe(2);
     expect(out.results.get('twice')?.result).toEqual({ worker: 'early' });
     expect((await handle.result('twice'))?.worker).toBe('early');
+  });
+});
+
+describe('wordcount-merge over packed results', () => {
+  it('sums the map results of a batch whose results are in packs, listed or named', async () => {
+    const d = await freshDeployment(suite.emu);
+    startWorker(d, builtinHandlers(), { resultPacking: { maxJobs: 10, maxDelayMs: 100 } });
+    await d.store.put('inputs/a.txt', 'the cat and the dog');
+    await d.store.put('inputs/b.txt', 'the end');
+    const sub = new Submitter({ queue: d.queue, store: d.store });
+    const map = await sub.submitMany('wordcount', [
+      { payload: { key: 'inputs/a.txt' } },
+      { payload: { key: 'inputs/b.txt' } },
+    ]);
+    expect((await map.waitForAll({ timeoutMs: 10_000, pollMs: 50 })).done).toBe(2);
+    expect((await keysUnder(d.store, `results/${map.batch}/`)).every(isPackKey)).toBe(true);
+    for (const payload of [{ batch: map.batch }, { batch: map.batch, jobIds: ['j000000', 'j000001'] }]) {
+      const merge = await sub.submit('wordcount-merge', payload);
+      const [rec] = (await merge.waitForAll({ timeoutMs: 10_000, pollMs: 50 })).results.values();
+      expect(rec?.result).toMatchObject({ inputs: 2, words: 7, distinct: 5 });
+      expect((rec?.result as { top: [string, number][] }).top[0]).toEqual(['the', 3]);
+    }
   });
 });
 
