@@ -74,8 +74,11 @@ export class JobRunner {
   }
 
   private readonly packer: ResultPacker | undefined;
-  /** Packed jobs not yet settled (their pack not yet written, or their message not yet handed to delete). */
-  private readonly packed = new Set<Promise<void>>();
+  /**
+   * Packed jobs (batch/id) not yet settled: their pack not yet written, or their message not yet
+   * handed to delete. Each resolves true once the job's result is stored.
+   */
+  private readonly packed = new Map<string, Promise<boolean>>();
 
   private readonly isolated: JobExecutor | undefined;
 
@@ -102,10 +105,13 @@ export class JobRunner {
     const jobKey = `${envelope.batch}/${envelope.id}`;
     if (this.runningJobs.has(jobKey)) {
       // SQS delivered the same job twice and this process is already running it: the first
-      // delivery's message stays until that run succeeds, so this copy can go.
+      // delivery's message stays until that run succeeds, so this copy can go. A job whose result
+      // waits in a pack: this copy goes once the pack is stored, and stays (to come back) if not.
       this.counters.duplicates++;
       this.log.info('job already running here; dropping the duplicate delivery', fields);
-      entry.source.deletes.add(msg.receiptHandle);
+      const packed = this.packed.get(jobKey);
+      if (!packed) entry.source.deletes.add(msg.receiptHandle);
+      else void packed.then((stored) => stored && entry.source.deletes.add(msg.receiptHandle));
       return;
     }
     this.runningJobs.add(jobKey);
@@ -166,12 +172,15 @@ export class JobRunner {
           handedOff = true;
           const written = this.packer.add(envelope.batch, body, bytes, entry.visibleAtMs);
           const settled = this.afterPack(written, entry, envelope, key, body, fields, durationMs)
-            .catch((e) => this.log.error('unexpected error handling a message', { error: errorText(e) }))
+            .catch((e) => {
+              this.log.error('unexpected error handling a message', { error: errorText(e) });
+              return false;
+            })
             .finally(() => {
               this.runningJobs.delete(jobKey);
-              this.packed.delete(settled);
+              this.packed.delete(jobKey);
             });
-          this.packed.add(settled);
+          this.packed.set(jobKey, settled);
           return;
         }
         await this.writeAlone(key, body, fields);
@@ -194,10 +203,13 @@ export class JobRunner {
    */
   async flushResults(): Promise<void> {
     await this.packer?.flush();
-    await Promise.allSettled([...this.packed]);
+    await Promise.allSettled([...this.packed.values()]);
   }
 
-  /** A packed job's end: deleted once its pack is written; written alone if the pack failed. */
+  /**
+   * A packed job's end: deleted once its pack is written; written alone if the pack failed.
+   * True when its result is stored.
+   */
   private async afterPack(
     written: Promise<void>,
     entry: RunningJob,
@@ -206,18 +218,20 @@ export class JobRunner {
     body: string,
     fields: { jobId: string; type: string; batch: string; attempt: number },
     durationMs: number,
-  ): Promise<void> {
+  ): Promise<boolean> {
     try {
       try {
         await written;
       } catch {
         await this.writeAlone(key, body, fields);
       }
-      this.results.finished(`${envelope.batch}/${envelope.id}`);
-      this.succeeded(entry, envelope, fields, durationMs);
     } catch (err) {
       await this.failures.jobFailed(entry, envelope, err as Error, fields, durationMs);
+      return false;
     }
+    this.results.finished(`${envelope.batch}/${envelope.id}`);
+    this.succeeded(entry, envelope, fields, durationMs);
+    return true;
   }
 
   /** One result, its own object, written only if none is there (If-None-Match). */

@@ -139,6 +139,34 @@ describe('result packing', () => {
     expect((await sub.batch(batch.batch).result('once'))?.attempt).toBe(1);
   });
 
+  it('runs a job delivered twice once, and lets the second copy go only once the pack is stored', async () => {
+    const d = await freshDeployment(suite.emu);
+    const { runs, handlers } = counting();
+    const { store, puts } = spiedStore(d);
+    const body = JSON.stringify({
+      v: 1,
+      id: 'twice',
+      type: 'count',
+      batch: 'dup',
+      submittedAt: new Date().toISOString(),
+      payload: {},
+    });
+    await d.queue.send({ body });
+    await d.queue.send({ body });
+    // A second's wait in the pack: the second copy arrives while the first's result waits there.
+    const worker = startWorker(d, handlers, { store, resultPacking: { maxDelayMs: 1000 } });
+    await eventually(() => worker.counters.duplicates >= 1 && worker.counters.done >= 1);
+    await eventually(async () => {
+      const q = await queueDepth(d.queue);
+      return q.visible + q.inFlight === 0;
+    }, 5000);
+    expect(runs.get('twice')).toBe(1);
+    expect(puts.filter((k) => k.startsWith('results/dup/'))).toHaveLength(1);
+    expect(
+      (await new Submitter({ queue: d.queue, store: d.store }).batch('dup').result('twice'))?.jobId,
+    ).toBe('twice');
+  });
+
   it('writes the open pack when it drains, before the pack would have been due', async () => {
     const d = await freshDeployment(suite.emu);
     const { handlers } = counting();
@@ -224,8 +252,9 @@ describe('wordcount-merge over packed results', () => {
     for (const payload of [{ batch: map.batch }, { batch: map.batch, jobIds: ['j000000', 'j000001'] }]) {
       const merge = await sub.submit('wordcount-merge', payload);
       const [rec] = (await merge.waitForAll({ timeoutMs: 10_000, pollMs: 50 })).results.values();
-      expect(rec?.result).toMatchObject({ inputs: 2, words: 7, distinct: 5 });
-      expect((rec?.result as { top: [string, number][] }).top[0]).toEqual(['the', 3]);
+      const result = rec?.result as { inputs: number; words: number; top: [string, number][] } | undefined;
+      expect(result).toMatchObject({ inputs: 2, words: 7, distinct: 5 });
+      expect(result?.top[0]).toEqual(['the', 3]);
     }
   });
 });
