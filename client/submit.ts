@@ -36,7 +36,7 @@ import {
 import { FlotillaError, PayloadTooLargeError } from '../core/errors.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { QueuePort, SendEntry } from '../core/ports/queue.js';
-import { type PackedRecord, PackReader, readFinal, splitResults } from '../core/result-packs.js';
+import { PackReader, readFinal, splitResults } from '../core/result-packs.js';
 import {
   DEFAULT_TARGET_QUEUE,
   type DelayedJob,
@@ -322,7 +322,7 @@ export class Submitter {
     const listing: { key: string }[] = [];
     for await (const o of this.opts.store.list(`results/${batch}/`)) listing.push(o);
     const { singles, packs } = splitResults(listing);
-    const packed = await new PackReader(this.opts.store).records(packs.map((o) => o.key));
+    const packed = await new PackReader(this.opts.store).index(packs.map((o) => o.key));
     return new Set([...singles.map((o) => jobIdOfKey(o.key)), ...packed.keys()]);
   }
 }
@@ -373,10 +373,10 @@ const readJson = async <T>(store: ObjectStore, key: string): Promise<T> =>
 export class BatchHandle {
   /** Progress records already read, by key, with the ETag they had: read again only when it changes. */
   private readonly progressSeen = new Map<string, { etag: string; record: ProgressRecord }>();
-  /** The batch's result packs, each read once (a pack never changes). */
+  /** What the batch's result packs hold, each pack read once (a pack never changes). */
   private readonly packs: PackReader;
   /** As the last status() found them: jobs whose result is in a pack only (none of their own). */
-  private packedOnly = new Map<string, PackedRecord>();
+  private packedOnly = new Map<string, string>();
 
   constructor(
     private readonly store: ObjectStore,
@@ -411,7 +411,7 @@ export class BatchHandle {
     const cancelled = new Set(cancelledKeys.map((o) => jobIdOfKey(o.key)));
     const { singles, packs } = splitResults(results);
     const own = new Set(singles.map((o) => jobIdOfKey(o.key)));
-    const packed = await this.packs.records(packs.map((o) => o.key));
+    const packed = await this.packs.index(packs.map((o) => o.key));
     for (const id of own) packed.delete(id);
     this.packedOnly = packed;
     const done = new Set<string>();
@@ -478,15 +478,19 @@ export class BatchHandle {
       if (open.length === 0 || timedOut || opts.signal?.aborted) {
         const results = new Map<string, ResultRecord<R>>();
         if (opts.fetchResults !== false) {
+          const done = ids.filter((id) => status.done.has(id));
+          const packed = new Map<string, string>();
+          for (const id of done) {
+            const pack = this.packedOnly.get(id);
+            if (pack !== undefined) packed.set(id, pack);
+          }
+          // Packed results: a GET per pack (none for a pack read since); the others, one each.
+          for (const [id, rec] of await this.packs.records<R>(packed)) results.set(id, rec);
           await pool(
-            ids.filter((id) => status.done.has(id)),
+            done.filter((id) => !packed.has(id)),
             16,
             async (id) => {
-              const packed = this.packedOnly.get(id)?.record as ResultRecord<R> | undefined;
-              results.set(
-                id,
-                packed ?? (await readJson<ResultRecord<R>>(this.store, resultKey(this.batch, id))),
-              );
+              results.set(id, await readJson<ResultRecord<R>>(this.store, resultKey(this.batch, id)));
             },
           );
         }
@@ -518,8 +522,8 @@ export class BatchHandle {
 
   /** The job's final record: its result (written alone or in a pack), or the record of its cancellation. */
   async final<R = unknown>(jobId: string): Promise<FinalRecord<R> | undefined> {
-    const packed = this.packedOnly.get(jobId);
-    if (packed) return packed.record as ResultRecord<R>;
+    const pack = this.packedOnly.get(jobId);
+    if (pack !== undefined) return this.packs.record<R>(pack, jobId);
     return readFinal<R>(this.store, this.packs, this.batch, jobId);
   }
 

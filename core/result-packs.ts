@@ -107,57 +107,90 @@ export function packBody(batch: string, worker: string, records: readonly string
   return `${head.slice(0, -1)},"results":[${records.join(',')}]}`;
 }
 
-/** A packed record, with the pack it was read from. */
-export interface PackedRecord {
-  readonly record: ResultRecord;
-  readonly pack: string;
+/** A job's entry in a pack: its id, and when its record says it finished. */
+type PackEntry = readonly [jobId: string, finishedMs: number];
+
+export interface PackReaderOptions {
+  /**
+   * Packs whose contents (job ids and finish times: a few dozen bytes a job) are kept, so a
+   * reader polling a batch fetches each pack once. @default 100000 (5 million jobs in packs of 50)
+   */
+  readonly maxIndexedPacks?: number;
+  /** Whole packs kept for their records. @default 256 */
+  readonly maxPacks?: number;
 }
 
-/** Two results of one job: the one that counts (finished first, then the smaller pack key). */
-const firstOf = (a: PackedRecord, b: PackedRecord): PackedRecord => {
-  const ta = Date.parse(a.record.finishedAt);
-  const tb = Date.parse(b.record.finishedAt);
-  if (ta !== tb) return ta < tb ? a : b;
-  return a.pack <= b.pack ? a : b;
-};
-
 /**
- * Reads packs and remembers them (a pack is written once and never changes), so a reader that
- * polls a batch fetches each pack once. Bounded: the oldest packs are forgotten first.
+ * Reads packs and remembers what they hold (a pack is written once and never changes): which
+ * jobs each pack holds, for many packs, and whole packs, for a few, so a reader that polls a
+ * batch fetches each pack once and a record asked for soon after needs no second GET.
  */
 export class PackReader {
-  private readonly cache = new Map<string, ResultPack>();
+  private readonly contents = new Map<string, readonly PackEntry[]>();
+  private readonly packs = new Map<string, ResultPack>();
+  private readonly maxIndexed: number;
+  private readonly maxPacks: number;
 
   constructor(
     private readonly store: Pick<ObjectStore, 'get' | 'list'>,
-    private readonly capacity = 4096,
-  ) {}
+    opts: PackReaderOptions = {},
+  ) {
+    this.maxIndexed = opts.maxIndexedPacks ?? 100_000;
+    this.maxPacks = opts.maxPacks ?? 256;
+  }
 
-  /** The packed records of the listed pack keys, by job id, one per job (see the header). */
-  async records(packKeys: Iterable<string>): Promise<Map<string, PackedRecord>> {
+  /**
+   * For each job found in these packs, the pack whose record counts (see the header): a GET of
+   * each pack not read before.
+   */
+  async index(packKeys: Iterable<string>): Promise<Map<string, string>> {
     const keys = [...packKeys];
-    const packs = await pMap(keys, (k) => this.read(k), { concurrency: 16 });
-    const out = new Map<string, PackedRecord>();
-    keys.forEach((pack, i) => {
-      for (const record of packs[i]?.results ?? []) {
-        const seen = out.get(record.jobId);
-        const here = { record, pack };
-        out.set(record.jobId, seen ? firstOf(seen, here) : here);
+    const todo = keys.filter((k) => !this.contents.has(k));
+    await pMap(todo, (k) => this.fetch(k), { concurrency: 16 });
+    const best = new Map<string, { pack: string; finishedMs: number }>();
+    for (const pack of keys) {
+      for (const [jobId, finishedMs] of this.contents.get(pack) ?? []) {
+        const seen = best.get(jobId);
+        if (!seen || finishedMs < seen.finishedMs || (finishedMs === seen.finishedMs && pack < seen.pack))
+          best.set(jobId, { pack, finishedMs });
       }
-    });
+    }
+    return new Map([...best].map(([jobId, { pack }]) => [jobId, pack]));
+  }
+
+  /** The same for every pack of a batch: one listing of its packs first. */
+  async batchIndex(batch: string): Promise<Map<string, string>> {
+    const keys: string[] = [];
+    for await (const o of this.store.list(packPrefix(batch))) if (isPackKey(o.key)) keys.push(o.key);
+    return this.index(keys);
+  }
+
+  /** A job's record in a pack; undefined when the pack (or the job in it) is gone. */
+  async record<R = unknown>(pack: string, jobId: string): Promise<ResultRecord<R> | undefined> {
+    const p = this.packs.get(pack) ?? (await this.fetch(pack));
+    return p?.results.find((r) => r.jobId === jobId) as ResultRecord<R> | undefined;
+  }
+
+  /** The records of these jobs, each from the pack given for it: one GET per pack not kept. */
+  async records<R = unknown>(where: ReadonlyMap<string, string>): Promise<Map<string, ResultRecord<R>>> {
+    const byPack = new Map<string, Set<string>>();
+    for (const [jobId, pack] of where) byPack.set(pack, (byPack.get(pack) ?? new Set()).add(jobId));
+    const out = new Map<string, ResultRecord<R>>();
+    const take = (p: ResultPack | undefined, ids: Set<string>) => {
+      for (const r of p?.results ?? []) if (ids.has(r.jobId)) out.set(r.jobId, r as ResultRecord<R>);
+    };
+    // The packs kept first, before fetching the others pushes them out.
+    const missing: [string, Set<string>][] = [];
+    for (const [pack, ids] of byPack) {
+      const kept = this.packs.get(pack);
+      if (kept) take(kept, ids);
+      else missing.push([pack, ids]);
+    }
+    await pMap(missing, async ([pack, ids]) => take(await this.fetch(pack), ids), { concurrency: 16 });
     return out;
   }
 
-  /** Every packed record of a batch: one listing of its packs, and a GET of each pack not read before. */
-  async batch(batch: string): Promise<Map<string, PackedRecord>> {
-    const keys: string[] = [];
-    for await (const o of this.store.list(packPrefix(batch))) if (isPackKey(o.key)) keys.push(o.key);
-    return this.records(keys);
-  }
-
-  private async read(key: string): Promise<ResultPack | undefined> {
-    const hit = this.cache.get(key);
-    if (hit) return hit;
+  private async fetch(key: string): Promise<ResultPack | undefined> {
     let pack: ResultPack;
     try {
       pack = JSON.parse((await this.store.get(key)).toString('utf8')) as ResultPack;
@@ -166,10 +199,21 @@ export class PackReader {
       if (isMissingObject(err)) return undefined;
       throw err;
     }
-    this.cache.set(key, pack);
-    if (this.cache.size > this.capacity) this.cache.delete(this.cache.keys().next().value as string);
+    remember(
+      this.contents,
+      key,
+      pack.results.map((r) => [r.jobId, Date.parse(r.finishedAt)] as const),
+      this.maxIndexed,
+    );
+    remember(this.packs, key, pack, this.maxPacks);
     return pack;
   }
+}
+
+/** Keep `value` under `key` in an insertion-ordered map of at most `capacity`, forgetting the oldest. */
+function remember<V>(map: Map<string, V>, key: string, value: V, capacity: number): void {
+  map.set(key, value);
+  if (map.size > capacity) map.delete(map.keys().next().value as string);
 }
 
 /** A listing of results/<batch>/ split into jobs with a record of their own and the batch's packs. */
@@ -193,7 +237,7 @@ export async function hasResult(
 ): Promise<boolean> {
   if (await store.head(resultKey(batch, jobId))) return true;
   if (!packs) return false;
-  return (await packs.batch(batch)).has(jobId);
+  return (await packs.batchIndex(batch)).has(jobId);
 }
 
 /** A job's final record, alone or packed; undefined while it has none. */
@@ -208,5 +252,6 @@ export async function readFinal<R = unknown>(
   } catch (err) {
     if (!isMissingObject(err)) throw err;
   }
-  return (await packs.batch(batch)).get(jobId)?.record as ResultRecord<R> | undefined;
+  const pack = (await packs.batchIndex(batch)).get(jobId);
+  return pack === undefined ? undefined : packs.record<R>(pack, jobId);
 }

@@ -74,8 +74,8 @@ type Running = WorkerStatusRecord['running'][number] & { worker: string };
 /** A batch as the bucket shows it at one moment. */
 export class BatchState {
   readonly done = new Set<string>();
-  /** Jobs whose result is in a pack only (none of their own), with that record. */
-  readonly packed = new Map<string, ResultRecord>();
+  /** Jobs whose result is in a pack only (none of their own), with that pack's key. */
+  readonly packed = new Map<string, string>();
   readonly cancelled = new Set<string>();
   readonly errors = new Map<string, ErrorRecord>();
   readonly progress = new Map<string, ObjectInfo>();
@@ -122,15 +122,15 @@ export class BatchState {
     ]);
     const { singles, packs } = splitResults(results);
     const packedAt = new Map(packs.map((o) => [o.key, o.lastModifiedMs]));
-    const packed = await cache.packs.records(packedAt.keys());
+    const packed = await cache.packs.index(packedAt.keys());
     for (const o of singles) packed.delete(jobIdOfKey(o.key));
     const recorded = [
       ...singles.map((o) => o.lastModifiedMs),
-      ...[...packed.values()].map((p) => packedAt.get(p.pack) ?? 0),
+      ...[...packed.values()].map((pack) => packedAt.get(pack) ?? 0),
     ];
     const s = new BatchState(batch, manifest, recorded, Date.now());
     for (const o of cancelled) s.cancelled.add(jobIdOfKey(o.key));
-    for (const [id, p] of packed) s.packed.set(id, p.record);
+    for (const [id, pack] of packed) s.packed.set(id, pack);
     for (const id of [...singles.map((o) => jobIdOfKey(o.key)), ...packed.keys()])
       if (!s.cancelled.has(id)) s.done.add(id);
     for (const o of cancels) {
@@ -273,9 +273,9 @@ export class BatchState {
 
   /** A finished job's record: its own, or the one in a pack. */
   private async final(cache: RecordCache, id: string): Promise<ResultRecord | CancelledRecord | undefined> {
-    return (
-      this.packed.get(id) ?? (await cache.readAny<ResultRecord | CancelledRecord>(resultKey(this.batch, id)))
-    );
+    const pack = this.packed.get(id);
+    if (pack !== undefined) return cache.packs.record(pack, id);
+    return cache.readAny<ResultRecord | CancelledRecord>(resultKey(this.batch, id));
   }
 
   async detail(store: ObjectStore, cache: RecordCache, id: string): Promise<JobDetail> {

@@ -3,7 +3,7 @@
  * words. `wordcount-merge` is the fan-in: it reads every map result of a batch and sums them.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { jobIdOfKey, type ResultRecord } from '../../core/envelope.js';
+import { jobIdOfKey } from '../../core/envelope.js';
 import { UnrecoverableError } from '../../core/errors.js';
 import { PREFIXES } from '../../core/layout.js';
 import { PackReader, readFinal, splitResults } from '../../core/result-packs.js';
@@ -86,12 +86,18 @@ export const wordcountMerge: HandlerDefinition<MergePayload, MergeResult> = {
       const listing: { key: string }[] = [];
       for await (const o of ctx.store.list(`${PREFIXES.results}${batch}/`)) listing.push(o);
       const { singles, packs: packKeys } = splitResults(listing);
-      const packed = await packs.records(packKeys.map((o) => o.key));
+      const packed = await packs.index(packKeys.map((o) => o.key));
       for (const o of singles) {
         packed.delete(jobIdOfKey(o.key));
         records.push(async () => JSON.parse((await ctx.store.get(o.key, ctx.signal)).toString('utf8')));
       }
-      for (const p of packed.values()) records.push(async () => p.record as ResultRecord<WordcountResult>);
+      // Read per pack, in the order of the packs: each pack once (PackReader keeps the last ones read).
+      for (const [id, pack] of [...packed].sort(([, a], [, b]) => (a < b ? -1 : a > b ? 1 : 0)))
+        records.push(async () => {
+          const rec = await packs.record<WordcountResult>(pack, id);
+          if (!rec) throw new Error(`the pack ${pack} is gone`);
+          return rec;
+        });
     }
     const totals = new Map<string, number>();
     let done = 0;

@@ -40,7 +40,7 @@ export class DeadLetterWatch {
   private readonly packs: PackReader;
 
   constructor(private readonly opts: DeadLetterWatchOptions) {
-    this.packs = new PackReader(opts.store, 256);
+    this.packs = new PackReader(opts.store, { maxIndexedPacks: 1000, maxPacks: 8 });
   }
 
   /** Look at the DLQ once; resolves with the number of final records written. Never rejects. */

@@ -70,7 +70,11 @@ export class JobRunner {
     this.isolated = pool ? inChild(pool) : undefined;
     this.packer = packing && new ResultPacker(store, workerId, packing, log);
     // A worker that packs looks for a redelivered job's result in its batch's packs too.
-    this.results = new ResultCheck(store, REMEMBERED_JOBS, packing ? new PackReader(store) : undefined);
+    this.results = new ResultCheck(
+      store,
+      REMEMBERED_JOBS,
+      packing ? new PackReader(store, { maxIndexedPacks: 2000, maxPacks: 8 }) : undefined,
+    );
   }
 
   private readonly packer: ResultPacker | undefined;

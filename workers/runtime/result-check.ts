@@ -57,7 +57,7 @@ export class ResultCheck {
 
   private async inPack(batch: string, jobKey: string): Promise<boolean> {
     if (!this.packs) return false;
-    return (await this.packs.batch(batch)).has(jobKey.slice(batch.length + 1));
+    return (await this.packs.batchIndex(batch)).has(jobKey.slice(batch.length + 1));
   }
 
   /** The job's result is written (by this process or, as a conditional write found, another). */

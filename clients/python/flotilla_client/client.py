@@ -39,8 +39,8 @@ _SEND_ATTEMPTS = 5
 #: The record `flotilla failover` writes in both buckets (core/active-side.ts), and how often it is read.
 ACTIVE_SIDE_KEY = "failover/active.json"
 _FOLLOW_EVERY_S = 2.0
-#: Result packs a client keeps once read.
-_PACKS_KEPT = 4096
+#: Result packs whose contents a client keeps once read (5 million jobs in packs of 50).
+_PACKS_KEPT = 100_000
 
 P = TypeVar("P")
 
@@ -205,8 +205,8 @@ class Client:
         self._known_queues: set[str] = set()
         self._session = session
         self._followed_at = float("-inf")
-        #: Result packs already read, by key (a pack never changes once written); the oldest go first.
-        self._packs: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+        #: What each result pack read holds (job ids, finish times): a pack never changes once written.
+        self._packs: collections.OrderedDict[str, list[tuple[str, datetime]]] = collections.OrderedDict()
         self._packs_lock = threading.Lock()
 
     # -- submitting ---------------------------------------------------------------------------
@@ -412,11 +412,12 @@ class Client:
         own, packed = self._result_index(batch)
         return own | packed.keys()
 
-    def _result_index(self, batch: str) -> tuple[set[str], dict[str, ResultRecord]]:
-        """One listing of results/<batch>/: the jobs with a record of their own, and the records of
-        the jobs found only in the batch's packs (results/<batch>/packs/, written by a worker with
-        result packing on; core/result-packs.ts). A job in several packs counts once: the record
-        that finished first (then the smaller pack key), as every Flotilla reader picks."""
+    def _result_index(self, batch: str) -> tuple[set[str], dict[str, str]]:
+        """One listing of results/<batch>/: the jobs with a record of their own, and for the jobs
+        found only in the batch's packs (results/<batch>/packs/, written by a worker with result
+        packing on; core/result-packs.ts), the pack whose record counts. A job in several packs
+        counts once: the record that finished first (then the smaller pack key), as every
+        Flotilla reader picks. Each pack is fetched once; what it holds is kept."""
         prefix = f"results/{batch}/"
         own: set[str] = set()
         pack_keys: list[str] = []
@@ -425,25 +426,35 @@ class Client:
                 pack_keys.append(key)
             elif key.endswith(".json") and "/" not in key[len(prefix) :]:
                 own.add(key[len(prefix) : -len(".json")])
-        packed: dict[str, tuple[ResultRecord, str]] = {}
-        for pack_key, pack in zip(pack_keys, self._read_packs(pack_keys)):
-            for rec in (pack or {}).get("results", []):
-                seen = packed.get(rec["jobId"])
-                if seen is None or (_finished(rec), pack_key) < (_finished(seen[0]), seen[1]):
-                    packed[rec["jobId"]] = (rec, pack_key)
-        return own, {i: r for i, (r, _) in packed.items() if i not in own}
+        best: dict[str, tuple[datetime, str]] = {}
+        for pack_key, contents in self._pack_contents_of(pack_keys).items():
+            for job_id, finished in contents:
+                seen = best.get(job_id)
+                if seen is None or (finished, pack_key) < seen:
+                    best[job_id] = (finished, pack_key)
+        return own, {i: pack for i, (_, pack) in best.items() if i not in own}
 
-    def _read_packs(self, keys: list[str]) -> list[dict[str, Any] | None]:
+    def _pack_contents_of(self, keys: list[str]) -> dict[str, list[tuple[str, datetime]]]:
         with self._packs_lock:
             todo = [k for k in keys if k not in self._packs]
         fetched = dict(zip(todo, self._get_many(todo, keep_missing=True))) if todo else {}
         with self._packs_lock:
-            for k, v in fetched.items():
-                if v is not None:
-                    self._packs[k] = v
+            for k, pack in fetched.items():
+                if pack is not None:
+                    self._packs[k] = [(r["jobId"], _finished(r)) for r in pack.get("results", [])]
             while len(self._packs) > _PACKS_KEPT:
                 self._packs.popitem(last=False)
-            return [self._packs.get(k) for k in keys]
+            return {k: self._packs[k] for k in keys if k in self._packs}
+
+    def _packed_records(self, where: Mapping[str, str]) -> list[ResultRecord]:
+        """The records of these jobs, each from the pack given for it: one GET per pack."""
+        wanted: dict[str, set[str]] = {}
+        for job_id, pack in where.items():
+            wanted.setdefault(pack, set()).add(job_id)
+        out: list[ResultRecord] = []
+        for ids, pack in zip(wanted.values(), self._get_many(list(wanted), keep_missing=True)):
+            out.extend(r for r in (pack or {}).get("results", []) if r["jobId"] in ids)
+        return out
 
     def _get_json(self, key: str) -> Any:
         return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
@@ -483,7 +494,7 @@ class Client:
         own, packed = self._result_index(b.id)
         wanted = set(b.job_ids) if b.job_ids is not None else own | packed.keys()
         records = self._get_many([env_.result_key(b.id, i) for i in sorted(own & wanted)])
-        records += [r for i, r in sorted(packed.items()) if i in wanted]
+        records += self._packed_records({i: p for i, p in packed.items() if i in wanted})
         return {r["jobId"]: r for r in records}
 
     def wait(
