@@ -11,7 +11,8 @@
  *   handed a duplicate copy to another worker: the handler then runs twice, and the result
  *   write (conditional, If-None-Match) keeps the first result on stores that honour it.
  * A worker that packs results (`resultPacking`) looks in the batch's packs too when the HEAD
- * finds no record of the job's own: a listing of the packs and a GET of each one not read before.
+ * finds no record of the job's own: a listing of the packs (at most one per batch every few
+ * seconds) and a GET of each pack not read before.
  */
 import { RESENT_ATTRIBUTE } from '../../core/envelope.js';
 import type { ObjectStore } from '../../core/ports/object-store.js';
@@ -21,6 +22,8 @@ import type { PackReader } from '../../core/result-packs.js';
 /** How many finished jobs, and how many re-sent batches, a process remembers. */
 export const REMEMBERED_JOBS = 4096;
 const REMEMBERED_BATCHES = 256;
+/** How long a listing of a batch's packs serves the done-checks of its jobs. */
+export const PACK_LISTING_MS = 5000;
 
 /** Why a delivery need not run: its job finished in this process, or its result exists. */
 export type AlreadyDone = 'finished here' | 'result exists' | undefined;
@@ -28,6 +31,8 @@ export type AlreadyDone = 'finished here' | 'result exists' | undefined;
 export class ResultCheck {
   private readonly finishedJobs = new Set<string>();
   private readonly resentBatches = new Set<string>();
+  /** The last listing of each batch's packs (a packing worker's), and when it was made. */
+  private readonly packListings = new Map<string, { at: number; index: Promise<Map<string, string>> }>();
 
   constructor(
     private readonly store: ObjectStore,
@@ -55,9 +60,26 @@ export class ResultCheck {
     return 'result exists';
   }
 
+  /**
+   * Whether the job is in one of its batch's packs. The batch's packs are listed at most once per
+   * PACK_LISTING_MS, shared by the checks in between (a re-sent batch checks every job): a pack
+   * written since by another worker can be missed, and its job then runs again, as a duplicate
+   * delivery would; its result still counts once.
+   */
   private async inPack(batch: string, jobKey: string): Promise<boolean> {
-    if (!this.packs) return false;
-    return (await this.packs.batchIndex(batch)).has(jobKey.slice(batch.length + 1));
+    const packs = this.packs;
+    if (!packs) return false;
+    let listed = this.packListings.get(batch);
+    if (!listed || Date.now() - listed.at > PACK_LISTING_MS) {
+      listed = { at: Date.now(), index: packs.batchIndex(batch) };
+      this.packListings.delete(batch);
+      this.packListings.set(batch, listed);
+      if (this.packListings.size > REMEMBERED_BATCHES)
+        this.packListings.delete(this.packListings.keys().next().value as string);
+      // A failed listing is not kept: the next check lists again.
+      listed.index.catch(() => this.packListings.delete(batch));
+    }
+    return (await listed.index).has(jobKey.slice(batch.length + 1));
   }
 
   /** The job's result is written (by this process or, as a conditional write found, another). */

@@ -93,13 +93,6 @@ export class ResultPacker {
     await Promise.allSettled([...this.writing]);
   }
 
-  /** Results waiting in open packs. */
-  get waiting(): number {
-    let n = 0;
-    for (const p of this.open.values()) n += p.items.length;
-    return n;
-  }
-
   private write(pack: OpenPack): void {
     clearTimeout(pack.timer);
     if (this.open.get(pack.batch) === pack) this.open.delete(pack.batch);
