@@ -140,6 +140,8 @@ afterAll(() => {
 describe('the packed package, installed in a user project', () => {
   it('ships the entries, types, prebuilt CLI and worker bundle, and no sources or tests', async () => {
     const listed = await run('npm', ['pack', '--dry-run', '--ignore-scripts', '--json'], ROOT);
+    // No warning from npm about the manifest, its files or its bin (what `npm publish` checks too).
+    expect(listed.stderr.split('\n').filter((l) => /warn|error/i.test(l))).toEqual([]);
     const files = (JSON.parse(listed.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
     for (const f of [
       'dist/cdk/index.mjs',
@@ -148,7 +150,15 @@ describe('the packed package, installed in a user project', () => {
       'dist/bin/cli.mjs',
     ])
       expect(files).toContain(f);
-    expect(files).toEqual(expect.arrayContaining(['dist/worker.js', 'workers/Dockerfile', 'README.md']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'dist/worker.js',
+        'workers/Dockerfile',
+        'README.md',
+        'CHANGELOG.md',
+        'LICENSE',
+      ]),
+    );
     expect(files).toContain('dist/types/client/index.d.ts');
     expect(
       files.filter(
@@ -158,6 +168,7 @@ describe('the packed package, installed in a user project', () => {
       ),
     ).toEqual([]);
     expect(tarballBytes).toBeLessThan(2 * 1024 * 1024);
+    console.info(`packed: ${(tarballBytes / 1000).toFixed(1)} kB, ${files.length} files`);
   });
 
   it('type-checks a project that imports flotilla/client, flotilla/worker and flotilla/cdk', () => {
