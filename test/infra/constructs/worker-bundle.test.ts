@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +74,28 @@ describe('a fleet with handlers', () => {
     expect(fleet.bundle.assetPath.endsWith('.js')).toBe(true);
     const staged = join(app.outdir, fleet.bundle.assetPath);
     expect(readFileSync(staged, 'utf8')).toContain(MARK);
+  });
+
+  it('ships a bundle that refuses to start when the default export is neither a function nor an array', async () => {
+    const app = newApp();
+    const stack = newStack(app);
+    const fleet = new Ec2WorkerFleet(stack, 'Fleet', {
+      ...fleetParts(stack),
+      handlers: handlersFile('export default 42;\n'),
+    });
+    app.synth();
+    const run = await new Promise<{ code: number | null; stdout: string }>((resolve) =>
+      execFile(
+        process.execPath,
+        [join(app.outdir, fleet.bundle.assetPath)],
+        { env: { PATH: process.env.PATH, FLOTILLA_QUEUE_URL: 'http://127.0.0.1:9/q', FLOTILLA_BUCKET: 'b' } },
+        (err, stdout) => resolve({ code: err ? (err.code as number) : 0, stdout }),
+      ),
+    );
+    expect(run.code).toBe(2);
+    expect(run.stdout).toContain(
+      'handlers: the default export must be a function (registry) => void or an array of handlers',
+    );
   });
 
   it('refuses a handlers file that is missing, has no default export, or comes with an image or bundle', () => {
