@@ -114,10 +114,11 @@ beforeAll(async () => {
     peerDependencies: Record<string, string>;
     bin: Record<string, string>;
   };
-  // The user's project brings @types/node, as any TypeScript project on Node does.
+  // The user's project brings @types/node, as any TypeScript project on Node does, and of the
+  // optional peers the CDK and esbuild (for the fleets' handlers) but not tsx.
   for (const dep of [
     ...Object.keys(manifest.dependencies),
-    ...Object.keys(manifest.peerDependencies),
+    ...Object.keys(manifest.peerDependencies).filter((p) => p !== 'tsx'),
     '@types/node',
   ]) {
     mkdirSync(dirname(join(modules, dep)), { recursive: true });
@@ -201,6 +202,28 @@ describe('the packed package, installed in a user project', () => {
       project,
     );
     expect(entry.stdout.trim()).toBe('function');
+  });
+
+  it('depends on neither esbuild nor tsx at run time, and says which to install for a TypeScript handlers file', async () => {
+    const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+      peerDependenciesMeta: Record<string, { optional?: boolean }>;
+    };
+    expect(Object.keys(manifest.dependencies)).not.toContain('tsx');
+    expect(Object.keys(manifest.dependencies)).not.toContain('esbuild');
+    expect(manifest.peerDependenciesMeta).toMatchObject({
+      esbuild: { optional: true },
+      tsx: { optional: true },
+    });
+    const ts = await run(
+      join(project, 'node_modules', '.bin', 'flotilla'),
+      ['worker', '--handlers', 'src/handlers.ts', '--queue-url', 'http://127.0.0.1:9/q', '--bucket', 'b'],
+      project,
+    );
+    expect(ts.code).not.toBe(0);
+    expect(ts.stderr.trim()).toBe(
+      'flotilla worker: src/handlers.ts is TypeScript: install tsx in your project to load it (npm install --save-dev tsx), or give the compiled .js',
+    );
   });
 
   it('runs the installed flotilla command from its prebuilt bundle', async () => {

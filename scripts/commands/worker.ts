@@ -125,13 +125,20 @@ export const main: CommandMain = async ({ argv, env, out }) => {
 
 export async function loadHandlers(file: string, registry: HandlerRegistry): Promise<void> {
   let mod: { default?: unknown };
-  try {
-    // A TypeScript handlers file needs tsx's loaders: the ESM one, and the CommonJS one for a
-    // file outside an ESM package (a .ts file there loads as CommonJS).
-    if (/\.[cm]?tsx?$/.test(file)) {
+  // A TypeScript handlers file needs tsx's loaders: the ESM one, and the CommonJS one for a
+  // file outside an ESM package (a .ts file there loads as CommonJS). tsx is an optional peer
+  // dependency of the package: only this needs it.
+  if (/\.[cm]?tsx?$/.test(file)) {
+    try {
       (await import('tsx/esm/api')).register();
       (await import('tsx/cjs/api')).register();
+    } catch {
+      throw new UsageError(
+        `${file} is TypeScript: install tsx in your project to load it (npm install --save-dev tsx), or give the compiled .js`,
+      );
     }
+  }
+  try {
     mod = await import(pathToFileURL(resolve(file)).href);
   } catch (e) {
     throw new UsageError(`cannot load handlers from ${file}: ${(e as Error).message.split('\n')[0]}`);
