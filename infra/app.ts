@@ -92,6 +92,7 @@ export function buildApp(
     changeNotifications: config.changeNotifications,
     ...(config.storage ? { storage: config.storage as StorageDeclaration } : {}),
     ...(config.exec ? { exec: config.exec } : {}),
+    ...(config.handlers ? { handlers: config.handlers } : {}),
     ...(config.assetBucket
       ? {
           synthesizer: new CliCredentialsStackSynthesizer({

@@ -100,6 +100,12 @@ export interface PrimaryStackProps extends StackProps {
    * @default - no command handlers
    */
   readonly exec?: Readonly<Record<string, CommandBindingConfig>>;
+  /**
+   * Your handlers file, bundled with the worker runtime into what the fleet ships
+   * (WorkerFleetBaseProps.handlers).
+   * @default - the built-in job types only
+   */
+  readonly handlers?: string;
 }
 
 /** Queues, data store, worker fleet and monitoring: what `cdk deploy` gives a user. */
@@ -148,6 +154,7 @@ export class PrimaryStack extends Stack {
       ...(props.drainSeconds !== undefined ? { drainTime: Duration.seconds(props.drainSeconds) } : {}),
       ...(props.storage ? { storage: props.storage } : {}),
       ...(props.exec ? { exec: props.exec } : {}),
+      ...(props.handlers ? { handlers: props.handlers } : {}),
     };
     this.fleet =
       (props.fleet ?? 'fargate') === 'fargate'
