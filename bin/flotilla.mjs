@@ -4,9 +4,9 @@
 // the first run bundles scripts/cli.ts with esbuild into dist/cli/<fingerprint>/ (about a
 // second), and every run after that starts from the bundle, which loads in about a third of the
 // time the TypeScript sources take through tsx. The fingerprint covers every source file's size
-// and time, so an edit makes a new bundle; a bundle is never rewritten in place. Without esbuild
-// (an install without dev dependencies), or with FLOTILLA_FROM_SOURCE=1, the sources run through
-// tsx as they are.
+// and time, so an edit makes a new bundle; a bundle is never rewritten in place. Without esbuild,
+// or with FLOTILLA_FROM_SOURCE=1, the sources run through tsx as they are (both are dev
+// dependencies: a clone needs `npm ci`).
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import module from 'node:module';
@@ -83,7 +83,7 @@ async function loadCli() {
         await bundle(outdir);
         built = true;
       } catch {
-        // No esbuild here (an install without dev dependencies): the sources still run, via tsx.
+        // No esbuild here: the sources still run, via tsx, if it is there.
       }
     }
     if (built) {
@@ -96,8 +96,14 @@ async function loadCli() {
       return import(pathToFileURL(entry).href);
     }
   }
-  const { register } = await import('tsx/esm/api');
-  register();
+  let tsx;
+  try {
+    tsx = await import('tsx/esm/api');
+  } catch {
+    process.stderr.write('flotilla: this clone has neither esbuild nor tsx to run its sources: run npm ci\n');
+    process.exit(1);
+  }
+  tsx.register();
   return import('../scripts/cli.ts');
 }
 

@@ -10,7 +10,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { queueNameOf, readActiveSide, type SideAddress } from '../core/active-side.js';
+import { queueNameOf, readActiveSide } from '../core/active-side.js';
 import { S3Store } from '../core/adapters/s3-store.js';
 import { SqsQueue } from '../core/adapters/sqs-queue.js';
 import { type EndpointConfig, s3Client, sqsClient } from '../core/aws.js';
@@ -22,39 +22,77 @@ export interface HomeSide {
   readonly endpoint: EndpointConfig;
   readonly sqs: SQSClient;
   readonly s3: S3Client;
-  readonly queueUrl: string;
   readonly bucket: string;
 }
 
-interface Current {
-  readonly queue: SqsQueue;
+/** One side as the router uses it: its clients, its bucket, and its queues by name. */
+interface Side {
+  readonly key: string;
+  readonly sqs: SQSClient;
   readonly store: S3Store;
+  /** Queue name → URL on this side; undefined on the home side, whose URLs are the caller's own. */
+  readonly queues?: Readonly<Record<string, string>>;
 }
 
+/**
+ * One per deployment (its bucket), shared by every queue a caller sends to: the record is read
+ * once per `refreshMs` for all of them, and each home queue URL is mapped by its name to the
+ * active side's copy.
+ */
 export class ActiveSideRouter {
-  private current: Current;
+  private readonly home: Side;
+  private current: Side;
   private checkedAt = 0;
-  private checking?: Promise<Current>;
+  private checking?: Promise<Side>;
   private readonly clients = new Map<string, { sqs: SQSClient; s3: S3Client }>();
-  private readonly queueName: string;
+  private readonly queues = new Map<string, SqsQueue>();
 
   constructor(
-    private readonly home: HomeSide,
+    private readonly homeSide: HomeSide,
     /** How long an answer is trusted before the record is read again. @default 2000 */
     private readonly refreshMs = 2000,
   ) {
-    this.queueName = queueNameOf(home.queueUrl);
-    this.current = { queue: new SqsQueue(home.sqs, home.queueUrl), store: new S3Store(home.s3, home.bucket) };
-    this.clients.set(keyOf(home.endpoint.endpoint, home.endpoint.region), home);
+    const key = keyOf(homeSide.endpoint.endpoint, homeSide.endpoint.region);
+    this.clients.set(key, homeSide);
+    this.home = {
+      key: sideKey(key, homeSide.bucket),
+      sqs: homeSide.sqs,
+      store: new S3Store(homeSide.s3, homeSide.bucket),
+    };
+    this.current = this.home;
   }
 
-  /** The side in use, without a look-up. */
-  get last(): Current {
-    return this.current;
+  /** The active side's bucket, without a look-up. */
+  get lastStore(): S3Store {
+    return this.current.store;
   }
 
-  /** The active side's queue and store, the record read again when the last answer is stale. */
-  side(): Promise<Current> {
+  /** The active side's copy of the home queue `homeUrl`, without a look-up. */
+  lastQueue(homeUrl: string): SqsQueue {
+    return this.queueOn(this.current, homeUrl);
+  }
+
+  /** The active side's bucket, the record read again when the last answer is stale. */
+  async store(): Promise<S3Store> {
+    return (await this.side()).store;
+  }
+
+  /** The active side's copy of the home queue `homeUrl` (found by its name), read as `store()` is. */
+  async queue(homeUrl: string): Promise<SqsQueue> {
+    return this.queueOn(await this.side(), homeUrl);
+  }
+
+  /** Close the clients made for other sides (the home side's belong to the caller). */
+  close(): void {
+    const home = keyOf(this.homeSide.endpoint.endpoint, this.homeSide.endpoint.region);
+    for (const [k, c] of this.clients) {
+      if (k === home) continue;
+      c.sqs.destroy();
+      c.s3.destroy();
+    }
+  }
+
+  private side(): Promise<Side> {
     if (Date.now() - this.checkedAt < this.refreshMs) return Promise.resolve(this.current);
     this.checking ??= this.refresh().finally(() => {
       this.checking = undefined;
@@ -62,34 +100,38 @@ export class ActiveSideRouter {
     return this.checking;
   }
 
-  /** Close the clients made for other sides (the home side's belong to the caller). */
-  close(): void {
-    for (const [k, c] of this.clients) {
-      if (k === keyOf(this.home.endpoint.endpoint, this.home.endpoint.region)) continue;
-      c.sqs.destroy();
-      c.s3.destroy();
+  private queueOn(side: Side, homeUrl: string): SqsQueue {
+    const name = queueNameOf(homeUrl);
+    const url = side.queues ? side.queues[name] : homeUrl;
+    if (!url)
+      throw new FlotillaError(
+        `the active side (${side.key}) has no queue named '${name}'; run flotilla failover again`,
+      );
+    const k = `${side.key}|${url}`;
+    let q = this.queues.get(k);
+    if (!q) {
+      q = new SqsQueue(side.sqs, url);
+      this.queues.set(k, q);
     }
+    return q;
   }
 
-  private async refresh(): Promise<Current> {
+  private async refresh(): Promise<Side> {
     // An unreadable record (an older deployment without the grant, an outage) changes nothing.
     const rec = await readActiveSide(this.current.store).catch(() => undefined);
     this.checkedAt = Date.now();
-    if (
-      !rec ||
-      (rec.active.bucket === this.current.store.bucket && sameQueue(rec.active, this.current.queue.url))
-    )
-      return this.current;
-    const url = rec.active.queues[this.queueName];
-    if (!url)
-      throw new FlotillaError(
-        `the active side (${rec.active.endpoint ?? 'AWS'}) has no queue named '${this.queueName}'; run flotilla failover again`,
-      );
-    const region = rec.active.region ?? this.home.endpoint.region;
+    if (!rec) return this.current;
+    const region = rec.active.region ?? this.homeSide.endpoint.region;
     const key = keyOf(rec.active.endpoint, region);
+    const id = sideKey(key, rec.active.bucket);
+    if (id === this.current.key) return this.current;
+    if (id === this.home.key) {
+      this.current = this.home;
+      return this.current;
+    }
     let c = this.clients.get(key);
     if (!c) {
-      const { endpoint: _e, region: _r, ...rest } = this.home.endpoint;
+      const { endpoint: _e, region: _r, ...rest } = this.homeSide.endpoint;
       const cfg: EndpointConfig = {
         ...rest,
         ...(rec.active.endpoint ? { endpoint: rec.active.endpoint } : {}),
@@ -98,21 +140,26 @@ export class ActiveSideRouter {
       c = { sqs: sqsClient(cfg), s3: s3Client(cfg) };
       this.clients.set(key, c);
     }
-    this.current = { queue: new SqsQueue(c.sqs, url), store: new S3Store(c.s3, rec.active.bucket) };
+    this.current = {
+      key: id,
+      sqs: c.sqs,
+      store: new S3Store(c.s3, rec.active.bucket),
+      queues: rec.active.queues,
+    };
     return this.current;
   }
 }
 
 const keyOf = (endpoint: string | undefined, region: string | undefined) =>
   `${endpoint ?? 'aws'}|${region ?? ''}`;
-const sameQueue = (side: SideAddress, url: string) => Object.values(side.queues).includes(url);
+const sideKey = (clientKey: string, bucket: string) => `${clientKey}|${bucket}`;
 
-/** A queue port that sends to the active side's copy of the queue. */
-export function followingQueue(router: ActiveSideRouter): QueuePort {
-  const on = async () => (await router.side()).queue;
+/** A queue port that sends to the active side's copy of the home queue `homeUrl`. */
+export function followingQueue(router: ActiveSideRouter, homeUrl: string): QueuePort {
+  const on = () => router.queue(homeUrl);
   return {
     get url() {
-      return router.last.queue.url;
+      return router.lastQueue(homeUrl).url;
     },
     receive: async (o) => (await on()).receive(o),
     sendBatch: async (e) => (await on()).sendBatch(e),
@@ -126,10 +173,10 @@ export function followingQueue(router: ActiveSideRouter): QueuePort {
 
 /** An object store on the active side's bucket. */
 export function followingStore(router: ActiveSideRouter): ObjectStore {
-  const on = async () => (await router.side()).store;
+  const on = () => router.store();
   return {
     get bucket() {
-      return router.last.store.bucket;
+      return router.lastStore.bucket;
     },
     async *list(prefix) {
       yield* (await on()).list(prefix);

@@ -55,23 +55,16 @@ export function connect(options: ConnectOptions): Connection {
   const queue = new SqsQueue(sqs, options.queueUrl);
   const store = new S3Store(s3, options.bucket);
   let dlq: Promise<QueuePort | undefined> | undefined;
-  // One router per job queue: each follows its own queue's name to the active side.
-  const routers: ActiveSideRouter[] = [];
-  const following = (queueUrl: string): ActiveSideRouter | undefined => {
-    if (options.followActiveSide === false) return undefined;
-    const r = new ActiveSideRouter({ endpoint, sqs, s3, queueUrl, bucket: options.bucket });
-    routers.push(r);
-    return r;
-  };
-  const router = following(options.queueUrl);
-  const sendTo = (url: string): QueuePort => {
-    const r = following(url);
-    return r ? followingQueue(r) : new SqsQueue(sqs, url);
-  };
+  // One router for the deployment: it reads the active-side record for every queue at once.
+  const router =
+    options.followActiveSide === false
+      ? undefined
+      : new ActiveSideRouter({ endpoint, sqs, s3, bucket: options.bucket });
+  const sendTo = (url: string): QueuePort => (router ? followingQueue(router, url) : new SqsQueue(sqs, url));
   return {
     submitter: new Submitter({
       ...options.submitter,
-      queue: router ? followingQueue(router) : queue,
+      queue: router ? followingQueue(router, options.queueUrl) : queue,
       store: router ? followingStore(router) : store,
       ...(options.queueUrls
         ? {
@@ -90,7 +83,7 @@ export function connect(options: ConnectOptions): Connection {
       return dlq;
     },
     close() {
-      for (const r of routers) r.close();
+      router?.close();
       sqs.destroy();
       s3.destroy();
     },

@@ -33,7 +33,7 @@ import {
   type ResultRecord,
   resultKey,
 } from '../core/envelope.js';
-import { FlotillaError, PayloadTooLargeError } from '../core/errors.js';
+import { FlotillaError, isMissingObject, PayloadTooLargeError } from '../core/errors.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { QueuePort, SendEntry } from '../core/ports/queue.js';
 import { PackReader, readFinal, splitResults } from '../core/result-packs.js';
@@ -142,7 +142,10 @@ export class Submitter {
       throw new FlotillaError(`job id '${dup}' appears twice in batch ${batch}; job ids must be unique`);
     const done = opts.skipDone === false ? new Set<string>() : await this.doneIds(batch);
     const submittedAt = new Date().toISOString();
-    const manifest: BatchManifest = {
+    // A batch id given again may add jobs to the batch (a fan-out submitted in chunks): its
+    // manifest keeps the jobs of every call, so `results`, `--wait` and the dashboard see them all.
+    const previous = opts.batch !== undefined ? await this.readManifest(batch) : undefined;
+    const manifest = mergeManifest(previous, {
       v: 1,
       batch,
       type,
@@ -153,7 +156,7 @@ export class Submitter {
       payloadPreviews: specs.map((sp) =>
         (JSON.stringify(sp.payload) ?? 'null').slice(0, MANIFEST_PREVIEW_CHARS),
       ),
-    };
+    });
     // Validate and size everything before sending anything: a bad job fails the whole submit.
     const envelopes: Envelope[] = [];
     for (const s of specs) {
@@ -165,7 +168,9 @@ export class Submitter {
     // A batch id given again (a resumed submit) may re-send jobs sent before, perhaps finished
     // since the listing above: their messages say so, and a worker checks for their results
     // before running them. Other jobs go unmarked: a worker runs their first delivery unchecked.
-    const resent = opts.batch !== undefined && (await this.sentBefore(batch, done, opts.skipDone !== false));
+    const resent =
+      opts.batch !== undefined &&
+      (previous !== undefined || (await this.sentBefore(batch, done, opts.skipDone !== false)));
     // Before the jobs: whoever looks at the batch (a dashboard, `results`) knows what is queued.
     await this.opts.store.put(manifestKey(batch), JSON.stringify(manifest), {
       contentType: 'application/json',
@@ -309,10 +314,19 @@ export class Submitter {
     }
   }
 
-  /** Whether jobs of this batch may have been sent before: its manifest or a result says so. */
+  /** The batch's manifest, if a submit wrote one before. */
+  private async readManifest(batch: string): Promise<BatchManifest | undefined> {
+    try {
+      return await readJson<BatchManifest>(this.opts.store, manifestKey(batch));
+    } catch (err) {
+      if (isMissingObject(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Whether jobs of this batch may have been sent before (there is no manifest): a result says so. */
   private async sentBefore(batch: string, done: Set<string>, listed: boolean): Promise<boolean> {
     if (done.size > 0) return true;
-    if (await this.opts.store.head(manifestKey(batch))) return true;
     if (listed) return false;
     for await (const _ of this.opts.store.list(`results/${batch}/`)) return true;
     return false;
@@ -365,6 +379,29 @@ export interface WaitOptions {
   readonly fetchResults?: boolean;
   readonly onProgress?: (status: BatchStatus, total: number) => void;
   readonly signal?: AbortSignal;
+}
+
+/**
+ * The manifest after another submit call to the same batch: its jobs, then this call's new ones
+ * (a job sent again keeps its place and takes the new payload preview). The first call's type,
+ * queue and time stay; a batch that mixes types or queues is named by its first.
+ */
+export function mergeManifest(previous: BatchManifest | undefined, next: BatchManifest): BatchManifest {
+  if (!previous) return next;
+  const ids = [...previous.jobIds];
+  const previews = previous.jobIds.map((_, i) => previous.payloadPreviews?.[i] ?? '');
+  const at = new Map(ids.map((id, i) => [id, i]));
+  next.jobIds.forEach((id, i) => {
+    const preview = next.payloadPreviews?.[i] ?? '';
+    const k = at.get(id);
+    if (k !== undefined) previews[k] = preview;
+    else {
+      at.set(id, ids.length);
+      ids.push(id);
+      previews.push(preview);
+    }
+  });
+  return { ...previous, total: ids.length, jobIds: ids, payloadPreviews: previews };
 }
 
 const readJson = async <T>(store: ObjectStore, key: string): Promise<T> =>

@@ -95,6 +95,7 @@ export function buildApp(
     ...(config.resultPacking
       ? { resultPacking: config.resultPacking === true ? {} : config.resultPacking }
       : {}),
+    ...(config.handlers ? { handlers: config.handlers } : {}),
     ...(config.assetBucket
       ? {
           synthesizer: new CliCredentialsStackSynthesizer({

@@ -144,6 +144,12 @@ const environmentSchema = z.strictObject({
     ])
     .optional(),
   /**
+   * Your handlers file, e.g. "src/handlers.ts" (relative to where `cdk` runs): bundled with the
+   * worker runtime at synth time into what the fleet ships, beside the built-in job types
+   * (WorkerFleetBaseProps.handlers). By default the fleet ships the built-in job types only.
+   */
+  handlers: z.string().min(1).optional(),
+  /**
    * Deploy the primary stack without `cdk bootstrap`: its file assets (the EC2 worker bundle,
    * custom-resource code) go to this existing bucket, uploaded with the deploying credentials.
    * By default the stack uses the bootstrapped environment's asset bucket and roles.

@@ -1,8 +1,13 @@
-/** Bundle the worker runtime into one file, dist/worker.js, that plain `node` runs. */
+/**
+ * Bundle the worker runtime with the built-in handlers into one file, dist/worker.js, that plain
+ * `node` runs: the fleets' default, built as a fleet's `handlers` bundle is (same options, same
+ * entry, no handlers file).
+ */
 import { mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { workerBuildOptions } from '../infra/worker-build.js';
 
 const root = join(import.meta.dirname, '..');
 
@@ -14,21 +19,11 @@ export async function buildWorker(
   outfile = join(root, 'dist', 'worker.js'),
 ): Promise<{ outfile: string; bytes: number }> {
   const result = await build({
+    ...workerBuildOptions(undefined, root),
     write: false,
-    entryPoints: [join(root, 'workers', 'main.ts')],
     outfile,
-    bundle: true,
-    platform: 'node',
-    // The SDK's ES modules, not its CommonJS: esbuild then leaves out what the worker never calls.
-    mainFields: ['module', 'main'],
-    target: 'node20',
-    format: 'esm',
-    minify: true,
     sourcemap: 'linked',
-    legalComments: 'none',
     logLevel: 'warning',
-    // The AWS SDK bundles cleanly; a tiny shim lets its CommonJS parts require() node builtins.
-    banner: { js: "import{createRequire as __cr}from'node:module';const require=__cr(import.meta.url);" },
   });
   mkdirSync(dirname(outfile), { recursive: true });
   for (const f of result.outputFiles) {

@@ -15,13 +15,14 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
   symlinkSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Submitter } from '../client/submit.js';
 import { buildPackage } from '../scripts/build-package.js';
@@ -74,6 +75,18 @@ function background(cmd: string, args: string[], cwd: string, env: Record<string
   };
 }
 
+/** What a deployed worker finds in its environment, pointed at the emulator. */
+function workerEnv(emu: Emulator, d: { queueUrl: string; bucket: string }): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL: emu.endpoint,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    FLOTILLA_QUEUE_URL: d.queueUrl,
+    FLOTILLA_BUCKET: d.bucket,
+  };
+}
+
 let tmp: string;
 let project: string;
 let installed: string;
@@ -101,10 +114,11 @@ beforeAll(async () => {
     peerDependencies: Record<string, string>;
     bin: Record<string, string>;
   };
-  // The user's project brings @types/node, as any TypeScript project on Node does.
+  // The user's project brings @types/node, as any TypeScript project on Node does, and of the
+  // optional peers the CDK and esbuild (for the fleets' handlers) but not tsx.
   for (const dep of [
     ...Object.keys(manifest.dependencies),
-    ...Object.keys(manifest.peerDependencies),
+    ...Object.keys(manifest.peerDependencies).filter((p) => p !== 'tsx'),
     '@types/node',
   ]) {
     mkdirSync(dirname(join(modules, dep)), { recursive: true });
@@ -127,6 +141,8 @@ afterAll(() => {
 describe('the packed package, installed in a user project', () => {
   it('ships the entries, types, prebuilt CLI and worker bundle, and no sources or tests', async () => {
     const listed = await run('npm', ['pack', '--dry-run', '--ignore-scripts', '--json'], ROOT);
+    // No warning from npm about the manifest, its files or its bin (what `npm publish` checks too).
+    expect(listed.stderr.split('\n').filter((l) => /warn|error/i.test(l))).toEqual([]);
     const files = (JSON.parse(listed.stdout) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
     for (const f of [
       'dist/cdk/index.mjs',
@@ -135,7 +151,15 @@ describe('the packed package, installed in a user project', () => {
       'dist/bin/cli.mjs',
     ])
       expect(files).toContain(f);
-    expect(files).toEqual(expect.arrayContaining(['dist/worker.js', 'workers/Dockerfile', 'README.md']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'dist/worker.js',
+        'workers/Dockerfile',
+        'README.md',
+        'CHANGELOG.md',
+        'LICENSE',
+      ]),
+    );
     expect(files).toContain('dist/types/client/index.d.ts');
     expect(
       files.filter(
@@ -145,6 +169,7 @@ describe('the packed package, installed in a user project', () => {
       ),
     ).toEqual([]);
     expect(tarballBytes).toBeLessThan(2 * 1024 * 1024);
+    console.info(`packed: ${(tarballBytes / 1000).toFixed(1)} kB, ${files.length} files`);
   });
 
   it('type-checks a project that imports flotilla/client, flotilla/worker and flotilla/cdk', () => {
@@ -177,6 +202,28 @@ describe('the packed package, installed in a user project', () => {
       project,
     );
     expect(entry.stdout.trim()).toBe('function');
+  });
+
+  it('depends on neither esbuild nor tsx at run time, and says which to install for a TypeScript handlers file', async () => {
+    const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+      peerDependenciesMeta: Record<string, { optional?: boolean }>;
+    };
+    expect(Object.keys(manifest.dependencies)).not.toContain('tsx');
+    expect(Object.keys(manifest.dependencies)).not.toContain('esbuild');
+    expect(manifest.peerDependenciesMeta).toMatchObject({
+      esbuild: { optional: true },
+      tsx: { optional: true },
+    });
+    const ts = await run(
+      join(project, 'node_modules', '.bin', 'flotilla'),
+      ['worker', '--handlers', 'src/handlers.ts', '--queue-url', 'http://127.0.0.1:9/q', '--bucket', 'b'],
+      project,
+    );
+    expect(ts.code).not.toBe(0);
+    expect(ts.stderr.trim()).toBe(
+      'flotilla worker: src/handlers.ts is TypeScript: install tsx in your project to load it (npm install --save-dev tsx), or give the compiled .js',
+    );
   });
 
   it('runs the installed flotilla command from its prebuilt bundle', async () => {
@@ -221,14 +268,7 @@ describe('the packed package, installed in a user project', () => {
         join(project, 'node_modules', '.bin', 'flotilla'),
         ['worker', '--handlers', join(project, 'out', 'handlers.js'), '--wait-seconds', '1'],
         project,
-        {
-          AWS_ENDPOINT_URL: emu.endpoint,
-          AWS_REGION: 'us-east-1',
-          AWS_ACCESS_KEY_ID: 'test',
-          AWS_SECRET_ACCESS_KEY: 'test',
-          FLOTILLA_QUEUE_URL: d.queueUrl,
-          FLOTILLA_BUCKET: d.bucket,
-        },
+        workerEnv(emu, d),
       );
       let code: number | null;
       try {
@@ -250,37 +290,97 @@ describe('the packed package, installed in a user project', () => {
     });
   });
 
-  it('synthesizes a CDK app composed from flotilla/cdk, with the worker shipped from the package', async () => {
-    const outdir = join(tmp, 'cdk.out');
-    const synth = await run(process.execPath, [join(project, 'out', 'app.js'), outdir], project);
-    expect(synth.stderr).toBe('');
-    expect(synth.code).toBe(0);
+  describe('a CDK app composed from flotilla/cdk, synthesized', () => {
+    let outdir: string;
+    let synth: Run;
+    beforeAll(async () => {
+      outdir = join(tmp, 'cdk.out');
+      synth = await run(process.execPath, [join(project, 'out', 'app.js'), outdir], project);
+    }, 180_000);
     const template = (stack: string) =>
       JSON.parse(readFileSync(join(outdir, `${stack}.template.json`), 'utf8')) as {
         Resources: Record<string, { Type: string }>;
       };
-    const types = Object.values(template('UserOwn').Resources).map((r) => r.Type);
-    expect(types.filter((t) => t === 'AWS::SQS::Queue')).toHaveLength(2);
-    expect(types).toContain('AWS::S3::Bucket');
-    expect(Object.values(template('UserEc2').Resources).map((r) => r.Type)).toContain(
-      'AWS::AutoScaling::AutoScalingGroup',
-    );
-    expect(Object.values(template('UserFargate').Resources).map((r) => r.Type)).toContain(
-      'AWS::ECS::Service',
-    );
-    // The EC2 fleet's asset is the package's worker bundle; the Fargate image builds from its Dockerfile.
     const assets = (stack: string) =>
       JSON.parse(readFileSync(join(outdir, `${stack}.assets.json`), 'utf8')) as {
         files: Record<string, { source: { path: string } }>;
         dockerImages: Record<string, { source: { directory: string } }>;
       };
-    const bundleBytes = statSync(join(installed, 'dist', 'worker.js')).size;
-    const fileAssets = Object.values(assets('UserEc2').files).map((f) => join(outdir, f.source.path));
-    expect(fileAssets.filter((p) => statSync(p).isFile() && statSync(p).size === bundleBytes)).toHaveLength(
-      1,
-    );
-    const [image] = Object.values(assets('UserFargate').dockerImages);
-    expect(existsSync(join(outdir, image!.source.directory, 'workers', 'Dockerfile'))).toBe(true);
-    expect(statSync(join(outdir, image!.source.directory, 'dist', 'worker.js')).size).toBe(bundleBytes);
-  }, 180_000);
+    /** The one worker.js among a stack's file assets (the others are custom-resource code). */
+    const ec2Bundle = (stack: string) =>
+      Object.values(assets(stack).files)
+        .map((f) => join(outdir, f.source.path))
+        .filter((p) => p.endsWith('.js') && statSync(p).isFile());
+    const contextFiles = (dir: string) =>
+      readdirSync(dir, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => relative(dir, join(e.parentPath, e.name)))
+        .sort();
+
+    it('synthesizes offline, saying only which handlers it bundled', () => {
+      expect(synth.code, synth.stderr).toBe(0);
+      expect(synth.stderr.split('\n').filter((l) => l && !/^Bundling asset /.test(l))).toEqual([]);
+      const types = Object.values(template('UserOwn').Resources).map((r) => r.Type);
+      expect(types.filter((t) => t === 'AWS::SQS::Queue')).toHaveLength(2);
+      expect(types).toContain('AWS::S3::Bucket');
+      expect(types).toContain('AWS::ECS::Service');
+      expect(Object.values(template('UserEc2').Resources).map((r) => r.Type)).toContain(
+        'AWS::AutoScaling::AutoScalingGroup',
+      );
+      expect(Object.values(template('UserFargate').Resources).map((r) => r.Type)).toContain(
+        'AWS::ECS::Service',
+      );
+    });
+
+    it("ships the user's handlers inside both fleets' bundles, and the package's worker without them", () => {
+      const mark = 'user-handler-6c1f9e';
+      // EC2: the S3 asset is the one bundle file, with the user's handler and the runtime in it.
+      const [ec2] = ec2Bundle('UserEc2');
+      expect(ec2Bundle('UserEc2')).toHaveLength(1);
+      expect(readFileSync(ec2!, 'utf8')).toContain(mark);
+      // Fargate: the image's build context is that bundle and the Dockerfile, nothing else.
+      const [image] = Object.values(assets('UserOwn').dockerImages);
+      const context = join(outdir, image!.source.directory);
+      expect(contextFiles(context)).toEqual(['dist/worker.js', 'workers/Dockerfile']);
+      expect(readFileSync(join(context, 'dist', 'worker.js'), 'utf8')).toContain(mark);
+      // Without `handlers`, the package's prebuilt worker, from the package's own files.
+      const [plain] = Object.values(assets('UserFargate').dockerImages);
+      const prebuilt = readFileSync(join(installed, 'dist', 'worker.js'));
+      expect(readFileSync(join(outdir, plain!.source.directory, 'dist', 'worker.js')).equals(prebuilt)).toBe(
+        true,
+      );
+      expect(prebuilt.toString()).not.toContain(mark);
+    });
+
+    it("runs the user's job types in the EC2 fleet's bundle, as an instance would, on the embedded emulator", async () => {
+      const emu = await startEmbedded();
+      try {
+        const d = await freshDeployment(emu, { maxReceiveCount: 5 });
+        const [bundle] = ec2Bundle('UserEc2');
+        const worker = background(process.execPath, [bundle!], project, {
+          ...workerEnv(emu, d),
+          FLOTILLA_WAIT_SECONDS: '1',
+        });
+        let code: number | null;
+        try {
+          const submitter = new Submitter({ queue: d.queue, store: d.store });
+          const reversed = await submitter.submit('reverse', { text: 'fleet' });
+          const refused = await submitter.submit('refuse', { reason: 'no' });
+          const done = await reversed.waitForAll({ pollMs: 100, timeoutMs: 30_000 });
+          expect(
+            [...done.results.values()].map((r) => r.result),
+            worker.log(),
+          ).toEqual([{ reversed: 'teelf', by: 'user-handler-6c1f9e' }]);
+          // The UnrecoverableError the bundled handler throws is the one the bundled runtime checks.
+          const dead = await refused.waitForAll({ pollMs: 100, timeoutMs: 30_000 });
+          expect(dead.deadLettered[0], worker.log()).toMatchObject({ attempt: 1, final: true });
+        } finally {
+          code = await worker.stop();
+        }
+        expect(code, worker.log()).toBe(0);
+      } finally {
+        await emu.stop();
+      }
+    }, 60_000);
+  });
 });

@@ -1,5 +1,7 @@
 /**
- * The bundle's entry point (dist/worker.js): the only place the worker runtime reads
+ * The worker the fleets ship: `runBundledWorker(handlers)` is all the bundle's entry does (the
+ * prebuilt dist/worker.js with the built-in handlers, or a fleet's `handlers` bundled at synth
+ * time, infra/constructs/worker-bundle.ts). The only place the worker runtime reads
  * process.env. Everything is configured by environment variables so one image serves every
  * deployment.
  *
@@ -47,6 +49,7 @@ import { parseExecConfig } from '../core/command-bindings.js';
 import { type BucketLayout, DATA_LAYOUT, extendLayout } from '../core/layout.js';
 import { type NamedQueue, parseQueuesJson } from '../core/queue-list.js';
 import { parseResultPacking, type ResultPackingOptions } from '../core/result-packs.js';
+import { addHandlers, type HandlersModule } from './handlers/handlers-module.js';
 import { applyIsolationSpec, builtinHandlers } from './handlers/index.js';
 import { Imds } from './runtime/imds.js';
 import { registerCommands } from './runtime/isolation/command-handler.js';
@@ -72,7 +75,7 @@ function num(name: string, fallback: number): number {
   return n;
 }
 
-async function main(): Promise<number> {
+async function main(extra: HandlersModule | undefined): Promise<number> {
   const env = process.env;
   const log = jsonLogger({ level: (env.FLOTILLA_LOG_LEVEL as LogLevel | undefined) ?? 'info' });
   const queueUrl = env.FLOTILLA_QUEUE_URL;
@@ -89,6 +92,14 @@ async function main(): Promise<number> {
     return 2;
   }
   const handlers = builtinHandlers();
+  if (extra) {
+    try {
+      addHandlers(handlers, extra);
+    } catch (err) {
+      log.error(`handlers: ${(err as Error).message}`);
+      return 2;
+    }
+  }
   if (env.FLOTILLA_ISOLATION) {
     try {
       applyIsolationSpec(handlers, env.FLOTILLA_ISOLATION, {
@@ -202,10 +213,18 @@ async function main(): Promise<number> {
   });
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`worker: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+/**
+ * Runs the worker configured by the FLOTILLA_* variables above, with the built-in handlers and
+ * `handlers` (a handlers file's default export), and exits the process with its code: 0 after a
+ * drain, 2 on bad configuration. The entry of the bundle a fleet ships; to run a worker from
+ * your own entry file with options of your own, use `startWorker`.
+ */
+export function runBundledWorker(handlers?: HandlersModule): void {
+  main(handlers).then(
+    (code) => process.exit(code),
+    (err) => {
+      process.stderr.write(`worker: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

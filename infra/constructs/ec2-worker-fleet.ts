@@ -5,6 +5,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import type { Construct } from 'constructs';
+import { WORKER_BUNDLE_FILE } from '../worker-build.js';
 import {
   type MetricRef,
   type ResolvedFleetProps,
@@ -21,8 +22,9 @@ const MAX_HOOK_SECONDS = 7200;
 
 export interface Ec2WorkerFleetProps extends WorkerFleetBaseProps {
   /**
-   * Path of the worker bundle (one JavaScript file), shipped as an S3 asset.
-   * @default - dist/worker.js in this repository (`npm run build:worker`)
+   * Path of the worker bundle (one JavaScript file), shipped as an S3 asset (not with
+   * `handlers`, which makes the bundle).
+   * @default - the `handlers` bundle, else the package's dist/worker.js (`npm run build:worker` in a clone)
    */
   readonly bundlePath?: string;
   /**
@@ -80,7 +82,7 @@ export class Ec2WorkerFleet extends WorkerFleetBase {
       description: 'Flotilla EC2 workers: consume jobs, read payloads, write results',
     });
     this.bundle = new s3assets.Asset(this, 'WorkerBundle', {
-      path: props.bundlePath ?? join(import.meta.dirname, '..', '..', 'dist', 'worker.js'),
+      path: props.bundlePath ?? join(this.workerSource, WORKER_BUNDLE_FILE),
     });
     // The one bundle object, not the whole asset bucket.
     iam.Grant.addToPrincipal({
@@ -243,6 +245,8 @@ export class Ec2WorkerFleet extends WorkerFleetBase {
     if (drain + 60 > MAX_HOOK_SECONDS)
       problems.push(`drainTime must be at most ${MAX_HOOK_SECONDS - 60} seconds`);
     const p = merged as Ec2WorkerFleetProps;
+    if (p.bundlePath && p.handlers)
+      problems.push('give bundlePath or handlers, not both: the bundle is made from the handlers');
     const types = p.instanceTypes ?? [];
     const archs = new Set(types.map((t) => new ec2.InstanceType(t).architecture));
     if (archs.size > 1) problems.push(`instanceTypes mix CPU architectures: ${types.join(', ')}`);

@@ -20,9 +20,9 @@ const STOP_MARGIN_SECONDS = 10;
 
 export interface FargateWorkerFleetProps extends WorkerFleetBaseProps {
   /**
-   * The worker image.
-   * @default - `workerImageFromRepository(repoRoot)`: workers/Dockerfile with dist/worker.js,
-   * built by Docker at deploy time (synth needs no Docker)
+   * The worker image (not with `handlers`, whose bundle the image is built from).
+   * @default - `workerImageFromRepository(...)` of the `handlers` bundle, else of the package:
+   * workers/Dockerfile with dist/worker.js, built by Docker at deploy time (synth needs no Docker)
    */
   readonly image?: ecs.ContainerImage;
   /**
@@ -44,7 +44,8 @@ export interface FargateWorkerFleetProps extends WorkerFleetBaseProps {
 
 /**
  * The default worker image: workers/Dockerfile with the esbuild bundle dist/worker.js, from a
- * repository checkout at `repoRoot`. Only those two files enter the Docker build context.
+ * folder laid out as the package is at `repoRoot` (a checkout, the installed package, a fleet's
+ * staged `handlers` bundle). Only those two files enter the Docker build context.
  */
 export function workerImageFromRepository(
   repoRoot: string,
@@ -91,8 +92,7 @@ export class FargateWorkerFleet extends WorkerFleetBase {
       },
     });
     this.logGroup = new logs.LogGroup(this, 'LogGroup', { retention: this.logRetention });
-    const image =
-      props.image ?? workerImageFromRepository(join(import.meta.dirname, '..', '..'), architecture);
+    const image = props.image ?? workerImageFromRepository(this.workerSource, architecture);
     const container = this.taskDefinition.addContainer('Worker', {
       image,
       environment: this.workerEnvironment('ecs'),
@@ -222,6 +222,8 @@ export class FargateWorkerFleet extends WorkerFleetBase {
 
   protected override validate(merged: ResolvedFleetProps): string[] {
     const problems = super.validate(merged);
+    if ((merged as FargateWorkerFleetProps).image && merged.handlers)
+      problems.push('give image or handlers, not both: the image is built from the handlers bundle');
     const drain = merged.drainTime.toSeconds();
     if (drain + STOP_MARGIN_SECONDS > FARGATE_MAX_STOP_TIMEOUT_SECONDS) {
       problems.push(

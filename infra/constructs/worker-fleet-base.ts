@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -19,8 +21,10 @@ import {
   type ScalingPolicy,
   surgeSteps,
 } from '../scaling.js';
+import { PACKAGE_ROOT } from '../worker-build.js';
 import { type DataStore, grantBucketAccess } from './data-store.js';
 import type { JobQueue } from './job-queue.js';
+import { stageWorkerBundle } from './worker-bundle.js';
 
 /** Props shared by every worker-fleet flavour (as aws-ecs-patterns shares its base props). */
 export interface WorkerFleetBaseProps {
@@ -94,6 +98,18 @@ export interface WorkerFleetBaseProps {
    * @default - off: one conditional PUT per result
    */
   readonly resultPacking?: ResultPackingOptions;
+  /**
+   * Your handlers file (TypeScript or JavaScript, e.g. `'./src/handlers.ts'`, resolved from the
+   * current directory), as `flotilla worker --handlers` takes it: its default export is a
+   * function `(registry) => void` or an array of handler definitions, importing what it needs
+   * from `flotilla/worker`. At synth time esbuild bundles it with the worker runtime into the
+   * one file the fleet ships (as NodejsFunction bundles a Lambda; esbuild is an optional peer
+   * dependency: `npm install --save-dev esbuild`), beside the built-in job types. Synth stays
+   * offline and needs no Docker: the Fargate image is built at deploy time from that bundle
+   * and a Dockerfile alone.
+   * @default - the built-in job types only: the package's prebuilt dist/worker.js
+   */
+  readonly handlers?: string;
 }
 
 /** The defaults of WorkerFleetBaseProps, in one place. */
@@ -195,6 +211,11 @@ export abstract class WorkerFleetBase extends Construct {
   readonly securityGroup: ec2.SecurityGroup;
   /** The bucket layout the worker's grants and its store's checks follow. */
   readonly layout: BucketLayout;
+  /**
+   * The folder the worker is shipped from, laid out as the package is (dist/worker.js,
+   * workers/Dockerfile): the bundle of `handlers` staged at synth time, else the package itself.
+   */
+  protected readonly workerSource: string;
   protected readonly extraEnvironment: Readonly<Record<string, string>>;
   private readonly storage: StorageDeclaration;
   private readonly exec: Readonly<Record<string, CommandBindingConfig>>;
@@ -240,6 +261,8 @@ export abstract class WorkerFleetBase extends Construct {
     } catch (err) {
       problems.push((err as Error).message);
     }
+    if (props.handlers !== undefined && !existsSync(resolve(props.handlers)))
+      problems.push(`handlers: no file at ${resolve(props.handlers)}`);
     if (problems.length > 0) {
       throw new Error(`${this.node.path}: invalid worker fleet props: ${problems.join('; ')}`);
     }
@@ -257,6 +280,9 @@ export abstract class WorkerFleetBase extends Construct {
     this.exec = props.exec ?? {};
     this.resultPacking = props.resultPacking;
     this.backlogPerWorkerTarget = backlogPerWorkerTarget(scaling);
+    this.workerSource = props.handlers
+      ? stageWorkerBundle(this, 'HandlersBundle', props.handlers)
+      : PACKAGE_ROOT;
     this.vpc = props.vpc ?? this.createVpc();
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: this.vpc,

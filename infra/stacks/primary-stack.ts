@@ -106,6 +106,12 @@ export interface PrimaryStackProps extends StackProps {
    * @default - off: one conditional PUT per result
    */
   readonly resultPacking?: ResultPackingOptions;
+  /**
+   * Your handlers file, bundled with the worker runtime into what the fleet ships
+   * (WorkerFleetBaseProps.handlers).
+   * @default - the built-in job types only
+   */
+  readonly handlers?: string;
 }
 
 /** Queues, data store, worker fleet and monitoring: what `cdk deploy` gives a user. */
@@ -155,6 +161,7 @@ export class PrimaryStack extends Stack {
       ...(props.storage ? { storage: props.storage } : {}),
       ...(props.exec ? { exec: props.exec } : {}),
       ...(props.resultPacking ? { resultPacking: props.resultPacking } : {}),
+      ...(props.handlers ? { handlers: props.handlers } : {}),
     };
     this.fleet =
       (props.fleet ?? 'fargate') === 'fargate'

@@ -82,10 +82,10 @@ export const main: CommandMain = async ({ argv, env, err, out }) => {
   const target = await resolveTarget(values, env);
   const queue = await queueNamed(target, values.queue ?? 'default');
   // Sent to whichever side `flotilla failover` made active, to that side's queue of this name.
-  const router = new ActiveSideRouter({ ...target, queueUrl: queue.url, bucket: openStore(target).bucket });
+  const router = new ActiveSideRouter({ ...target, bucket: openStore(target).bucket });
   try {
     const submitter = new Submitter({
-      queue: followingQueue(router),
+      queue: followingQueue(router, queue.url),
       queueName: queue.name,
       store: followingStore(router),
     });

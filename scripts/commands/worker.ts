@@ -4,11 +4,8 @@ import { pathToFileURL } from 'node:url';
 import { parseExecBinding } from '../../core/command-bindings.js';
 import { UsageError } from '../../core/errors.js';
 import { parseResultPacking, type ResultPackingOptions } from '../../core/result-packs.js';
-import {
-  builtinHandlers,
-  type HandlerDefinition,
-  type HandlerRegistry,
-} from '../../workers/handlers/index.js';
+import { addHandlers } from '../../workers/handlers/handlers-module.js';
+import { builtinHandlers, type HandlerRegistry } from '../../workers/handlers/index.js';
 import { registerCommands } from '../../workers/runtime/isolation/command-handler.js';
 import { runHandlerChild } from '../../workers/runtime/isolation/handler-child.js';
 import { thisProgram } from '../../workers/runtime/isolation/handler-pool.js';
@@ -141,22 +138,27 @@ export const main: CommandMain = async ({ argv, env, out }) => {
 
 export async function loadHandlers(file: string, registry: HandlerRegistry): Promise<void> {
   let mod: { default?: unknown };
-  try {
-    // A TypeScript handlers file needs tsx's loaders: the ESM one, and the CommonJS one for a
-    // file outside an ESM package (a .ts file there loads as CommonJS).
-    if (/\.[cm]?tsx?$/.test(file)) {
+  // A TypeScript handlers file needs tsx's loaders: the ESM one, and the CommonJS one for a
+  // file outside an ESM package (a .ts file there loads as CommonJS). tsx is an optional peer
+  // dependency of the package: only this needs it.
+  if (/\.[cm]?tsx?$/.test(file)) {
+    try {
       (await import('tsx/esm/api')).register();
       (await import('tsx/cjs/api')).register();
+    } catch {
+      throw new UsageError(
+        `${file} is TypeScript: install tsx in your project to load it (npm install --save-dev tsx), or give the compiled .js`,
+      );
     }
+  }
+  try {
     mod = await import(pathToFileURL(resolve(file)).href);
   } catch (e) {
     throw new UsageError(`cannot load handlers from ${file}: ${(e as Error).message.split('\n')[0]}`);
   }
-  let exp = mod.default;
-  // A CommonJS module's `export default` arrives one level down.
-  if (exp && typeof exp === 'object' && !Array.isArray(exp) && 'default' in exp) exp = exp.default;
-  if (typeof exp === 'function') (exp as (r: HandlerRegistry) => void)(registry);
-  else if (Array.isArray(exp)) for (const def of exp as HandlerDefinition[]) registry.register(def);
-  else
-    throw new UsageError(`${file} must export default a function (registry) => void or an array of handlers`);
+  try {
+    addHandlers(registry, mod.default);
+  } catch (e) {
+    throw new UsageError(`${file}: ${(e as Error).message}`);
+  }
 }

@@ -70,15 +70,10 @@ const readJson = async <T>(d: Deployment, key: string): Promise<T> =>
   JSON.parse((await d.store.get(key)).toString('utf8')) as T;
 
 describe('a job that kills its worker', () => {
-  // The SIGKILL case is skipped at the 2026-12-02 stop: after the merges of that day it fails in
-  // about one run in three (more when another fault file runs beside it). The worker restarted
-  // after the crash takes the six redelivered jobs as suspects and runs each alone in a child;
-  // the culprit's child dies of its SIGKILL as it should, but some of the other children never
-  // answer, so their jobs stay in flight (heartbeats going) until the drain releases them. It
-  // passed 3 of 3 at 0f79768 and at 36dc098 and fails at 376e1ac; reverting the zod, undici and
-  // bucket-check changes of eb10c48 did not fix it. The product bug is open in the session note;
-  // the job timeout (10 min by default) bounds the hang. Put 'sigkill' back once it is fixed.
-  it.each([['abort', 'SIGABRT']])(
+  it.each([
+    ['sigkill', 'SIGKILL'],
+    ['abort', 'SIGABRT'],
+  ])(
     'with %s: the 20 jobs beside it finish, it alone goes to the DLQ naming %s, and both waits end',
     async (how, signal) => {
       const d = await freshDeployment(suite.emu, { visibilityTimeoutSeconds: 5, maxReceiveCount: 3 });

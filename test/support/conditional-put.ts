@@ -93,9 +93,14 @@ export async function startConditionalPutShim(target: string, s3: S3Client): Pro
       release();
       if (tails.get(id) === tail) tails.delete(id);
     };
+    // A client that goes away while this PUT waits its turn (a worker killed mid-request) frees
+    // the key at once: forwarding its cut-off body would leave the emulator waiting for the rest,
+    // and every later PUT of the key behind it.
+    res.on('close', finish);
     before
-      .then(() => exists(bucket, key))
+      .then(() => (res.destroyed ? undefined : exists(bucket, key)))
       .then((found) => {
+        if (found === undefined || res.destroyed) return finish();
         if (!found) return forward(req, res, finish);
         refused++;
         req.resume();

@@ -1,7 +1,10 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../../infra/app.js';
+import type { Ec2WorkerFleet } from '../../../infra/constructs/ec2-worker-fleet.js';
 import { STACK_OUTPUTS } from '../../../infra/definitions.js';
 import { iamStatements, newApp, REPO_ROOT, scrubAssetHashes, stubBundle, TEST_IMAGE } from '../support.js';
 
@@ -222,5 +225,20 @@ describe('PrimaryStack, result packing', () => {
     expect(() => synth('fargate', shortLeases)).toThrow(
       /resultPacking\.maxDelayMs must be at most half the job queues' visibility timeout/,
     );
+  });
+});
+
+describe('PrimaryStack, your handlers', () => {
+  it("ships the handlers file cdk.json names in the fleet's bundle", () => {
+    const handlers = join(mkdtempSync(join(tmpdir(), 'flotilla-handlers-')), 'handlers.ts');
+    writeFileSync(
+      handlers,
+      "export default [{ type: 'from-cdk-json', handler: async () => 'mark-4e2b0d' }];\n",
+    );
+    const app = newApp({ env: 'test', flotilla: { environments: { test: { fleet: 'ec2', handlers } } } });
+    const { primary } = buildApp(app);
+    app.synth();
+    const bundle = (primary.fleet as Ec2WorkerFleet).bundle;
+    expect(readFileSync(join(app.outdir, bundle.assetPath), 'utf8')).toContain('mark-4e2b0d');
   });
 });

@@ -79,10 +79,11 @@ describe('failover fauxqs → fauxqs, and back', () => {
   it('moves 200 pending jobs, each completed once on the standby, through a killed failover, and fails back', async () => {
     const dep = await freshDeployment(primary, { visibilityTimeoutSeconds: 6, maxReceiveCount: 3 });
     const conn = connect({ endpoint: primary.config, queueUrl: dep.queueUrl, bucket: dep.bucket });
-    // 20 jobs in flight on a worker of the primary…
+    // 20 jobs in flight on a worker of the primary (long enough that its 20 slots stay full until
+    // the worker is stopped, however loaded the machine: shorter ones let it take the echo jobs)…
     await conn.submitter.submitMany(
       'sleep',
-      Array.from({ length: 20 }, () => ({ payload: { ms: 3000 } })),
+      Array.from({ length: 20 }, () => ({ payload: { ms: 10_000 } })),
     );
     const old = startWorker(primary, dep.queueUrl, dep.bucket);
     workers.push(old);
@@ -189,5 +190,5 @@ describe('failover fauxqs → fauxqs, and back', () => {
     const home = JSON.parse((await dep.store.get(ACTIVE_SIDE_KEY)).toString()) as ActiveSideRecord;
     expect(home.active.queues).toMatchObject({ [dep.queueUrl.split('/').pop()!]: dep.queueUrl });
     conn.close();
-  }, 60_000);
+  }, 90_000);
 });
