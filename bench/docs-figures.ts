@@ -144,10 +144,17 @@ function queue(r: BenchRecord): string {
 
 function full(r: BenchRecord): string {
   const f = r.full!;
-  return [
+  const lines = [
     `${fmt(f.jobs)} \`echo\` jobs: **${fmt(f.jobsPerSecond)} jobs/s** to the moment \`waitForAll\` saw the last result (the queue`,
     `itself drained at ${fmt(f.drainPerSecond)}/s). Result bookkeeping takes **${pct(f.resultShare, 1)}** of the time.`,
-  ].join('\n');
+  ];
+  const p = f.packed;
+  if (p)
+    lines.push(
+      `With result packing (opt-in, \`${p.setting}\`): **${fmt(p.jobsPerSecond)} jobs/s**, bookkeeping **${pct(p.resultShare, 1)}**,`,
+      `${fmt(p.requests.s3, 2)} S3 requests per job (${fmt(f.requests.s3, 2)} without).`,
+    );
+  return lines.join('\n');
 }
 
 function cpu(r: BenchRecord): string {

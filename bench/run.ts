@@ -40,7 +40,7 @@ import {
 const USAGE = `usage: npm run bench [-- options]
   --jobs N        jobs per worker-throughput run (default 20000)
   --runs N        runs per figure, the median is reported (default 3)
-  --full-runs N   runs of the full path, which is the slowest (default 1)
+  --full-runs N   rounds of the full path (no-op, default, packed), the slowest part (default 1)
   --only LIST     some of: startup,queue,full,cpu,export,command,follow,queues (default all)
   --quick         2,000 jobs, 1 run, 200 small objects: checks the harness, not for figures
   --out DIR       where the JSON record and the plots go (default bench/out, gitignored)
@@ -138,13 +138,15 @@ async function main(): Promise<number> {
       say('Worker startup…');
       startup = await startupBench(emu, quick ? 1 : 5);
     }
-    if (only.has('queue') || only.has('full')) {
+    if (only.has('queue')) {
       say(`Queue path: ${fmt(jobs)} no-op jobs per run, ${runs} run(s) of each contender…`);
       q = await queuePath(emu, outfile, jobs, runs);
     }
-    if (only.has('full') && q) {
-      say(`Full path: ${fmt(jobs)} echo jobs writing results, fan-in watching, ${fullRuns} run(s)…`);
-      full = await fullPath(emu, outfile, jobs, fullRuns, q.flotilla);
+    if (only.has('full')) {
+      say(
+        `Full path: ${fmt(jobs)} no-op jobs, then echo jobs writing results (default, then packed), fan-in watching, ${fullRuns} round(s)…`,
+      );
+      full = await fullPath(emu, outfile, jobs, fullRuns);
     }
     if (only.has('cpu')) {
       say('CPU-bound: pi jobs on 1 and 2 worker processes…');
@@ -180,7 +182,7 @@ async function main(): Promise<number> {
   if (follow) printFollow(follow, out);
   if (queues) printQueues(queues, out);
   out('');
-  if (q || exp) out('Ratios against the targets:');
+  if (q || exp || full) out('Ratios against the targets:');
   if (q) {
     const vsOne = q.flotilla / q.sqsConsumerOne;
     const vsRaw = q.flotilla / q.rawCeiling;
@@ -206,6 +208,15 @@ async function main(): Promise<number> {
     out(
       `  full path S3 requests per job    ${fmt(s3, 2).padStart(6)}  target ≤ 1.3   ${s3 <= 1.3 ? 'met' : 'MISSED'}`,
     );
+    if (full.packed) {
+      const p = full.packed;
+      const cpu =
+        p.resultShareCpu === undefined ? '' : `; ${(100 * p.resultShareCpu).toFixed(0)}% of its CPU time`;
+      out(
+        `  packed: result bookkeeping       ${`${(100 * p.resultShare).toFixed(0)}%`.padStart(6)}  target ≤ 50%   ${p.resultShare <= 0.5 ? 'met' : 'MISSED'}  (result packing ${p.setting}, opt-in${cpu})`,
+      );
+      out(`  packed: S3 requests per job      ${fmt(p.requests.s3, 2).padStart(6)}`);
+    }
   }
   if (exp) {
     const f = exp.tools.find((t) => t.name === 'flotilla export');

@@ -210,68 +210,124 @@ export async function queuePath(
   };
 }
 
-export interface FullPathResult {
-  readonly jobs: number;
+/** One way of writing results, as the full path measured it. */
+export interface FullPathVariant {
   /** First receive until fan-in (waitForAll) saw every result. */
   readonly jobsPerSecond: number;
   /** First receive until the queue was empty. */
   readonly drainPerSecond: number;
   readonly runs: number[];
-  /** Share of the drain time spent on result bookkeeping (the conditional PUT) by comparison with noop. */
+  /** Share of the drain time spent on result bookkeeping: 1 − drain rate / the no-op drain rate of the same rounds. */
   readonly resultShare: number;
+  /**
+   * The same share in the worker's CPU time per job (1 − no-op CPU per job / this CPU per job):
+   * steadier than wall time when other work shares the machine, since the worker is CPU-bound.
+   */
+  readonly resultShareCpu?: number;
   /** The worker's requests per job in the last run, as the emulator counted them. */
   readonly requests: RequestsPerJob;
 }
 
-/** (b) echo jobs: each writes its result; waitForAll polls the bucket as a submitter would. */
+export interface FullPathResult extends FullPathVariant {
+  readonly jobs: number;
+  /** The no-op drain rate the shares are taken against (median of the same rounds). */
+  readonly noopPerSecond?: number;
+  /** The same jobs with result packing on (FLOTILLA_RESULT_PACKING), in the same rounds. */
+  readonly packed?: FullPathVariant & { readonly setting: string };
+}
+
+/** What the packed variant of the full path runs with: the option's defaults. */
+export const BENCH_RESULT_PACKING = 'on';
+
+interface FullPathSample {
+  readonly perSecond: number;
+  readonly drainPerSecond: number;
+  readonly cpuSecondsPerJob: number;
+  readonly requests: RequestsPerJob;
+}
+
+/** One drain of `jobs` echo jobs by a worker with `env`, fan-in watching. */
+async function fullPathOnce(
+  emu: BenchEmulator,
+  workerJs: string,
+  jobs: number,
+  env: Record<string, string>,
+): Promise<FullPathSample> {
+  const p = await freshDeployment(emu, 'bench');
+  let child: ChildProcess | undefined;
+  try {
+    const handle = await fillQueue(emu, p, 'echo', jobs, (i) => ({ i }));
+    await emu.requestCounts();
+    child = flotillaWorker(workerJs, NOOP_CONCURRENCY, { ...COUNTED_ENV, ...env })(emu, p);
+    const tail = tailOf(child);
+    const drainP = timeDrain(emu.sqs, p.queueUrl, jobs, { child });
+    const outcome = await handle.waitForAll({ pollMs: 500, fetchResults: false, timeoutMs: 300_000 });
+    const fanInAt = Date.now();
+    const drain = await drainP.catch((err: Error) => {
+      throw new Error(`${err.message}\n${tail()}`);
+    });
+    if (!outcome.complete)
+      throw new Error(`fan-in incomplete: ${outcome.pending.length} jobs without a result`);
+    // Counted once the worker has stopped, so its last deletes are in.
+    await stopChild(child, 3000);
+    return {
+      perSecond: jobs / ((fanInAt - drain.firstReceiveMs) / 1000),
+      drainPerSecond: jobs / ((drain.emptyMs - drain.firstReceiveMs) / 1000),
+      cpuSecondsPerJob: drain.cpuSeconds / jobs,
+      requests: await requestsPerJob(emu, jobs),
+    };
+  } finally {
+    if (child) await stopChild(child, 3000);
+    await dropDeployment(emu, p);
+  }
+}
+
+/**
+ * (b) echo jobs: each writes its result; waitForAll polls the bucket as a submitter would. Each
+ * round drains the same number of no-op jobs (the baseline), then echo jobs the default way (a
+ * conditional PUT per result), then with result packing, so drift in the machine hits all three.
+ */
 export async function fullPath(
   emu: BenchEmulator,
   workerJs: string,
   jobs: number,
   runs: number,
-  noopPerSecond: number,
 ): Promise<FullPathResult> {
-  const fanIn: number[] = [];
-  const drains: number[] = [];
-  let requests: RequestsPerJob = { s3: 0, sqs: 0, byOperation: {} };
+  const noop: { perSecond: number; cpuSecondsPerJob: number }[] = [];
+  const variants = [
+    { name: 'default', env: {} as Record<string, string>, samples: [] as FullPathSample[] },
+    {
+      name: `packed (${BENCH_RESULT_PACKING})`,
+      env: { FLOTILLA_RESULT_PACKING: BENCH_RESULT_PACKING },
+      samples: [] as FullPathSample[],
+    },
+  ];
   for (let r = 1; r <= runs; r++) {
-    const p = await freshDeployment(emu, 'bench');
-    let child: ChildProcess | undefined;
-    try {
-      const handle = await fillQueue(emu, p, 'echo', jobs, (i) => ({ i }));
-      await emu.requestCounts();
-      child = flotillaWorker(workerJs, NOOP_CONCURRENCY, COUNTED_ENV)(emu, p);
-      const tail = tailOf(child);
-      const drainP = timeDrain(emu.sqs, p.queueUrl, jobs, { child });
-      const outcome = await handle.waitForAll({ pollMs: 500, fetchResults: false, timeoutMs: 300_000 });
-      const fanInAt = Date.now();
-      const drain = await drainP.catch((err: Error) => {
-        throw new Error(`${err.message}\n${tail()}`);
-      });
-      if (!outcome.complete)
-        throw new Error(`fan-in incomplete: ${outcome.pending.length} jobs without a result`);
-      const perSecond = jobs / ((fanInAt - drain.firstReceiveMs) / 1000);
-      const drainPerSecond = jobs / ((drain.emptyMs - drain.firstReceiveMs) / 1000);
-      fanIn.push(perSecond);
-      drains.push(drainPerSecond);
+    const base = await drainOnce(emu, flotillaWorker(workerJs, NOOP_CONCURRENCY), jobs, 'noop');
+    noop.push({ perSecond: base.perSecond, cpuSecondsPerJob: 1 / base.perCpuSecond });
+    say(`  run ${r}/${runs}  noop (baseline)  ${fmt(base.perSecond)} msgs/s`);
+    for (const v of variants) {
+      const once = await fullPathOnce(emu, workerJs, jobs, v.env);
+      v.samples.push(once);
       say(
-        `  run ${r}/${runs}  echo + results + fan-in: ${fmt(perSecond)} jobs/s (queue drained at ${fmt(drainPerSecond)}/s)`,
+        `  run ${r}/${runs}  ${v.name.padEnd(15)} echo + results + fan-in: ${fmt(once.perSecond)} jobs/s (queue drained at ${fmt(once.drainPerSecond)}/s; S3 ${fmt(once.requests.s3, 3)} req/job)`,
       );
-    } finally {
-      if (child) await stopChild(child, 3000);
-      await dropDeployment(emu, p);
     }
-    requests = await requestsPerJob(emu, jobs);
   }
-  const drainPerSecond = median(drains);
-  return {
-    jobs,
-    jobsPerSecond: median(fanIn),
-    drainPerSecond,
-    runs: fanIn,
-    resultShare: Math.max(0, 1 - drainPerSecond / noopPerSecond),
-    requests,
-  };
+  const noopPerSecond = median(noop.map((n) => n.perSecond));
+  const noopCpu = median(noop.map((n) => n.cpuSecondsPerJob));
+  const [plain, packed] = variants.map((v): FullPathVariant => {
+    const drainPerSecond = median(v.samples.map((x) => x.drainPerSecond));
+    return {
+      jobsPerSecond: median(v.samples.map((x) => x.perSecond)),
+      drainPerSecond,
+      runs: v.samples.map((x) => x.perSecond),
+      resultShare: Math.max(0, 1 - drainPerSecond / noopPerSecond),
+      resultShareCpu: Math.max(0, 1 - noopCpu / median(v.samples.map((x) => x.cpuSecondsPerJob))),
+      requests: v.samples.at(-1)?.requests ?? { s3: 0, sqs: 0, byOperation: {} },
+    };
+  }) as [FullPathVariant, FullPathVariant];
+  return { jobs, noopPerSecond, ...plain, packed: { ...packed, setting: BENCH_RESULT_PACKING } };
 }
 
 export interface CpuResult {
@@ -331,11 +387,22 @@ export function printQueuePath(q: QueuePathResult, out: (l: string) => void): vo
 
 export function printFullPath(f: FullPathResult, out: (l: string) => void): void {
   out(`Full path, ${fmt(f.jobs)} echo jobs writing results, fan-in waiting for all:`);
-  out(
-    `  ${fmt(f.jobsPerSecond)} jobs/s to the last result seen by waitForAll; queue drained at ${fmt(f.drainPerSecond)}/s`,
-  );
-  out(`  result bookkeeping takes ${(100 * f.resultShare).toFixed(0)}% of the time  (target ≤ 50%)`);
-  printRequests(f.requests, out);
+  if (f.noopPerSecond) out(`  no-op baseline in the same rounds: drained at ${fmt(f.noopPerSecond)}/s`);
+  const variant = (name: string, v: FullPathVariant) => {
+    out(
+      `  ${name}: ${fmt(v.jobsPerSecond)} jobs/s to the last result seen by waitForAll; queue drained at ${fmt(v.drainPerSecond)}/s`,
+    );
+    const cpu =
+      v.resultShareCpu === undefined
+        ? ''
+        : `; ${(100 * v.resultShareCpu).toFixed(0)}% of the worker's CPU time`;
+    out(
+      `    result bookkeeping takes ${(100 * v.resultShare).toFixed(0)}% of the time  (target ≤ 50%)${cpu}`,
+    );
+    printRequests(v.requests, (l) => out(`  ${l}`));
+  };
+  variant('default (a conditional PUT per result)', f);
+  if (f.packed) variant(`result packing (${f.packed.setting})`, f.packed);
 }
 
 export function printRequests(r: RequestsPerJob, out: (l: string) => void): void {
@@ -366,7 +433,7 @@ async function main(): Promise<void> {
   try {
     const q = await queuePath(emu, outfile, jobs, runs);
     printQueuePath(q, out);
-    const f = await fullPath(emu, outfile, jobs, runs, q.flotilla);
+    const f = await fullPath(emu, outfile, jobs, runs);
     printFullPath(f, out);
     printCpu(await cpuBound(emu, outfile, 60, 5_000_000, runs), out);
   } finally {

@@ -36,6 +36,7 @@ import {
 import { FlotillaError, isMissingObject, PayloadTooLargeError } from '../core/errors.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { QueuePort, SendEntry } from '../core/ports/queue.js';
+import { PackReader, readFinal, splitResults } from '../core/result-packs.js';
 import {
   DEFAULT_TARGET_QUEUE,
   type DelayedJob,
@@ -332,11 +333,11 @@ export class Submitter {
   }
 
   private async doneIds(batch: string): Promise<Set<string>> {
-    const out = new Set<string>();
-    for await (const o of this.opts.store.list(`results/${batch}/`)) {
-      out.add(o.key.slice(`results/${batch}/`.length, -'.json'.length));
-    }
-    return out;
+    const listing: { key: string }[] = [];
+    for await (const o of this.opts.store.list(`results/${batch}/`)) listing.push(o);
+    const { singles, packs } = splitResults(listing);
+    const packed = await new PackReader(this.opts.store).index(packs.map((o) => o.key));
+    return new Set([...singles.map((o) => jobIdOfKey(o.key)), ...packed.keys()]);
   }
 }
 
@@ -409,6 +410,10 @@ const readJson = async <T>(store: ObjectStore, key: string): Promise<T> =>
 export class BatchHandle {
   /** Progress records already read, by key, with the ETag they had: read again only when it changes. */
   private readonly progressSeen = new Map<string, { etag: string; record: ProgressRecord }>();
+  /** What the batch's result packs hold, each pack read once (a pack never changes). */
+  private readonly packs: PackReader;
+  /** As the last status() found them: jobs whose result is in a pack only (none of their own). */
+  private packedOnly = new Map<string, string>();
 
   constructor(
     private readonly store: ObjectStore,
@@ -419,11 +424,14 @@ export class BatchHandle {
       skipped: 0,
       sent: 0,
     },
-  ) {}
+  ) {
+    this.packs = new PackReader(store);
+  }
 
   /**
    * What the bucket says about the batch now: a listing each of results/, cancelled/, errors/ and
-   * progress/ under the batch, plus a GET per error record and per progress record that changed.
+   * progress/ under the batch, plus a GET per error record and per progress record that changed,
+   * and per result pack not read before (core/result-packs.ts).
    */
   async status(): Promise<BatchStatus> {
     const keys = async (prefix: string) => {
@@ -438,11 +446,13 @@ export class BatchHandle {
       keys('progress/'),
     ]);
     const cancelled = new Set(cancelledKeys.map((o) => jobIdOfKey(o.key)));
+    const { singles, packs } = splitResults(results);
+    const own = new Set(singles.map((o) => jobIdOfKey(o.key)));
+    const packed = await this.packs.index(packs.map((o) => o.key));
+    for (const id of own) packed.delete(id);
+    this.packedOnly = packed;
     const done = new Set<string>();
-    for (const o of results) {
-      const id = jobIdOfKey(o.key);
-      if (!cancelled.has(id)) done.add(id);
-    }
+    for (const id of [...own, ...packed.keys()]) if (!cancelled.has(id)) done.add(id);
     const final = (id: string) => done.has(id) || cancelled.has(id);
     const deadLettered = new Map<string, ErrorRecord>();
     const retrying = new Map<string, ErrorRecord>();
@@ -505,8 +515,16 @@ export class BatchHandle {
       if (open.length === 0 || timedOut || opts.signal?.aborted) {
         const results = new Map<string, ResultRecord<R>>();
         if (opts.fetchResults !== false) {
+          const done = ids.filter((id) => status.done.has(id));
+          const packed = new Map<string, string>();
+          for (const id of done) {
+            const pack = this.packedOnly.get(id);
+            if (pack !== undefined) packed.set(id, pack);
+          }
+          // Packed results: a GET per pack (none for a pack read since); the others, one each.
+          for (const [id, rec] of await this.packs.records<R>(packed)) results.set(id, rec);
           await pool(
-            ids.filter((id) => status.done.has(id)),
+            done.filter((id) => !packed.has(id)),
             16,
             async (id) => {
               results.set(id, await readJson<ResultRecord<R>>(this.store, resultKey(this.batch, id)));
@@ -539,10 +557,11 @@ export class BatchHandle {
     return requestCancel(this.store, this.batch, jobIds);
   }
 
-  /** The job's final record: its result, or the record of its cancellation. */
+  /** The job's final record: its result (written alone or in a pack), or the record of its cancellation. */
   async final<R = unknown>(jobId: string): Promise<FinalRecord<R> | undefined> {
-    if (!(await this.store.head(resultKey(this.batch, jobId)))) return undefined;
-    return readJson<FinalRecord<R>>(this.store, resultKey(this.batch, jobId));
+    const pack = this.packedOnly.get(jobId);
+    if (pack !== undefined) return this.packs.record<R>(pack, jobId);
+    return readFinal<R>(this.store, this.packs, this.batch, jobId);
   }
 
   /** The job's result; undefined while it has none, or when it was cancelled. */

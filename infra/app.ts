@@ -92,6 +92,9 @@ export function buildApp(
     changeNotifications: config.changeNotifications,
     ...(config.storage ? { storage: config.storage as StorageDeclaration } : {}),
     ...(config.exec ? { exec: config.exec } : {}),
+    ...(config.resultPacking
+      ? { resultPacking: config.resultPacking === true ? {} : config.resultPacking }
+      : {}),
     ...(config.handlers ? { handlers: config.handlers } : {}),
     ...(config.assetBucket
       ? {

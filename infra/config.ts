@@ -11,6 +11,7 @@
 import { z } from 'zod';
 import { TYPE_PATTERN } from '../core/envelope.js';
 import { type StorageDeclaration, validateStorage } from '../core/layout.js';
+import { resolveResultPacking } from '../core/result-packs.js';
 import {
   DEFAULT_BUCKET,
   DEFAULT_QUEUE,
@@ -129,6 +130,20 @@ const environmentSchema = z.strictObject({
     )
     .optional(),
   /**
+   * Result packing for the fleet's workers (docs/workers.md, "Result packing"): `true` for the
+   * defaults, or some of { "maxJobs": 50, "maxDelayMs": 50, "maxBytes": 65536 }. Off by default.
+   */
+  resultPacking: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        maxJobs: z.number().optional(),
+        maxDelayMs: z.number().optional(),
+        maxBytes: z.number().optional(),
+      }),
+    ])
+    .optional(),
+  /**
    * Your handlers file, e.g. "src/handlers.ts" (relative to where `cdk` runs): bundled with the
    * worker runtime at synth time into what the fleet ships, beside the built-in job types
    * (WorkerFleetBaseProps.handlers). By default the fleet ships the built-in job types only.
@@ -239,6 +254,11 @@ export function resolveConfig(raw: unknown, envName: string = DEFAULT_ENVIRONMEN
   unknownKeys('bucket', env.bucket, DEFAULT_BUCKET);
   for (const p of validateStorage((env.storage ?? {}) as StorageDeclaration))
     problems.push(`  environments.${envName}.${p}`);
+  if (typeof env.resultPacking === 'object') {
+    const found: string[] = [];
+    resolveResultPacking(env.resultPacking, found);
+    for (const p of found) problems.push(`  environments.${envName}.${p}`);
+  }
   if (problems.length > 0 || !scaling || !deployment) {
     throw new ConfigError(`invalid ${where}:\n${problems.join('\n')}`);
   }

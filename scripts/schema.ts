@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { EnvelopeSchema, ErrorRecordSchema, ResultRecordSchema } from '../core/envelope.js';
+import { ResultPackSchema } from '../core/result-packs.js';
 
 export const SCHEMA_DIR = join(import.meta.dirname, '..', 'docs', 'schema');
 
@@ -16,6 +17,7 @@ const SCHEMAS = {
   'envelope.v1.json': EnvelopeSchema,
   'result.v1.json': ResultRecordSchema,
   'error.v1.json': ErrorRecordSchema,
+  'result-pack.v1.json': ResultPackSchema,
 };
 
 /** File name → file contents. `io: 'input'` describes what is accepted, before zod's defaults and stripping. */

@@ -17,6 +17,9 @@
  *   FLOTILLA_WAIT_SECONDS   long-poll wait (default 20)
  *   FLOTILLA_RETRY_BASE_MS  first retry delay, doubling per attempt (default 5000)
  *   FLOTILLA_MAX_ATTEMPTS   failed attempts before the DLQ (default: the queue's maxReceiveCount)
+ *   FLOTILLA_RESULT_PACKING write the results of small jobs finishing together as one object:
+ *                           'on', or some of maxJobs=N,maxDelayMs=N,maxBytes=N (default off;
+ *                           see docs/workers.md, "Result packing")
  *   FLOTILLA_DLQ_CHECK_SECONDS how often the DLQ is checked for jobs without a final record (default 60)
  *   FLOTILLA_ISOLATION      where jobs run: 'suspects' (default), 'always' or 'never', for every
  *                           type or as TYPE=MODE,... (see docs/workers.md, "Isolation")
@@ -45,6 +48,7 @@ import { endpointFromEnv, s3Client } from '../core/aws.js';
 import { parseExecConfig } from '../core/command-bindings.js';
 import { type BucketLayout, DATA_LAYOUT, extendLayout } from '../core/layout.js';
 import { type NamedQueue, parseQueuesJson } from '../core/queue-list.js';
+import { parseResultPacking, type ResultPackingOptions } from '../core/result-packs.js';
 import { addHandlers, type HandlersModule } from './handlers/handlers-module.js';
 import { applyIsolationSpec, builtinHandlers } from './handlers/index.js';
 import { Imds } from './runtime/imds.js';
@@ -156,6 +160,13 @@ async function main(extra: HandlersModule | undefined): Promise<number> {
     log.error(`FLOTILLA_QUEUE_MODE must be priority or weighted; got '${env.FLOTILLA_QUEUE_MODE}'`);
     return 2;
   }
+  let resultPacking: ResultPackingOptions | undefined;
+  try {
+    resultPacking = parseResultPacking(env.FLOTILLA_RESULT_PACKING ?? '');
+  } catch (err) {
+    log.error(`FLOTILLA_RESULT_PACKING: ${(err as Error).message}`);
+    return 2;
+  }
   const imdsUrl = env.AWS_EC2_METADATA_SERVICE_ENDPOINT || undefined;
   const scaleInGuard = createScaleInGuard({
     kind: guardKind,
@@ -196,6 +207,7 @@ async function main(extra: HandlersModule | undefined): Promise<number> {
       retryBaseDelayMs: num('FLOTILLA_RETRY_BASE_MS', 5000),
       deadLetterCheckMs: num('FLOTILLA_DLQ_CHECK_SECONDS', 60) * 1000,
       ...(env.FLOTILLA_MAX_ATTEMPTS ? { maxAttempts: num('FLOTILLA_MAX_ATTEMPTS', 1) } : {}),
+      ...(resultPacking ? { resultPacking } : {}),
       childEntry: thisProgram(),
     },
   });

@@ -10,6 +10,11 @@ import { Construct } from 'constructs';
 import { type CommandBindingConfig, execBindings } from '../../core/command-bindings.js';
 import { type BucketLayout, DATA_LAYOUT, extendLayout, type StorageDeclaration } from '../../core/layout.js';
 import {
+  type ResultPackingOptions,
+  resolveResultPacking,
+  resultPackingText,
+} from '../../core/result-packs.js';
+import {
   backlogPerWorkerTarget,
   DEFAULT_SCALING,
   resolveScaling,
@@ -86,6 +91,13 @@ export interface WorkerFleetBaseProps {
    * @default - no command handlers: the built-in and bundled handlers only
    */
   readonly exec?: Readonly<Record<string, CommandBindingConfig>>;
+  /**
+   * Write the results of small jobs of a batch that finish together as one object (cdk.json
+   * `resultPacking`; docs/workers.md, "Result packing"): passed to the worker as
+   * FLOTILLA_RESULT_PACKING. `{}` takes the defaults (50 jobs, 50 ms, 64 KiB).
+   * @default - off: one conditional PUT per result
+   */
+  readonly resultPacking?: ResultPackingOptions;
   /**
    * Your handlers file (TypeScript or JavaScript, e.g. `'./src/handlers.ts'`, resolved from the
    * current directory), as `flotilla worker --handlers` takes it: its default export is a
@@ -207,6 +219,7 @@ export abstract class WorkerFleetBase extends Construct {
   protected readonly extraEnvironment: Readonly<Record<string, string>>;
   private readonly storage: StorageDeclaration;
   private readonly exec: Readonly<Record<string, CommandBindingConfig>>;
+  private readonly resultPacking: ResultPackingOptions | undefined;
 
   protected constructor(scope: Construct, id: string, props: WorkerFleetBaseProps) {
     super(scope, id);
@@ -226,6 +239,15 @@ export abstract class WorkerFleetBase extends Construct {
       execBindings(props.exec ?? {});
     } catch (err) {
       problems.push(`exec: ${(err as Error).message}`);
+    }
+    if (props.resultPacking) {
+      const packing = resolveResultPacking(props.resultPacking, problems);
+      // The worker refuses a wait longer than half its queues' visibility timeout: say so here.
+      const shortest = Math.min(
+        ...[...(props.jobQueues ?? [props.jobQueue])].map((q) => q.definition.visibilityTimeoutSeconds),
+      );
+      if (packing.maxDelayMs * 2 > shortest * 1000)
+        problems.push("resultPacking.maxDelayMs must be at most half the job queues' visibility timeout");
     }
     const jobQueues = [...(props.jobQueues ?? [props.jobQueue])].sort((a, b) => b.priority - a.priority);
     if (!jobQueues.includes(props.jobQueue)) problems.push('jobQueues must include jobQueue');
@@ -256,6 +278,7 @@ export abstract class WorkerFleetBase extends Construct {
     this.layout = layout;
     this.storage = props.storage ?? {};
     this.exec = props.exec ?? {};
+    this.resultPacking = props.resultPacking;
     this.backlogPerWorkerTarget = backlogPerWorkerTarget(scaling);
     this.workerSource = props.handlers
       ? stageWorkerBundle(this, 'HandlersBundle', props.handlers)
@@ -326,6 +349,7 @@ export abstract class WorkerFleetBase extends Construct {
       AWS_REGION: Stack.of(this).region,
       ...(Object.keys(this.storage).length > 0 ? { FLOTILLA_STORAGE: JSON.stringify(this.storage) } : {}),
       ...(Object.keys(this.exec).length > 0 ? { FLOTILLA_EXEC: JSON.stringify(this.exec) } : {}),
+      ...(this.resultPacking ? { FLOTILLA_RESULT_PACKING: resultPackingText(this.resultPacking) } : {}),
     };
   }
 

@@ -4,6 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import type { CommandBindingConfig } from '../../core/command-bindings.js';
 import type { StorageDeclaration } from '../../core/layout.js';
+import type { ResultPackingOptions } from '../../core/result-packs.js';
 import { DataStore } from '../constructs/data-store.js';
 import { Ec2WorkerFleet } from '../constructs/ec2-worker-fleet.js';
 import { FargateWorkerFleet } from '../constructs/fargate-worker-fleet.js';
@@ -101,6 +102,11 @@ export interface PrimaryStackProps extends StackProps {
    */
   readonly exec?: Readonly<Record<string, CommandBindingConfig>>;
   /**
+   * Result packing for the fleet's workers (cdk.json `resultPacking`).
+   * @default - off: one conditional PUT per result
+   */
+  readonly resultPacking?: ResultPackingOptions;
+  /**
    * Your handlers file, bundled with the worker runtime into what the fleet ships
    * (WorkerFleetBaseProps.handlers).
    * @default - the built-in job types only
@@ -154,6 +160,7 @@ export class PrimaryStack extends Stack {
       ...(props.drainSeconds !== undefined ? { drainTime: Duration.seconds(props.drainSeconds) } : {}),
       ...(props.storage ? { storage: props.storage } : {}),
       ...(props.exec ? { exec: props.exec } : {}),
+      ...(props.resultPacking ? { resultPacking: props.resultPacking } : {}),
       ...(props.handlers ? { handlers: props.handlers } : {}),
     };
     this.fleet =

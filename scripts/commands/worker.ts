@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseExecBinding } from '../../core/command-bindings.js';
 import { UsageError } from '../../core/errors.js';
+import { parseResultPacking, type ResultPackingOptions } from '../../core/result-packs.js';
 import { addHandlers } from '../../workers/handlers/handlers-module.js';
 import { builtinHandlers, type HandlerRegistry } from '../../workers/handlers/index.js';
 import { registerCommands } from '../../workers/runtime/isolation/command-handler.js';
@@ -39,6 +40,9 @@ Run a worker in this terminal until Ctrl-C (which drains: running jobs finish; a
   --exec TYPE=COMMAND   run COMMAND (with /bin/sh -c) for each job of TYPE: the job as JSON on
                         stdin, its result as JSON on stdout (docs/workers.md); repeatable
   --exec-timeout S      seconds a command may run before its process group is killed (default 600)
+  --result-packing SPEC write the results of small jobs of a batch that finish together as one
+                        object: on, or some of maxJobs=N,maxDelayMs=N,maxBytes=N (default off;
+                        docs/workers.md, "Result packing")
   --log-level LEVEL     debug | info | warn | error (default info)`;
 
 export const main: CommandMain = async ({ argv, env, out }) => {
@@ -52,6 +56,7 @@ export const main: CommandMain = async ({ argv, env, out }) => {
     'log-level'?: string;
     queues?: string;
     'queue-mode'?: string;
+    'result-packing'?: string;
   }>(
     argv,
     {
@@ -65,6 +70,7 @@ export const main: CommandMain = async ({ argv, env, out }) => {
         'log-level': { type: 'string' },
         queues: { type: 'string' },
         'queue-mode': { type: 'string' },
+        'result-packing': { type: 'string' },
       },
       usage: USAGE,
     },
@@ -89,6 +95,12 @@ export const main: CommandMain = async ({ argv, env, out }) => {
   const queueMode = values['queue-mode'] ?? 'priority';
   if (queueMode !== 'priority' && queueMode !== 'weighted')
     throw new UsageError(`--queue-mode must be priority or weighted, not '${queueMode}'`);
+  let resultPacking: ResultPackingOptions | undefined;
+  try {
+    resultPacking = parseResultPacking(values['result-packing'] ?? '');
+  } catch (err) {
+    throw new UsageError(`--result-packing: ${(err as Error).message}`);
+  }
   const handlers = builtinHandlers();
   if (values.handlers) await loadHandlers(values.handlers, handlers);
   const target = await resolveTarget(values, env);
@@ -118,6 +130,7 @@ export const main: CommandMain = async ({ argv, env, out }) => {
       ...(drain !== undefined ? { drainTimeoutMs: drain * 1000 } : {}),
       ...(wait !== undefined ? { waitTimeSeconds: wait } : {}),
       queueMode,
+      ...(resultPacking ? { resultPacking } : {}),
       childEntry: thisProgram(),
     },
   });

@@ -2,7 +2,8 @@
  * What the dashboard knows about a batch, from the bucket alone (never from the queue: receiving
  * a job to look at it would hide it from the workers and count towards its DLQ move). One LIST
  * per 1,000 keys of each of results/, cancelled/, errors/, progress/ and cancel/ under the batch;
- * the manifest (batches/) for the jobs still queued; records read through the RecordCache.
+ * the manifest (batches/) for the jobs still queued; records read through the RecordCache, result
+ * packs (core/result-packs.ts) once each.
  */
 import {
   type BatchManifest,
@@ -19,6 +20,7 @@ import {
   type WorkerStatusRecord,
 } from '../../core/envelope.js';
 import type { ObjectInfo, ObjectStore } from '../../core/ports/object-store.js';
+import { splitResults } from '../../core/result-packs.js';
 import { listAll, type RecordCache } from './records.js';
 
 export type JobStatus = 'queued' | 'running' | 'cancelling' | 'retrying' | 'done' | 'failed' | 'cancelled';
@@ -72,6 +74,8 @@ type Running = WorkerStatusRecord['running'][number] & { worker: string };
 /** A batch as the bucket shows it at one moment. */
 export class BatchState {
   readonly done = new Set<string>();
+  /** Jobs whose result is in a pack only (none of their own), with that pack's key. */
+  readonly packed = new Map<string, string>();
   readonly cancelled = new Set<string>();
   readonly errors = new Map<string, ErrorRecord>();
   readonly progress = new Map<string, ObjectInfo>();
@@ -84,14 +88,15 @@ export class BatchState {
   private constructor(
     readonly batch: string,
     readonly manifest: BatchManifest | undefined,
-    results: ObjectInfo[],
+    /** When each result was recorded (a packed one: when its pack was written). */
+    recordedMs: readonly number[],
     readonly at: number,
   ) {
     let recent = 0;
     let last = 0;
-    for (const o of results) {
-      if (o.lastModifiedMs > at - 60_000) recent++;
-      last = Math.max(last, o.lastModifiedMs);
+    for (const t of recordedMs) {
+      if (t > at - 60_000) recent++;
+      last = Math.max(last, t);
     }
     this.recentResults = recent;
     this.lastResultMs = last;
@@ -115,12 +120,19 @@ export class BatchState {
       under('progress/'),
       under('cancel/'),
     ]);
-    const s = new BatchState(batch, manifest, results, Date.now());
+    const { singles, packs } = splitResults(results);
+    const packedAt = new Map(packs.map((o) => [o.key, o.lastModifiedMs]));
+    const packed = await cache.packs.index(packedAt.keys());
+    for (const o of singles) packed.delete(jobIdOfKey(o.key));
+    const recorded = [
+      ...singles.map((o) => o.lastModifiedMs),
+      ...[...packed.values()].map((pack) => packedAt.get(pack) ?? 0),
+    ];
+    const s = new BatchState(batch, manifest, recorded, Date.now());
     for (const o of cancelled) s.cancelled.add(jobIdOfKey(o.key));
-    for (const o of results) {
-      const id = jobIdOfKey(o.key);
+    for (const [id, pack] of packed) s.packed.set(id, pack);
+    for (const id of [...singles.map((o) => jobIdOfKey(o.key)), ...packed.keys()])
       if (!s.cancelled.has(id)) s.done.add(id);
-    }
     for (const o of cancels) {
       const req = parseCancelKey(o.key);
       if (req?.jobId) s.cancelJobs.add(req.jobId);
@@ -230,7 +242,7 @@ export class BatchState {
       error: null,
     };
     if (status === 'done' || status === 'cancelled') {
-      const rec = await cache.readAny<ResultRecord | CancelledRecord>(resultKey(this.batch, id));
+      const rec = await this.final(cache, id);
       if (!rec) return base;
       if (rec.status === 'cancelled')
         return { ...base, attempt: rec.attempt, worker: rec.worker, note: `cancelled at ${rec.at}` };
@@ -259,6 +271,13 @@ export class BatchState {
     };
   }
 
+  /** A finished job's record: its own, or the one in a pack. */
+  private async final(cache: RecordCache, id: string): Promise<ResultRecord | CancelledRecord | undefined> {
+    const pack = this.packed.get(id);
+    if (pack !== undefined) return cache.packs.record(pack, id);
+    return cache.readAny<ResultRecord | CancelledRecord>(resultKey(this.batch, id));
+  }
+
   async detail(store: ObjectStore, cache: RecordCache, id: string): Promise<JobDetail> {
     const row = await this.row(store, cache, id);
     const at = this.manifest?.jobIds.indexOf(id) ?? -1;
@@ -268,9 +287,7 @@ export class BatchState {
       const body = await store.get(payloadKey(this.batch, id)).catch(() => undefined);
       if (body) payload = body.subarray(0, 64 * 1024).toString('utf8');
     }
-    const final = this.isFinal(id)
-      ? await cache.readAny<ResultRecord | CancelledRecord>(resultKey(this.batch, id))
-      : undefined;
+    const final = this.isFinal(id) ? await this.final(cache, id) : undefined;
     return {
       ...row,
       batch: this.batch,

@@ -4,15 +4,20 @@
  * a final record (written once, If-None-Match) is fetched once.
  */
 import type { ObjectInfo, ObjectStore } from '../../core/ports/object-store.js';
+import { PackReader } from '../../core/result-packs.js';
 
 export class RecordCache {
   private readonly entries = new Map<string, { etag: string; value: unknown }>();
+  /** Result packs (core/result-packs.ts), each read once: a pack never changes. */
+  readonly packs: PackReader;
 
   constructor(
     private readonly store: ObjectStore,
     /** Entries kept; the oldest go first. */
     private readonly maxEntries = 100_000,
-  ) {}
+  ) {
+    this.packs = new PackReader(store);
+  }
 
   /** The record at a listed key, fetched only when its ETag changed; undefined when it is gone. */
   async read<T>(info: Pick<ObjectInfo, 'key' | 'etag'>): Promise<T | undefined> {

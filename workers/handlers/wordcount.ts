@@ -3,9 +3,10 @@
  * words. `wordcount-merge` is the fan-in: it reads every map result of a batch and sums them.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { resultKey } from '../../core/envelope.js';
+import { jobIdOfKey } from '../../core/envelope.js';
 import { UnrecoverableError } from '../../core/errors.js';
 import { PREFIXES } from '../../core/layout.js';
+import { PackReader, readFinal, splitResults } from '../../core/result-packs.js';
 import type { HandlerDefinition, Job } from './registry.js';
 
 export interface WordcountPayload {
@@ -70,23 +71,42 @@ export const wordcountMerge: HandlerDefinition<MergePayload, MergeResult> = {
     const { batch, jobIds, top = 20 } = job.payload ?? ({} as MergePayload);
     if (typeof batch !== 'string')
       throw new UnrecoverableError('wordcount-merge needs payload {"batch": "<map batch id>"}');
-    const keys: string[] = [];
+    // Each map result, written alone or in a pack (core/result-packs.ts).
+    const packs = new PackReader(ctx.store);
+    const records: (() => Promise<{ result: WordcountResult }>)[] = [];
     if (jobIds) {
-      for (const id of jobIds) keys.push(resultKey(batch, id));
+      for (const id of jobIds)
+        records.push(async () => {
+          const rec = await readFinal<WordcountResult>(ctx.store, packs, batch, id);
+          // A missing map result throws: the merge is retried until the map step has finished.
+          if (rec?.status !== 'done') throw new Error(`no result for map job ${id} of batch ${batch} yet`);
+          return rec;
+        });
     } else {
-      for await (const o of ctx.store.list(`${PREFIXES.results}${batch}/`)) keys.push(o.key);
+      const listing: { key: string }[] = [];
+      for await (const o of ctx.store.list(`${PREFIXES.results}${batch}/`)) listing.push(o);
+      const { singles, packs: packKeys } = splitResults(listing);
+      const packed = await packs.index(packKeys.map((o) => o.key));
+      for (const o of singles) {
+        packed.delete(jobIdOfKey(o.key));
+        records.push(async () => JSON.parse((await ctx.store.get(o.key, ctx.signal)).toString('utf8')));
+      }
+      // Read per pack, in the order of the packs: each pack once (PackReader keeps the last ones read).
+      for (const [id, pack] of [...packed].sort(([, a], [, b]) => (a < b ? -1 : a > b ? 1 : 0)))
+        records.push(async () => {
+          const rec = await packs.record<WordcountResult>(pack, id);
+          if (!rec) throw new Error(`the pack ${pack} is gone`);
+          return rec;
+        });
     }
     const totals = new Map<string, number>();
     let done = 0;
-    for (const key of keys) {
-      // A missing map result throws: the merge is retried until the map step has finished.
-      const rec = JSON.parse((await ctx.store.get(key, ctx.signal)).toString('utf8')) as {
-        result: WordcountResult;
-      };
+    for (const read of records) {
+      const rec = await read();
       for (const [w, n] of Object.entries(rec.result.counts)) totals.set(w, (totals.get(w) ?? 0) + n);
       done++;
       if (done % 50 === 0) {
-        ctx.progress(done / keys.length);
+        ctx.progress(done / records.length);
         await yieldToLoop();
       }
     }
@@ -97,6 +117,6 @@ export const wordcountMerge: HandlerDefinition<MergePayload, MergeResult> = {
     });
     let words = 0;
     for (const n of totals.values()) words += n;
-    return { inputs: keys.length, words, distinct: totals.size, top: sorted.slice(0, top), outputKey };
+    return { inputs: records.length, words, distinct: totals.size, top: sorted.slice(0, top), outputKey };
   },
 };

@@ -7,10 +7,11 @@
  * so `--wait` and `results` count it as dead-lettered instead of pending forever. `dlq redrive`
  * still finds every message where it was.
  */
-import { type ErrorRecord, errorKey, peekIds, resultKey } from '../../core/envelope.js';
+import { type ErrorRecord, errorKey, peekIds } from '../../core/envelope.js';
 import { describeError } from '../../core/errors.js';
 import type { ObjectStore } from '../../core/ports/object-store.js';
 import type { QueueMessage, QueuePort } from '../../core/ports/queue.js';
+import { hasResult, PackReader } from '../../core/result-packs.js';
 import { lostSince, WORKER_LOST } from './isolation/suspects.js';
 import type { Logger } from './logger.js';
 
@@ -32,8 +33,15 @@ export class DeadLetterWatch {
   /** DLQ messages already accounted for by this worker: each is looked at once per process. */
   private readonly seen = new Set<string>();
   private checking?: Promise<number>;
+  /**
+   * A moved job may have its result in a pack (a worker packed it, then died before deleting its
+   * message): looked for whether or not this worker packs, since the path is rare.
+   */
+  private readonly packs: PackReader;
 
-  constructor(private readonly opts: DeadLetterWatchOptions) {}
+  constructor(private readonly opts: DeadLetterWatchOptions) {
+    this.packs = new PackReader(opts.store, { maxIndexedPacks: 1000, maxPacks: 8 });
+  }
 
   /** Look at the DLQ once; resolves with the number of final records written. Never rejects. */
   check(): Promise<number> {
@@ -93,7 +101,7 @@ export class DeadLetterWatch {
       last = undefined;
     }
     if (last?.final) return false;
-    if (await store.head(resultKey(ids.batch, ids.id))) return false;
+    if (await hasResult(store, ids.batch, ids.id, this.packs)) return false;
     const record = movedRecord(ids as { id: string; batch: string; type?: string }, last, this.opts, m);
     await store.put(errorKey(ids.batch, ids.id), JSON.stringify(record), { contentType: 'application/json' });
     this.opts.log.warn('job found in the DLQ without a final record; recorded why', {

@@ -19,6 +19,8 @@ import {
 } from '../../core/envelope.js';
 import { errorText, JobTimeoutError, UnknownJobTypeError, UnrecoverableError } from '../../core/errors.js';
 import type { ObjectStore } from '../../core/ports/object-store.js';
+import type { ResolvedResultPacking } from '../../core/result-packs.js';
+import { PackReader } from '../../core/result-packs.js';
 import {
   DEFAULT_JOB_TIMEOUT_MS,
   type HandlerDefinition,
@@ -35,7 +37,8 @@ import type { HandlerPool } from './isolation/handler-pool.js';
 import { jobHistory, lostRecord } from './isolation/suspects.js';
 import { JobContext } from './job-context.js';
 import type { Logger } from './logger.js';
-import { ResultCheck } from './result-check.js';
+import { REMEMBERED_JOBS, ResultCheck } from './result-check.js';
+import { ResultPacker } from './result-packer.js';
 import { abortJob, type RunningJob } from './running-job.js';
 import type { JobSteering } from './steering.js';
 import { TypeLimits } from './type-limits.js';
@@ -61,10 +64,25 @@ export class JobRunner {
     pool?: HandlerPool,
     /** Progress, cancel and status through the bucket. @default - none (progress is only logged) */
     private readonly steering?: JobSteering,
+    /** Results of small jobs written together (worker-options.ts). @default - off: one PUT per result */
+    packing?: ResolvedResultPacking,
   ) {
     this.isolated = pool ? inChild(pool) : undefined;
-    this.results = new ResultCheck(store);
+    this.packer = packing && new ResultPacker(store, workerId, packing, log);
+    // A worker that packs looks for a redelivered job's result in its batch's packs too.
+    this.results = new ResultCheck(
+      store,
+      REMEMBERED_JOBS,
+      packing ? new PackReader(store, { maxIndexedPacks: 2000, maxPacks: 8 }) : undefined,
+    );
   }
+
+  private readonly packer: ResultPacker | undefined;
+  /**
+   * Packed jobs (batch/id) not yet settled: their pack not yet written, or their message not yet
+   * handed to delete. Each resolves true once the job's result is stored.
+   */
+  private readonly packed = new Map<string, Promise<boolean>>();
 
   private readonly isolated: JobExecutor | undefined;
 
@@ -91,13 +109,17 @@ export class JobRunner {
     const jobKey = `${envelope.batch}/${envelope.id}`;
     if (this.runningJobs.has(jobKey)) {
       // SQS delivered the same job twice and this process is already running it: the first
-      // delivery's message stays until that run succeeds, so this copy can go.
+      // delivery's message stays until that run succeeds, so this copy can go. A job whose result
+      // waits in a pack: this copy goes once the pack is stored, and stays (to come back) if not.
       this.counters.duplicates++;
       this.log.info('job already running here; dropping the duplicate delivery', fields);
-      entry.source.deletes.add(msg.receiptHandle);
+      const packed = this.packed.get(jobKey);
+      if (!packed) entry.source.deletes.add(msg.receiptHandle);
+      else void packed.then((stored) => stored && entry.source.deletes.add(msg.receiptHandle));
       return;
     }
     this.runningJobs.add(jobKey);
+    let handedOff = false;
     let startedAtMs = Date.now();
     let releaseLimit = () => {};
     try {
@@ -146,35 +168,103 @@ export class JobRunner {
           durationMs,
           worker: this.workerId,
         };
-        const created = await this.store.put(key, JSON.stringify(record), {
-          contentType: 'application/json',
-          ifAbsent: true,
-        });
-        if (!created) {
-          this.counters.duplicates++;
-          this.log.info('result already written by another delivery; kept the first', fields);
+        const body = JSON.stringify(record);
+        const bytes = this.packer ? Buffer.byteLength(body) : 0;
+        if (this.packer?.takes(bytes)) {
+          // The slot is free now; the message stays (and the job counts as running here, for
+          // duplicates) until the pack holding its result is written.
+          handedOff = true;
+          const written = this.packer.add(envelope.batch, body, bytes, entry.visibleAtMs);
+          const settled = this.afterPack(written, entry, envelope, key, body, fields, durationMs)
+            .catch((e) => {
+              this.log.error('unexpected error handling a message', { error: errorText(e) });
+              return false;
+            })
+            .finally(() => {
+              this.runningJobs.delete(jobKey);
+              this.packed.delete(jobKey);
+            });
+          this.packed.set(jobKey, settled);
+          return;
         }
+        await this.writeAlone(key, body, fields);
         this.results.finished(jobKey);
       }
-      entry.source.deletes.add(msg.receiptHandle);
-      this.counters.done++;
-      this.onJobEnd(envelope.type, durationMs, true);
-      // A literal, not a spread of `fields`: this runs for every job, logged or not.
-      this.log.info('job done', {
-        jobId: envelope.id,
-        type: envelope.type,
-        batch: envelope.batch,
-        attempt: fields.attempt,
-        durationMs,
-      });
+      this.succeeded(entry, envelope, fields, durationMs);
     } catch (err) {
       if (await this.steering?.finishIfCancelled(entry, envelope, err)) return;
       await this.failures.jobFailed(entry, envelope, err as Error, fields, Date.now() - startedAtMs);
     } finally {
       releaseLimit();
-      this.runningJobs.delete(jobKey);
+      if (!handedOff) this.runningJobs.delete(jobKey);
       await this.steering?.jobEnded(entry);
     }
+  }
+
+  /**
+   * Write every open result pack now, and wait until each packed job is settled (its message
+   * deleted, or its failure handled). For the drain.
+   */
+  async flushResults(): Promise<void> {
+    await this.packer?.flush();
+    await Promise.allSettled([...this.packed.values()]);
+  }
+
+  /**
+   * A packed job's end: deleted once its pack is written; written alone if the pack failed.
+   * True when its result is stored.
+   */
+  private async afterPack(
+    written: Promise<void>,
+    entry: RunningJob,
+    envelope: Envelope,
+    key: string,
+    body: string,
+    fields: { jobId: string; type: string; batch: string; attempt: number },
+    durationMs: number,
+  ): Promise<boolean> {
+    try {
+      try {
+        await written;
+      } catch {
+        await this.writeAlone(key, body, fields);
+      }
+    } catch (err) {
+      await this.failures.jobFailed(entry, envelope, err as Error, fields, durationMs);
+      return false;
+    }
+    this.results.finished(`${envelope.batch}/${envelope.id}`);
+    this.succeeded(entry, envelope, fields, durationMs);
+    return true;
+  }
+
+  /** One result, its own object, written only if none is there (If-None-Match). */
+  private async writeAlone(key: string, body: string, fields: Record<string, unknown>): Promise<void> {
+    const created = await this.store.put(key, body, { contentType: 'application/json', ifAbsent: true });
+    if (!created) {
+      this.counters.duplicates++;
+      this.log.info('result already written by another delivery; kept the first', fields);
+    }
+  }
+
+  /** The job's result is stored: its message goes, and it counts as done. */
+  private succeeded(
+    entry: RunningJob,
+    envelope: Envelope,
+    fields: { attempt: number },
+    durationMs: number,
+  ): void {
+    entry.source.deletes.add(entry.msg.receiptHandle);
+    this.counters.done++;
+    this.onJobEnd(envelope.type, durationMs, true);
+    // A literal, not a spread of `fields`: this runs for every job, logged or not.
+    this.log.info('job done', {
+      jobId: envelope.id,
+      type: envelope.type,
+      batch: envelope.batch,
+      attempt: fields.attempt,
+      durationMs,
+    });
   }
 
   /** The handler's outcome, or its timeout's error as soon as the timeout passes. */

@@ -7,6 +7,11 @@ import { hostname } from 'node:os';
 import type { ObjectStore } from '../../core/ports/object-store.js';
 import type { QueuePort } from '../../core/ports/queue.js';
 import { NO_SCALE_IN_GUARD, type ScaleInGuard } from '../../core/ports/scale-in-guard.js';
+import {
+  type ResolvedResultPacking,
+  type ResultPackingOptions,
+  resolveResultPacking,
+} from '../../core/result-packs.js';
 import type { HandlerRegistry } from '../handlers/registry.js';
 import type { ChildEntry } from './isolation/handler-pool.js';
 import { type Logger, silentLogger } from './logger.js';
@@ -89,6 +94,29 @@ export interface WorkerOptions {
   readonly progressIntervalMs?: number;
   /** How often this worker writes its status record (alive, and what it runs). @default 15000 */
   readonly statusIntervalMs?: number;
+  /**
+   * Write the results of jobs of one batch that finish close together as one object (a pack)
+   * instead of one each, and delete their messages once it is written (docs/workers.md,
+   * "Result packing"). Fields not given take RESULT_PACKING_DEFAULTS (core/result-packs.ts).
+   * @default - off: each result is its own object, written with one conditional PUT
+   */
+  readonly resultPacking?: ResultPackingOptions;
+}
+
+/**
+ * The packing limits, checked again against the visibility timeout: a result must not wait in
+ * a pack for more than half of it.
+ */
+function resolvePacking(
+  given: ResultPackingOptions | undefined,
+  visibilityTimeoutSeconds: number,
+  problems: string[],
+): ResolvedResultPacking | undefined {
+  if (given === undefined) return undefined;
+  const r = resolveResultPacking(given, problems);
+  if (r.maxDelayMs * 2 > visibilityTimeoutSeconds * 1000)
+    problems.push('resultPacking.maxDelayMs must be at most half the visibility timeout');
+  return r;
 }
 
 /** Told of each job's end: its type, how long its handler ran, and whether it succeeded. */
@@ -114,8 +142,10 @@ export const WORKER_DEFAULTS = Object.freeze({
 });
 
 /** Every option with its value (`queue` and `dlq` folded into `queues`): only `childEntry` may be absent. */
-export type ResolvedWorkerOptions = Required<Omit<WorkerOptions, 'queue' | 'dlq' | 'childEntry'>> &
-  Pick<WorkerOptions, 'childEntry'>;
+export type ResolvedWorkerOptions = Required<
+  Omit<WorkerOptions, 'queue' | 'dlq' | 'childEntry' | 'resultPacking'>
+> &
+  Pick<WorkerOptions, 'childEntry'> & { readonly resultPacking: ResolvedResultPacking | undefined };
 
 const whole = (n: number, min: number) => Number.isInteger(n) && n >= min;
 
@@ -123,15 +153,16 @@ const whole = (n: number, min: number) => Number.isInteger(n) && n >= min;
 export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
   const { queue, dlq, ...o } = { ...WORKER_DEFAULTS, ...options };
   const queues = o.queues ?? (queue ? [{ name: 'default', queue, ...(dlq ? { dlq } : {}) }] : []);
+  const problems: string[] = [];
   const r: ResolvedWorkerOptions = {
     ...o,
+    resultPacking: resolvePacking(o.resultPacking, o.visibilityTimeoutSeconds, problems),
     queues,
     heartbeatIntervalMs: o.heartbeatIntervalMs ?? Math.max(1000, (o.visibilityTimeoutSeconds * 1000) / 3),
     pollers: o.pollers ?? Math.max(1, Math.ceil(o.concurrency / 10)),
     workerId: o.workerId ?? `${hostname()}:${process.pid}`,
     maxAttempts: o.maxAttempts ?? o.maxReceiveCount,
   };
-  const problems: string[] = [];
   if (queues.length === 0) problems.push('give the job queue (queue) or the queues (queues)');
   if (options.queue && options.queues) problems.push('give queue or queues, not both');
   if (new Set(queues.map((q) => q.name)).size !== queues.length)

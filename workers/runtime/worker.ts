@@ -9,6 +9,7 @@
  *   queue-picker.ts      which queue a free slot takes from: priority or weighted share
  *   type-limits.ts       per-type maxConcurrency
  *   job-runner.ts        envelope, duplicates, claim check, handler (executor.ts), result record
+ *   result-packer.ts     results of small jobs written together (resultPacking, opt-in)
  *   failure-policy.ts    retry or DLQ, decided; failure-handler.ts acts on it
  *   visibility-keeper.ts heartbeats, and releasing messages on drain
  *   protection.ts        scale-in protection while busy
@@ -124,6 +125,7 @@ export class Worker {
       runInProcess,
       this.pool,
       this.steering,
+      opts.resultPacking,
     );
     this.deadLetters = this.sources.flatMap(({ dlq }) =>
       dlq
@@ -212,6 +214,8 @@ export class Worker {
       this.counters.released += left.length;
       await within(this.jobsDone(), 2000);
     }
+    // Results waiting in open packs are written now, and their messages deleted below.
+    await within(this.runner.flushResults(), Math.max(timeLeft(), 5000));
     this.poller.abort();
     await within(pollsDone, 1000);
     this.visibility.stop();

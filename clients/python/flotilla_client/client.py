@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import collections
 import io
 import json
 import os
@@ -17,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypedDict, TypeVar, Union
 
 import boto3
@@ -37,6 +39,8 @@ _SEND_ATTEMPTS = 5
 #: The record `flotilla failover` writes in both buckets (core/active-side.ts), and how often it is read.
 ACTIVE_SIDE_KEY = "failover/active.json"
 _FOLLOW_EVERY_S = 2.0
+#: Result packs whose contents a client keeps once read (5 million jobs in packs of 50).
+_PACKS_KEPT = 100_000
 
 P = TypeVar("P")
 
@@ -125,6 +129,10 @@ class Outcome:
 BatchLike = Union[Batch, str]
 
 
+def _finished(rec: ResultRecord) -> datetime:
+    return datetime.fromisoformat(rec["finishedAt"].replace("Z", "+00:00"))
+
+
 class Client:
     """A Flotilla deployment's job queue and data bucket, seen from the submitting side.
 
@@ -197,6 +205,9 @@ class Client:
         self._known_queues: set[str] = set()
         self._session = session
         self._followed_at = float("-inf")
+        #: What each result pack read holds (job ids, finish times): a pack never changes once written.
+        self._packs: collections.OrderedDict[str, list[tuple[str, datetime]]] = collections.OrderedDict()
+        self._packs_lock = threading.Lock()
 
     # -- submitting ---------------------------------------------------------------------------
 
@@ -398,12 +409,57 @@ class Client:
         return {k[len(prefix) : -len(".json")] for k in self._keys(prefix) if k.endswith(".json")}
 
     def _done_ids(self, batch: str) -> set[str]:
-        return self._ids(f"results/{batch}/")
+        own, packed = self._result_index(batch)
+        return own | packed.keys()
+
+    def _result_index(self, batch: str) -> tuple[set[str], dict[str, str]]:
+        """One listing of results/<batch>/: the jobs with a record of their own, and for the jobs
+        found only in the batch's packs (results/<batch>/packs/, written by a worker with result
+        packing on; core/result-packs.ts), the pack whose record counts. A job in several packs
+        counts once: the record that finished first (then the smaller pack key), as every
+        Flotilla reader picks. Each pack is fetched once; what it holds is kept."""
+        prefix = f"results/{batch}/"
+        own: set[str] = set()
+        pack_keys: list[str] = []
+        for key in self._keys(prefix):
+            if env_.is_pack_key(key):
+                pack_keys.append(key)
+            elif key.endswith(".json") and "/" not in key[len(prefix) :]:
+                own.add(key[len(prefix) : -len(".json")])
+        best: dict[str, tuple[datetime, str]] = {}
+        for pack_key, contents in self._pack_contents_of(pack_keys).items():
+            for job_id, finished in contents:
+                seen = best.get(job_id)
+                if seen is None or (finished, pack_key) < seen:
+                    best[job_id] = (finished, pack_key)
+        return own, {i: pack for i, (_, pack) in best.items() if i not in own}
+
+    def _pack_contents_of(self, keys: list[str]) -> dict[str, list[tuple[str, datetime]]]:
+        with self._packs_lock:
+            todo = [k for k in keys if k not in self._packs]
+        fetched = dict(zip(todo, self._get_many(todo, keep_missing=True))) if todo else {}
+        with self._packs_lock:
+            for k, pack in fetched.items():
+                if pack is not None:
+                    self._packs[k] = [(r["jobId"], _finished(r)) for r in pack.get("results", [])]
+            while len(self._packs) > _PACKS_KEPT:
+                self._packs.popitem(last=False)
+            return {k: self._packs[k] for k in keys if k in self._packs}
+
+    def _packed_records(self, where: Mapping[str, str]) -> list[ResultRecord]:
+        """The records of these jobs, each from the pack given for it: one GET per pack."""
+        wanted: dict[str, set[str]] = {}
+        for job_id, pack in where.items():
+            wanted.setdefault(pack, set()).add(job_id)
+        out: list[ResultRecord] = []
+        for ids, pack in zip(wanted.values(), self._get_many(list(wanted), keep_missing=True)):
+            out.extend(r for r in (pack or {}).get("results", []) if r["jobId"] in ids)
+        return out
 
     def _get_json(self, key: str) -> Any:
         return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
 
-    def _get_many(self, keys: list[str]) -> list[Any]:
+    def _get_many(self, keys: list[str], *, keep_missing: bool = False) -> list[Any]:
         def get(key: str) -> Any:
             try:
                 return self._get_json(key)
@@ -413,14 +469,14 @@ class Client:
                 raise
 
         with ThreadPoolExecutor(max_workers=16) as pool:
-            return [r for r in pool.map(get, keys) if r is not None]
+            return [r for r in pool.map(get, keys) if keep_missing or r is not None]
 
     def batch(self, batch: str, job_ids: Iterable[str] | None = None) -> Batch:
         """A handle on a batch submitted earlier (by id, from any client), to wait() on."""
         return Batch(env_.check_id(batch, "batch id"), tuple(job_ids) if job_ids is not None else None)
 
     def status(self, batch: BatchLike) -> Status:
-        """One listing of results/ and one of errors/; the error records of jobs not done."""
+        """One listing of results/ and one of errors/; the error records of jobs not done (and each result pack not read before)."""
         b = self._handle(batch)
         self._follow()
         done = self._done_ids(b.id)
@@ -435,11 +491,10 @@ class Client:
     def results(self, batch: BatchLike) -> dict[str, ResultRecord]:
         """The result records a batch has now (of its jobs, when the handle knows them), by job id."""
         b = self._handle(batch)
-        ids = sorted(self._done_ids(b.id))
-        if b.job_ids is not None:
-            wanted = set(b.job_ids)
-            ids = [i for i in ids if i in wanted]
-        records = self._get_many([env_.result_key(b.id, i) for i in ids])
+        own, packed = self._result_index(b.id)
+        wanted = set(b.job_ids) if b.job_ids is not None else own | packed.keys()
+        records = self._get_many([env_.result_key(b.id, i) for i in sorted(own & wanted)])
+        records += self._packed_records({i: p for i, p in packed.items() if i in wanted})
         return {r["jobId"]: r for r in records}
 
     def wait(

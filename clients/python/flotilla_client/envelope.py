@@ -39,6 +39,14 @@ def result_key(batch: str, job_id: str) -> str:
     return f"results/{batch}/{job_id}.json"
 
 
+_PACK_KEY = re.compile(r"results/[^/]+/packs/[^/]+\.json")
+
+
+def is_pack_key(key: str) -> bool:
+    """Whether a key is a result pack: results/<batch>/packs/<pack>.json (core/result-packs.ts)."""
+    return _PACK_KEY.fullmatch(key) is not None
+
+
 def error_key(batch: str, job_id: str) -> str:
     return f"errors/{batch}/{job_id}.json"
 

@@ -197,6 +197,37 @@ describe('PrimaryStack, command handlers', () => {
   });
 });
 
+describe('PrimaryStack, result packing', () => {
+  const environmentOf = (template: Template) =>
+    JSON.stringify([
+      template.findResources('AWS::ECS::TaskDefinition'),
+      template.findResources('AWS::EC2::LaunchTemplate'),
+    ]);
+
+  it("passes cdk.json's resultPacking to the workers of either fleet as FLOTILLA_RESULT_PACKING, and nothing by default", () => {
+    expect(environmentOf(synth('fargate', { resultPacking: true }).template)).toContain(
+      '{"Name":"FLOTILLA_RESULT_PACKING","Value":"on"}',
+    );
+    expect(environmentOf(synth('ec2', { resultPacking: { maxJobs: 20 } }).template)).toContain(
+      'FLOTILLA_RESULT_PACKING=maxJobs=20',
+    );
+    expect(environmentOf(synth('fargate').template)).not.toContain('FLOTILLA_RESULT_PACKING');
+    expect(environmentOf(synth('fargate', { resultPacking: false }).template)).not.toContain(
+      'FLOTILLA_RESULT_PACKING',
+    );
+  });
+
+  it('refuses a limit the worker would refuse, naming its path', () => {
+    expect(() => synth('fargate', { resultPacking: { maxJobs: 0 } })).toThrow(
+      /environments\.test\.resultPacking\.maxJobs must be a whole number 1\.\.1000/,
+    );
+    const shortLeases = { queue: { visibilityTimeoutSeconds: 10 }, resultPacking: { maxDelayMs: 6000 } };
+    expect(() => synth('fargate', shortLeases)).toThrow(
+      /resultPacking\.maxDelayMs must be at most half the job queues' visibility timeout/,
+    );
+  });
+});
+
 describe('PrimaryStack, your handlers', () => {
   it("ships the handlers file cdk.json names in the fleet's bundle", () => {
     const handlers = join(mkdtempSync(join(tmpdir(), 'flotilla-handlers-')), 'handlers.ts');

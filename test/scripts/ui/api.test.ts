@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3Store } from '../../../core/adapters/s3-store.js';
 import { SqsQueue } from '../../../core/adapters/sqs-queue.js';
 import { s3Client, sqsClient } from '../../../core/aws.js';
+import { type BatchManifest, manifestKey, resultKey } from '../../../core/envelope.js';
+import { packBody, packKey } from '../../../core/result-packs.js';
 import { Dashboard } from '../../../scripts/ui/dashboard.js';
 import { type DashboardServer, startDashboardServer } from '../../../scripts/ui/server.js';
 import { freshDeployment } from '../../support/deployment.js';
@@ -143,6 +145,50 @@ describe('flotilla ui API', () => {
     expect(job.body.result).toEqual({ doubled: 2 });
     const bad = await api(`/api/batches/${batch}/jobs?status=lost`);
     expect(bad.status).toBe(400);
+  });
+
+  it('counts and shows results written in a pack as it does results written alone', async () => {
+    const packed = `packed-${d.name}`;
+    // Its manifest alone (nothing on a queue: the other tests count the queues).
+    const manifest: BatchManifest = {
+      v: 1,
+      batch: packed,
+      type: 'seed',
+      queue: d.queue.url,
+      submittedAt: new Date().toISOString(),
+      total: 3,
+      jobIds: ['j000000', 'j000001', 'j000002'],
+    };
+    await d.store.put(manifestKey(packed), JSON.stringify(manifest));
+    const now = new Date().toISOString();
+    const rec = (jobId: string, n: number) => ({
+      v: 1,
+      jobId,
+      batch: packed,
+      type: 'seed',
+      status: 'done',
+      result: { doubled: n * 2 },
+      attempt: 1,
+      startedAt: now,
+      finishedAt: now,
+      durationMs: 7,
+      worker: 'w2',
+    });
+    await d.store.put(
+      packKey(packed, 'w2-1'),
+      packBody(
+        packed,
+        'w2',
+        [rec('j000000', 1), rec('j000001', 2)].map((r) => JSON.stringify(r)),
+      ),
+    );
+    await d.store.put(resultKey(packed, 'j000002'), JSON.stringify(rec('j000002', 3)));
+    const { body } = await api<{ batches: Summary[] }>('/api/overview');
+    const b = body.batches.find((x) => x.batch === packed);
+    expect(b?.total).toBe(3);
+    expect(b?.counts.done).toBe(3);
+    const job = await api<{ result: unknown; worker: string }>(`/api/batches/${packed}/jobs/j000001`);
+    expect(job.body).toMatchObject({ result: { doubled: 4 }, worker: 'w2' });
   });
 
   it('lists the dead-lettered jobs with their reasons', async () => {

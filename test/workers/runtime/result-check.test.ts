@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ObjectHead, ObjectStore } from '../../../core/ports/object-store.js';
 import type { QueueMessage } from '../../../core/ports/queue.js';
+import { PackReader, packKey } from '../../../core/result-packs.js';
 import { ResultCheck } from '../../../workers/runtime/result-check.js';
 
 /** A store that only answers HEAD, from a set of keys, and counts the calls. */
@@ -52,5 +53,32 @@ describe('ResultCheck', () => {
     expect(await check.alreadyDone(message(1), 'b', 'b/3', 'results/b/3.json')).toBe('finished here');
     expect(await check.alreadyDone(message(1), 'b', 'b/2', 'results/b/2.json')).toBeUndefined();
     expect(heads).toEqual([]);
+  });
+});
+
+describe('ResultCheck with result packing', () => {
+  it("finds a redelivered job in its batch's packs, listing them once for the checks that follow", async () => {
+    const pack = packKey('b', 'w-1');
+    const record = { jobId: 'packed', finishedAt: '2026-01-01T00:00:00.000Z' };
+    let lists = 0;
+    const store = {
+      async head() {
+        return undefined;
+      },
+      async *list(prefix: string) {
+        lists++;
+        if (pack.startsWith(prefix)) yield { key: pack, size: 0, etag: '', lastModifiedMs: 0 };
+      },
+      async get() {
+        return Buffer.from(JSON.stringify({ v: 1, batch: 'b', worker: 'w', at: '', results: [record] }));
+      },
+    } as unknown as ObjectStore;
+    const check = new ResultCheck(store, 16, new PackReader(store));
+    expect(await check.alreadyDone(message(2), 'b', 'b/packed', 'results/b/packed.json')).toBe(
+      'result exists',
+    );
+    expect(await check.alreadyDone(message(2), 'b', 'b/other', 'results/b/other.json')).toBeUndefined();
+    expect(await check.alreadyDone(message(3), 'b', 'b/third', 'results/b/third.json')).toBeUndefined();
+    expect(lists).toBe(1);
   });
 });
