@@ -7,6 +7,25 @@ export class FlotillaError extends Error {
   }
 }
 
+/**
+ * An object's bytes stopped coming after its reply had begun (the connection closed, or the
+ * server sent fewer bytes than it announced). Retried as a dropped connection is; said as what it
+ * is, since the endpoint was reached.
+ */
+export class TransferBrokenError extends FlotillaError {
+  constructor(
+    readonly receivedBytes: number,
+    readonly expectedBytes: number | undefined,
+    cause: unknown,
+  ) {
+    super(
+      `the transfer broke after ${receivedBytes} of ${expectedBytes ?? 'an unknown number of'} bytes (${errorText(cause)})`,
+      { cause },
+    );
+    this.name = 'TransferBrokenError';
+  }
+}
+
 /** Thrown by a handler to say "retrying will not help": the job goes to the DLQ at once. */
 export class UnrecoverableError extends FlotillaError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -220,6 +239,7 @@ export function classifyError(err: unknown): ErrorKind {
 /** One line a person can act on, for errors the CLI and the worker log. */
 export function describeError(err: unknown, context: { endpoint?: string; resource?: string } = {}): string {
   const where = context.endpoint ?? 'AWS';
+  if (err instanceof TransferBrokenError) return err.message;
   switch (classifyError(err)) {
     case 'connection':
       return `cannot reach ${where} (${errorText(err)}); check --endpoint and that the service is running`;

@@ -101,7 +101,9 @@ export class S3Store implements ObjectStore, ObjectReader {
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     if (!ok(res)) throw await errorOf(res, { method: 'GET', path: key }, this.bucket);
-    return { body: streamBody(res.body), head: objectHeadOf(key, res.headers) };
+    const head = objectHeadOf(key, res.headers);
+    const length = Number(res.headers['content-length']);
+    return { body: streamBody(res.body, Number.isFinite(length) ? length : undefined), head };
   }
 
   async head(key: string): Promise<ObjectHead | undefined> {

@@ -3,6 +3,7 @@
  * thread), or whole. The response stream underneath is undici's (or the SDK's) Readable.
  */
 import { Readable } from 'node:stream';
+import { TransferBrokenError } from '../errors.js';
 
 /** Receives a body's bytes; a returned promise pauses the stream until it settles. */
 export type Sink = (chunk: Buffer) => void | Promise<void>;
@@ -15,17 +16,31 @@ export interface Body extends AsyncIterable<Buffer> {
   bytes(): Promise<Buffer>;
 }
 
-/** A Node stream (a response body) as a Body. */
-export function streamBody(stream: Readable): Body {
+/**
+ * A Node stream (a response body) as a Body. A stream that fails midway fails with a
+ * TransferBrokenError naming how far it got, of `expectedBytes` (the reply's length) if known.
+ */
+export function streamBody(stream: Readable, expectedBytes?: number): Body {
+  let received = 0;
+  async function* chunks(): AsyncGenerator<Buffer> {
+    try {
+      for await (const c of stream) {
+        received += (c as Buffer).length;
+        yield c as Buffer;
+      }
+    } catch (err) {
+      throw new TransferBrokenError(received, expectedBytes, err);
+    }
+  }
   return {
-    [Symbol.asyncIterator]: () => stream[Symbol.asyncIterator](),
+    [Symbol.asyncIterator]: chunks,
     async consume(sink) {
-      for await (const c of stream) await sink(c as Buffer);
+      for await (const c of chunks()) await sink(c);
     },
     async bytes() {
-      const chunks: Buffer[] = [];
-      for await (const c of stream) chunks.push(c as Buffer);
-      return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+      const parts: Buffer[] = [];
+      for await (const c of chunks()) parts.push(c);
+      return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
     },
   };
 }

@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, DeleteBucketCommand } from '@aws-sdk/client-s3';
@@ -132,6 +133,36 @@ describe('flotilla export', () => {
     await store.put('jobs/0001.json', Buffer.alloc(8 * 1024, 'jobs/0001.json'));
   });
 
+  it('fails an object whose transfer keeps breaking: one line naming it, a non-zero exit, no file; the next run completes', async () => {
+    const cut = 'jobs/0007.json';
+    const front = await cuttingFront(emu.endpoint, `/${bucket}/${cut}`);
+    const dir = join(root, 'cut');
+    try {
+      const broken = await runCli(exportArgs(dir).map((a) => (a === emu.endpoint ? front.endpoint : a)));
+      expect(broken.code).not.toBe(0);
+      const failed = broken.stderr.split('\n').filter((l) => l.startsWith('failed:'));
+      expect(failed).toEqual([
+        expect.stringMatching(new RegExp(`^failed: "${cut}": .*the transfer broke after 4096 of 8192 bytes`)),
+      ]);
+      expect(front.cuts()).toBeGreaterThanOrEqual(1);
+      expect(existsSync(join(dir, 'objects', bucket, cut))).toBe(false);
+      expect(JSON.parse(await readFile(join(dir, 'flotilla.json'), 'utf8')).state).toBe('in-progress');
+      const journal = await readFile(join(dir, '.flotilla-journal.jsonl'), 'utf8');
+      expect(journal).not.toContain(JSON.stringify(cut));
+
+      front.heal();
+      const healed = await runCli(exportArgs(dir).map((a) => (a === emu.endpoint ? front.endpoint : a)));
+      expect(healed.code, healed.stderr).toBe(0);
+      expect(healed.stderr).toMatch(/fetched 1 /);
+      expect((await readFile(join(dir, 'objects', bucket, cut))).equals(Buffer.alloc(8 * 1024, cut))).toBe(
+        true,
+      );
+      expect((await runCli(['verify', dir])).code).toBe(0);
+    } finally {
+      await front.close();
+    }
+  });
+
   it('says in one line that the bucket does not exist, and writes no description', async () => {
     const dir = join(root, 'nobucket');
     const r = await runCli([
@@ -199,3 +230,42 @@ describe('flotilla export', () => {
     expect(r.stderr.trim()).toMatch(/is not a folder/);
   });
 });
+
+/**
+ * An HTTP front for `endpoint` that passes every request through, except GETs of `path`: those
+ * get the object's headers (its full Content-Length) and half its body, then the connection is
+ * cut. heal() lets them through too.
+ */
+async function cuttingFront(endpoint: string, path: string) {
+  let cutting = true;
+  let cuts = 0;
+  const server = createServer((req, res) => {
+    const up = request(`${endpoint}${req.url}`, { method: req.method, headers: req.headers }, (upRes) => {
+      const chunks: Buffer[] = [];
+      upRes.on('data', (c: Buffer) => chunks.push(c));
+      upRes.on('end', () => {
+        const body = Buffer.concat(chunks);
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        if (cutting && req.method === 'GET' && req.url?.split('?')[0] === path) {
+          cuts++;
+          res.write(body.subarray(0, body.length >> 1));
+          setTimeout(() => res.socket?.destroy(), 10);
+        } else res.end(body);
+      });
+    });
+    up.on('error', () => res.socket?.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    cuts: () => cuts,
+    heal: () => {
+      cutting = false;
+    },
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
