@@ -64,6 +64,18 @@ export interface SyncOptions {
   readonly quiet?: boolean;
 }
 
+/** How export, mirror, restore and failover report: plan only or not, where the plan and the progress go. */
+export interface SyncReporting {
+  /** Print the plan, change nothing. @default false */
+  readonly dryRun?: boolean;
+  /** The plan (dry run) goes here. @default - nowhere */
+  readonly out?: NodeJS.WritableStream;
+  /** The progress line and the summary. */
+  readonly progress: NodeJS.WritableStream;
+  /** No progress line. @default false */
+  readonly quiet?: boolean;
+}
+
 export interface SyncFailure {
   readonly key: string;
   readonly error: unknown;

@@ -13,7 +13,14 @@ import { SqsQueue } from '../../core/adapters/sqs-queue.js';
 import { UsageError } from '../../core/errors.js';
 import type { NamedQueue } from '../../core/queue-list.js';
 import { accountOf, describeBucket, describeQueues, type LiveSide, stackTemplate } from './describe.js';
-import { type PlanItem, printPlan, type SyncFailure, syncObjects, type Verdict } from './engine.js';
+import {
+  type PlanItem,
+  printPlan,
+  type SyncFailure,
+  type SyncReporting,
+  syncObjects,
+  type Verdict,
+} from './engine.js';
 import { FileWriter } from './file-writer.js';
 import {
   type BucketDescription,
@@ -45,7 +52,8 @@ import { type DownloadOptions, fetchIntoFolder, placeFile } from './transfer.js'
 
 export const TOOL = 'flotilla 0.1.0';
 
-export interface ExportOptions extends DownloadOptions {
+/** With `dryRun`, the folder is read and never written. */
+export interface ExportOptions extends DownloadOptions, SyncReporting {
   readonly source: LiveSide;
   readonly dir: string;
   readonly bucket?: string;
@@ -62,13 +70,6 @@ export interface ExportOptions extends DownloadOptions {
   readonly delete?: boolean;
   /** Objects in flight at once. @default 32 */
   readonly concurrency?: number;
-  /** Print the plan, change nothing (the folder is read, never written). @default false */
-  readonly dryRun?: boolean;
-  /** The plan (dry run) goes here. @default - nowhere */
-  readonly out?: NodeJS.WritableStream;
-  readonly progress: NodeJS.WritableStream;
-  /** @default false */
-  readonly quiet?: boolean;
 }
 
 export interface ExportResult {

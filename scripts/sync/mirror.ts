@@ -21,7 +21,7 @@ import {
   type LiveSide,
   targetListing,
 } from './describe.js';
-import { type PlanItem, printPlan, type SyncResult, syncObjects } from './engine.js';
+import { type PlanItem, printPlan, type SyncReporting, type SyncResult, syncObjects } from './engine.js';
 import type { QueueDescription } from './folder.js';
 import { type ObjectReader, objectReader } from './object-reader.js';
 import { type Listed, needsTransfer, normalizeEtag, sameByListing, sortByKey } from './plan.js';
@@ -31,7 +31,7 @@ import { headersOf } from './transfer.js';
 export const MIRROR_KEYS = ['flotilla-source-etag', 'flotilla-source-mtime', 'flotilla-sha256'] as const;
 const MiB = 1024 * 1024;
 
-export interface MirrorOptions {
+export interface MirrorOptions extends SyncReporting {
   readonly source: LiveSide;
   readonly target: LiveSide;
   readonly bucket?: string;
@@ -41,8 +41,6 @@ export interface MirrorOptions {
   readonly dlqUrl?: string;
   /** Every job queue by name. @default - `queueUrl` and the queues found beside it by name */
   readonly queues?: readonly NamedQueue[];
-  /** Print the plan, change nothing. @default false */
-  readonly dryRun?: boolean;
   /** Delete target objects the source no longer has. @default false */
   readonly delete?: boolean;
   /** With --delete: refuse to delete more than this many (and delete none). @default - no limit */
@@ -51,10 +49,8 @@ export interface MirrorOptions {
   readonly concurrency?: number;
   /** Objects at least this big are streamed as multipart uploads. @default 8 MiB */
   readonly multipartBytes?: number;
-  readonly progress: NodeJS.WritableStream;
   /** The plan (dry run) goes here. */
   readonly out: NodeJS.WritableStream;
-  readonly quiet?: boolean;
   /** The source's listing, taken by the caller (the follower keeps it as its baseline). @default - listed here */
   readonly sourceListing?: readonly Listed[];
 }

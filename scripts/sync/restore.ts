@@ -11,7 +11,7 @@ import { SqsQueue } from '../../core/adapters/sqs-queue.js';
 import { RESENT_ATTRIBUTE } from '../../core/envelope.js';
 import { UsageError } from '../../core/errors.js';
 import { applyBucket, applyQueues, type LiveSide, targetListing } from './describe.js';
-import { type PlanItem, printPlan, type SyncFailure, syncObjects } from './engine.js';
+import { type PlanItem, printPlan, type SyncFailure, type SyncReporting, syncObjects } from './engine.js';
 import {
   type Description,
   type ManifestEntry,
@@ -24,7 +24,7 @@ import { headersOf } from './transfer.js';
 
 const MiB = 1024 * 1024;
 
-export interface RestoreOptions {
+export interface RestoreOptions extends SyncReporting {
   readonly target: LiveSide;
   readonly dir: string;
   /** Restore the (single) bucket under another name. @default - the exported name */
@@ -39,12 +39,6 @@ export interface RestoreOptions {
   readonly definitions?: boolean;
   /** Where queues already exist (with definitions: false): source queue name → target URL. */
   readonly queueUrls?: ReadonlyMap<string, string>;
-  /** Print the plan, change nothing. @default false */
-  readonly dryRun?: boolean;
-  /** The plan (dry run) goes here. @default - nowhere */
-  readonly out?: NodeJS.WritableStream;
-  readonly progress: NodeJS.WritableStream;
-  readonly quiet?: boolean;
 }
 
 export interface RestoreResult {
