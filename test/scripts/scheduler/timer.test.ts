@@ -1,24 +1,42 @@
 /**
  * The timer over the wire: delayed jobs beyond SQS's limit and cron slots, under a clock the test
- * controls (no test waits for the delay). Races between two timers run on moto, whose S3 honours
- * conditional PUTs (If-None-Match: *); fauxqs accepts them unconditionally.
+ * controls (no test waits for the delay). Races between two timers run on fauxqs behind the
+ * conditional-PUT shim, which decides If-None-Match: * one request at a time per key, as S3 does.
+ * fauxqs alone accepts such PUTs unconditionally, and moto 5.2 checks and then stores without a
+ * lock, so two claims at the same moment could both succeed there (seen once in a CI run: a slot
+ * fired twice); on S3 a conditional write is atomic.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addSchedule, listDelayed, removeSchedule } from '../../../client/schedule.js';
 import { Submitter } from '../../../client/submit.js';
 import { type ActiveSideRecord, sideIsActive, writeActiveSide } from '../../../core/active-side.js';
+import { S3Store } from '../../../core/adapters/s3-store.js';
 import { SqsQueue } from '../../../core/adapters/sqs-queue.js';
+import { EMULATOR_CREDENTIALS, s3Client } from '../../../core/aws.js';
 import { parseEnvelope } from '../../../core/envelope.js';
 import { Timer, type TimerOptions } from '../../../scripts/scheduler/timer.js';
+import { type ConditionalPutShim, startConditionalPutShim } from '../../support/conditional-put.js';
 import { freshDeployment } from '../../support/deployment.js';
 import { type Emulator, startEmbedded, startMoto } from '../../support/emulators.js';
 
 let fauxqs: Emulator;
 let moto: Emulator;
+let shim: ConditionalPutShim;
 beforeAll(async () => {
   [fauxqs, moto] = await Promise.all([startEmbedded(), startMoto()]);
+  shim = await startConditionalPutShim(fauxqs.endpoint, fauxqs.s3);
 }, 60_000);
-afterAll(async () => Promise.all([fauxqs?.stop(), moto?.stop()]));
+afterAll(async () => {
+  await shim?.close();
+  await Promise.all([fauxqs?.stop(), moto?.stop()]);
+});
+
+/** A deployment on fauxqs whose bucket is reached through the shim, for timers that race. */
+async function racingDeployment() {
+  const d = await freshDeployment(fauxqs);
+  const s3 = s3Client({ endpoint: shim.endpoint, region: 'us-east-1', credentials: EMULATOR_CREDENTIALS });
+  return { ...d, store: new S3Store(s3, d.bucket) };
+}
 
 /** Every message on the queue now, deleted as read. */
 async function drain(q: SqsQueue): Promise<{ batch: string; id: string; submittedAt: string }[]> {
@@ -98,7 +116,7 @@ describe('delayed jobs beyond SQS delay limit', () => {
   });
 
   it('is sent once when two timers tick at the same moment', async () => {
-    const d = await freshDeployment(moto);
+    const d = await racingDeployment();
     const submitter = new Submitter({ queue: d.queue, store: d.store });
     const jobs = Array.from({ length: 20 }, (_, i) => ({ payload: { i } }));
     const handle = await submitter.submitMany('echo', jobs, { runAt: new Date(Date.now() + 2 * HOUR) });
@@ -140,7 +158,7 @@ describe('delayed jobs beyond SQS delay limit', () => {
 
 describe('recurring schedules', () => {
   it('fire once per slot over a simulated day with two timers racing, and not after removal', async () => {
-    const d = await freshDeployment(moto);
+    const d = await racingDeployment();
     const day0 = Date.parse('2026-12-24T00:00:00Z');
     await addSchedule(
       d.store,
