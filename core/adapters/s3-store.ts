@@ -124,13 +124,15 @@ export class S3Store implements ObjectStore, ObjectReader {
     if (opts.contentLanguage) headers['content-language'] = opts.contentLanguage;
     for (const [k, v] of Object.entries(opts.metadata ?? {})) headers[`x-amz-meta-${k.toLowerCase()}`] = v;
     if (opts.ifAbsent) headers['if-none-match'] = '*';
+    if (opts.ifMatch) headers['if-match'] = opts.ifMatch;
     const res = await this.send({ method: 'PUT', path: key, headers, body });
     if (ok(res)) {
       await res.body.dump();
       return true;
     }
-    // 412: the object exists. 409: a concurrent conditional write is in progress, and will win.
-    if (opts.ifAbsent && (res.statusCode === 412 || res.statusCode === 409)) {
+    // 412: the object exists (or, with ifMatch, changed or is gone). 409: a concurrent
+    // conditional write is in progress, and will win.
+    if ((opts.ifAbsent || opts.ifMatch) && (res.statusCode === 412 || res.statusCode === 409)) {
       await res.body.dump();
       return false;
     }

@@ -32,6 +32,8 @@ export interface PutOptions extends ObjectHeaders {
   readonly metadata?: Readonly<Record<string, string>>;
   /** Write only if no object exists at the key (If-None-Match: *). */
   readonly ifAbsent?: boolean;
+  /** Write only if the object at the key still has this ETag (If-Match): a compare-and-swap. */
+  readonly ifMatch?: string;
 }
 
 export interface ReadOptions {
@@ -57,7 +59,7 @@ export interface ObjectStore {
   get(key: string, signal?: AbortSignal): Promise<Buffer>;
   /** Undefined when there is no object at the key. */
   head(key: string): Promise<ObjectHead | undefined>;
-  /** Returns false when `ifAbsent` was asked and the key already existed. */
+  /** Returns false when `ifAbsent` was asked and the key already existed, or `ifMatch` and it changed. */
   put(key: string, body: Buffer | string, opts?: PutOptions): Promise<boolean>;
   /** Streams of any size: multipart above `partSizeBytes`. */
   upload(key: string, body: Readable | Buffer, opts?: PutOptions & { partSizeBytes?: number }): Promise<void>;

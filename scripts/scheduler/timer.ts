@@ -180,16 +180,17 @@ export class Timer {
     const key = firedKey(env.batch, env.id);
     const claim = (state: Claim['state']): string =>
       JSON.stringify({ state, owner: this.owner, atMs: now } satisfies Claim);
-    const put = (state: Claim['state'], ifAbsent: boolean) =>
-      this.opts.store.put(key, claim(state), { contentType: 'application/json', ifAbsent });
-    if (!(await put('claimed', true))) {
-      const text = await this.getText(key);
-      const held = text === undefined ? undefined : (JSON.parse(text) as Claim);
-      if (!held) return 'held';
+    const put = (state: Claim['state'], cond: { ifAbsent?: boolean; ifMatch?: string } = {}) =>
+      this.opts.store.put(key, claim(state), { contentType: 'application/json', ...cond });
+    if (!(await put('claimed', { ifAbsent: true }))) {
+      const found = await this.readClaim(key);
+      const held = found?.claim;
+      if (!found || !held) return 'held';
       if (held.state === 'sent') return 'done';
       if (now - held.atMs < this.leaseMs) return 'held';
-      this.log(`taking over ${key}: claimed by ${held.owner} ${now - held.atMs} ms ago and never sent`);
-      await put('claimed', false);
+      // Only if the claim is still the one read: of two timers taking over at once, one does.
+      if (!(await put('claimed', { ifMatch: found.etag }))) return 'held';
+      this.log(`took over ${key}: claimed by ${held.owner} ${now - held.atMs} ms ago and never sent`);
     }
     // Marked as sent before: a delayed job may belong to a batch re-sent meanwhile (a claim
     // makes the timer send it once, not the job id unique), and one check per delayed job is cheap.
@@ -197,8 +198,20 @@ export class Timer {
       body: JSON.stringify(env),
       attributes: { [JOB_ID_ATTRIBUTE]: env.id, [RESENT_ATTRIBUTE]: '1' },
     });
-    await put('sent', false);
+    await put('sent');
     return 'sent';
+  }
+
+  /**
+   * The claim at `key` and an ETag to take it over with; undefined when there is none. The ETag
+   * is read first: if the claim changes between the two reads, the take-over's If-Match fails
+   * (safe), where the other order could replace a newer claim judged by an older one.
+   */
+  private async readClaim(key: string): Promise<{ claim: Claim; etag: string } | undefined> {
+    const head = await this.opts.store.head(key);
+    const text = head && (await this.getText(key));
+    if (!head || text === undefined) return undefined;
+    return { claim: JSON.parse(text) as Claim, etag: head.etag };
   }
 
   private async getText(key: string): Promise<string | undefined> {

@@ -1,7 +1,7 @@
 /**
- * An HTTP shim in front of fauxqs that answers a conditional write the way S3 (and moto 5.2)
- * do: a PUT with `If-None-Match: *` on a key that exists gets 412 PreconditionFailed. fauxqs
- * ignores the header and overwrites, so without this a test could not tell a result written once
+ * An HTTP shim in front of fauxqs that answers a conditional write the way S3 does: a PUT with
+ * `If-None-Match: *` on a key that exists, or with `If-Match: ETAG` on a key whose object has
+ * another ETag (or none), gets 412 PreconditionFailed. fauxqs ignores both headers and overwrites, so without this a test could not tell a result written once
  * from one written twice by two workers. Everything else passes through unchanged; conditional
  * PUTs of one key are taken one at a time, as S3 decides a race between them. Only tests use it:
  * the product sends the header and trusts the store.
@@ -62,22 +62,25 @@ export async function startConditionalPutShim(target: string, s3: S3Client): Pro
     req.pipe(up);
   };
 
-  const exists = async (bucket: string, key: string) => {
+  /** The object's ETag, or undefined when there is none. */
+  const etagOf = async (bucket: string, key: string): Promise<string | undefined> => {
     try {
-      await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-      return true;
+      return (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ETag ?? '';
     } catch (err) {
       if (
         err instanceof NotFound ||
         (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404
       )
-        return false;
+        return undefined;
       throw err;
     }
   };
+  const unquote = (etag: string) => etag.replace(/"/g, '');
 
   const server = createServer((req, res) => {
-    if (req.method !== 'PUT' || req.headers['if-none-match'] !== '*') return forward(req, res);
+    const ifMatch = req.headers['if-match'];
+    if (req.method !== 'PUT' || (req.headers['if-none-match'] !== '*' && ifMatch === undefined))
+      return forward(req, res);
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://shim').pathname);
     const [, bucket = '', ...rest] = path.split('/');
     const key = rest.join('/');
@@ -98,10 +101,17 @@ export async function startConditionalPutShim(target: string, s3: S3Client): Pro
     // and every later PUT of the key behind it.
     res.on('close', finish);
     before
-      .then(() => (res.destroyed ? undefined : exists(bucket, key)))
-      .then((found) => {
-        if (found === undefined || res.destroyed) return finish();
-        if (!found) return forward(req, res, finish);
+      .then(async () => {
+        if (res.destroyed) return undefined;
+        const etag = await etagOf(bucket, key);
+        // true: the write may go ahead.
+        return ifMatch === undefined
+          ? etag === undefined
+          : etag !== undefined && unquote(etag) === unquote(ifMatch);
+      })
+      .then((allowed) => {
+        if (allowed === undefined || res.destroyed) return finish();
+        if (allowed) return forward(req, res, finish);
         refused++;
         req.resume();
         res.writeHead(412, { 'content-type': 'application/xml' }).end(PRECONDITION_FAILED);

@@ -154,6 +154,26 @@ describe('delayed jobs beyond SQS delay limit', () => {
     expect((await restarted.tick()).delayed).toBe(1);
     expect((await drain(d.queue)).map((e) => e.id)).toEqual(['survivor']);
   }, 60_000);
+  it('is sent once when two timers take over an expired claim at the same moment', async () => {
+    const d = await racingDeployment();
+    const submitter = new Submitter({ queue: d.queue, store: d.store });
+    await submitter.submit('echo', {}, { id: 'orphan', delaySeconds: 3600 });
+    const clock = { ms: Date.now() + HOUR + 61_000 };
+    // A timer claims the job and dies before sending it.
+    class KilledBeforeSend extends SqsQueue {
+      override send(): Promise<string> {
+        return Promise.reject(new Error('killed'));
+      }
+    }
+    const dying = new KilledBeforeSend(fauxqs.sqs, d.queue.url);
+    await new Timer({ store: d.store, queueFor: () => dying, now: () => clock.ms, owner: 'dead' }).tick();
+    clock.ms += 301_000; // past the claim lease
+    const a = timerOn(d, clock, { owner: 'a' });
+    const b = timerOn(d, clock, { owner: 'b' });
+    const [ra, rb] = await Promise.all([a.tick(), b.tick()]);
+    expect(ra.delayed + rb.delayed).toBe(1);
+    expect((await drain(d.queue)).map((e) => e.id)).toEqual(['orphan']);
+  }, 60_000);
 });
 
 describe('recurring schedules', () => {
