@@ -67,6 +67,13 @@ function timerOn(
 
 const HOUR = 3_600_000;
 
+/** A queue whose sends fail, as if the timer using it were killed between its claim and the send. */
+class KilledBeforeSend extends SqsQueue {
+  override send(): Promise<string> {
+    return Promise.reject(new Error('killed'));
+  }
+}
+
 describe('delayed jobs beyond SQS delay limit', () => {
   it('are not sent from a side that a failover made inactive, and are once it is active again', async () => {
     const d = await freshDeployment(fauxqs);
@@ -139,11 +146,6 @@ describe('delayed jobs beyond SQS delay limit', () => {
     await submitter.submit('echo', {}, { id: 'survivor', delaySeconds: 3600 });
     const clock = { ms: Date.now() + HOUR + 61_000 };
     // The first timer claims the job and then cannot send it (as if killed at that moment).
-    class KilledBeforeSend extends SqsQueue {
-      override send(): Promise<string> {
-        return Promise.reject(new Error('killed'));
-      }
-    }
     const dying = new KilledBeforeSend(moto.sqs, d.queue.url);
     const first = new Timer({ store: d.store, queueFor: () => dying, now: () => clock.ms, owner: 'first' });
     expect((await first.tick()).delayed).toBe(0);
@@ -160,11 +162,6 @@ describe('delayed jobs beyond SQS delay limit', () => {
     await submitter.submit('echo', {}, { id: 'orphan', delaySeconds: 3600 });
     const clock = { ms: Date.now() + HOUR + 61_000 };
     // A timer claims the job and dies before sending it.
-    class KilledBeforeSend extends SqsQueue {
-      override send(): Promise<string> {
-        return Promise.reject(new Error('killed'));
-      }
-    }
     const dying = new KilledBeforeSend(fauxqs.sqs, d.queue.url);
     await new Timer({ store: d.store, queueFor: () => dying, now: () => clock.ms, owner: 'dead' }).tick();
     clock.ms += 301_000; // past the claim lease
