@@ -15,7 +15,13 @@
  */
 import pMap from 'p-map';
 import * as z from 'zod';
-import { type FinalRecord, type ResultRecord, ResultRecordSchema, resultKey } from './envelope.js';
+import {
+  type FinalRecord,
+  jobIdOfKey,
+  type ResultRecord,
+  ResultRecordSchema,
+  resultKey,
+} from './envelope.js';
 import { isMissingObject } from './errors.js';
 import type { ObjectStore } from './ports/object-store.js';
 
@@ -156,6 +162,20 @@ export class PackReader {
       }
     }
     return new Map([...best].map(([jobId, { pack }]) => [jobId, pack]));
+  }
+
+  /**
+   * A listing of results/<batch>/ read as its readers need it: the jobs with a record of their
+   * own (`singles`), the batch's packs, and for each job found in a pack only, the pack whose
+   * record counts (`packed`; a GET of each pack not read before).
+   */
+  async resolve<T extends { key: string }>(
+    listing: Iterable<T>,
+  ): Promise<{ singles: T[]; packs: T[]; packed: Map<string, string> }> {
+    const { singles, packs } = splitResults(listing);
+    const packed = await this.index(packs.map((o) => o.key));
+    for (const o of singles) packed.delete(jobIdOfKey(o.key));
+    return { singles, packs, packed };
   }
 
   /** The same for every pack of a batch: one listing of its packs first. */

@@ -20,7 +20,6 @@ import {
   type WorkerStatusRecord,
 } from '../../core/envelope.js';
 import type { ObjectInfo, ObjectStore } from '../../core/ports/object-store.js';
-import { splitResults } from '../../core/result-packs.js';
 import { listAll, type RecordCache } from './records.js';
 
 export type JobStatus = 'queued' | 'running' | 'cancelling' | 'retrying' | 'done' | 'failed' | 'cancelled';
@@ -120,10 +119,8 @@ export class BatchState {
       under('progress/'),
       under('cancel/'),
     ]);
-    const { singles, packs } = splitResults(results);
+    const { singles, packs, packed } = await cache.packs.resolve(results);
     const packedAt = new Map(packs.map((o) => [o.key, o.lastModifiedMs]));
-    const packed = await cache.packs.index(packedAt.keys());
-    for (const o of singles) packed.delete(jobIdOfKey(o.key));
     const recorded = [
       ...singles.map((o) => o.lastModifiedMs),
       ...[...packed.values()].map((pack) => packedAt.get(pack) ?? 0),

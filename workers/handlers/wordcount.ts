@@ -3,10 +3,9 @@
  * words. `wordcount-merge` is the fan-in: it reads every map result of a batch and sums them.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { jobIdOfKey } from '../../core/envelope.js';
 import { UnrecoverableError } from '../../core/errors.js';
 import { PREFIXES } from '../../core/layout.js';
-import { PackReader, readFinal, splitResults } from '../../core/result-packs.js';
+import { PackReader, readFinal } from '../../core/result-packs.js';
 import type { HandlerDefinition, Job } from './registry.js';
 
 export interface WordcountPayload {
@@ -85,12 +84,9 @@ export const wordcountMerge: HandlerDefinition<MergePayload, MergeResult> = {
     } else {
       const listing: { key: string }[] = [];
       for await (const o of ctx.store.list(`${PREFIXES.results}${batch}/`)) listing.push(o);
-      const { singles, packs: packKeys } = splitResults(listing);
-      const packed = await packs.index(packKeys.map((o) => o.key));
-      for (const o of singles) {
-        packed.delete(jobIdOfKey(o.key));
+      const { singles, packed } = await packs.resolve(listing);
+      for (const o of singles)
         records.push(async () => JSON.parse((await ctx.store.get(o.key, ctx.signal)).toString('utf8')));
-      }
       // Read per pack, in the order of the packs: each pack once (PackReader keeps the last ones read).
       for (const [id, pack] of [...packed].sort(([, a], [, b]) => (a < b ? -1 : a > b ? 1 : 0)))
         records.push(async () => {
