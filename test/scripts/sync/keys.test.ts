@@ -9,6 +9,33 @@ describe('export layout of keys', () => {
     expect(m.get('ünïcode/名前.txt')).toBe('objects/bkt/ünïcode/名前.txt');
   });
 
+  it('decides a printable ASCII key as the rule does for any key (bytes, not characters)', () => {
+    // 200 bytes is the most a segment may hold: 200 ASCII characters pass, 100 'é' (200 bytes)
+    // pass, 101 'é' (202 bytes) do not, nor 201 ASCII characters.
+    expect(isPlainKey(`${'x'.repeat(200)}/f`)).toBe(true);
+    expect(isPlainKey(`${'x'.repeat(201)}/f`)).toBe(false);
+    expect(isPlainKey(`${'é'.repeat(100)}/f`)).toBe(true);
+    expect(isPlainKey(`${'é'.repeat(101)}/f`)).toBe(false);
+    expect(isPlainKey(`a/${'b'.repeat(199)}/`.repeat(4).slice(0, -1))).toBe(true); // 807 bytes
+    expect(isPlainKey(`a/${'b'.repeat(199)}/`.repeat(5).slice(0, -1))).toBe(false); // 1009 bytes
+    for (const c of ['\u007f', '\t', '\\', '\u00a0', '\ud800'])
+      expect(isPlainKey(`k${c}`), c).toBe(c === '\u00a0');
+  });
+
+  it('lays out 200,000 listed keys with every ASCII key plain, clashes escaped, in one pass', () => {
+    const keys = Array.from(
+      { length: 200_000 },
+      (_, i) => `data/${String(i % 1000).padStart(3, '0')}/obj-${i}.bin`,
+    );
+    const m = layoutKeys('bkt', [...keys, 'DATA/000/OBJ-0.BIN', 'data/000']);
+    expect(m.size).toBe(200_002);
+    expect(m.get('data/999/obj-199999.bin')).toBe('objects/bkt/data/999/obj-199999.bin');
+    // 'D' sorts before 'd': the upper-case key keeps the plain path, its folded twin is escaped.
+    expect(m.get('DATA/000/OBJ-0.BIN')).toBe('objects/bkt/DATA/000/OBJ-0.BIN');
+    expect(m.get('data/000/obj-0.bin')).toBe(escapedPath('bkt', 'data/000/obj-0.bin'));
+    expect(m.get('data/000')).toBe(escapedPath('bkt', 'data/000')); // a folder of other keys
+  });
+
   it.each([
     ['../escape'],
     ['a/../../etc/passwd'],
