@@ -75,14 +75,17 @@ export class JobSteering {
   }
 
   /**
-   * Read the cancel requests before the first receive (waiting at most one check interval, so an
-   * unreachable bucket does not hold the worker up), then keep them fresh; start reporting.
+   * Before the first receive, read the active-side record, however long that takes: a worker on
+   * a side that a failover left must not take a job first (an unreadable record, once the store's
+   * retries give up, leaves the side active). Read the cancel requests too, waiting at most one
+   * check interval for them, so a slow bucket does not hold the worker up. Then keep both fresh,
+   * and start reporting.
    */
   async start(): Promise<void> {
-    await within(
-      Promise.all([this.cancels.refresh(), this.checkActiveSide()]),
-      this.opts.cancelCheckIntervalMs,
-    );
+    await Promise.all([
+      within(this.cancels.refresh(), this.opts.cancelCheckIntervalMs),
+      this.checkActiveSide(),
+    ]);
     this.timer = setInterval(() => {
       void this.checkCancels();
       void this.checkActiveSide();

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { Submitter } from '../../../client/submit.js';
-import { type ActiveSideRecord, writeActiveSide } from '../../../core/active-side.js';
+import { ACTIVE_SIDE_KEY, type ActiveSideRecord, writeActiveSide } from '../../../core/active-side.js';
 import { errorKey, resultKey } from '../../../core/envelope.js';
 import { UnrecoverableError } from '../../../core/errors.js';
 import { builtinHandlers } from '../../../workers/handlers/index.js';
@@ -78,6 +78,37 @@ describe('polling', () => {
     await writeActiveSide(d.store, record(d.queue.url));
     expect((await handle.waitForAll({ timeoutMs: 10_000, pollMs: 50 })).done).toBe(1);
     expect(lines.map((l) => l.msg)).toContain('this side is active again; taking jobs');
+  });
+
+  it('takes no job before it has read the failover record, however slowly the bucket answers', async () => {
+    const d = await freshDeployment(suite.emu);
+    await writeActiveSide(d.store, {
+      v: 1,
+      active: { bucket: d.bucket, queues: { jobs: 'http://standby.example/000000000000/jobs' } },
+      state: 'active',
+      at: new Date().toISOString(),
+    });
+    // The bucket takes 1 s to answer for the record: five of the worker's 200 ms check intervals.
+    const slowRecord = new Proxy(d.store, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop, target);
+        if (typeof v !== 'function') return v;
+        if (prop !== 'head' && prop !== 'get') return v.bind(target);
+        return async (key: string, ...rest: unknown[]) => {
+          if (key === ACTIVE_SIDE_KEY) await sleep(1000);
+          return v.call(target, key, ...rest);
+        };
+      },
+    });
+    await new Submitter({ queue: d.queue, store: d.store }).submit('echo', { n: 1 });
+    const { lines } = startWorker(d, builtinHandlers(), { store: slowRecord, heartbeatIntervalMs: 200 });
+    await eventually(
+      async () => lines.some((l) => l.msg === 'this side is no longer active; taking no new jobs'),
+      10_000,
+    );
+    await sleep(1500);
+    expect(await queueDepth(d.queue)).toEqual({ visible: 1, inFlight: 0 });
+    expect(lines.filter((l) => l.msg === 'job done')).toEqual([]);
   });
 
   it('returns from a long poll as soon as a message arrives', async () => {
