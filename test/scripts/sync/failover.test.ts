@@ -116,7 +116,8 @@ describe('failover fauxqs → fauxqs, and back', () => {
       env: CLI_ENV,
       stdio: 'ignore',
     });
-    await eventually(async () => dep.store.head(ACTIVE_SIDE_KEY), 10_000);
+    // It writes the record after a first mirror pass: seconds on a quiet machine, more under load.
+    await eventually(async () => dep.store.head(ACTIVE_SIDE_KEY), 30_000);
     first.kill('SIGKILL');
     old.child.kill('SIGTERM');
     const started = Date.now();
@@ -190,5 +191,5 @@ describe('failover fauxqs → fauxqs, and back', () => {
     const home = JSON.parse((await dep.store.get(ACTIVE_SIDE_KEY)).toString()) as ActiveSideRecord;
     expect(home.active.queues).toMatchObject({ [dep.queueUrl.split('/').pop()!]: dep.queueUrl });
     conn.close();
-  }, 90_000);
+  }, 120_000);
 });
