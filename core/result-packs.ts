@@ -41,14 +41,24 @@ export type ResolvedResultPacking = Readonly<Required<ResultPackingOptions>>;
 
 const whole = (n: number, min: number, max: number) => Number.isInteger(n) && n >= min && n <= max;
 
-/** The limits with their defaults; each problem found is added to `problems`. */
-export function resolveResultPacking(given: ResultPackingOptions, problems: string[]): ResolvedResultPacking {
+/**
+ * The limits with their defaults; each problem found is added to `problems`. Given the
+ * visibility timeout (and what to call it), a result must not wait in a pack for more than half
+ * of it.
+ */
+export function resolveResultPacking(
+  given: ResultPackingOptions,
+  problems: string[],
+  visibility?: { readonly seconds: number; readonly name: string },
+): ResolvedResultPacking {
   const r = { ...RESULT_PACKING_DEFAULTS, ...given };
   if (!whole(r.maxJobs, 1, 1000)) problems.push('resultPacking.maxJobs must be a whole number 1..1000');
   if (!(r.maxDelayMs >= 0 && r.maxDelayMs <= 10_000))
     problems.push('resultPacking.maxDelayMs must be 0..10000');
   if (!whole(r.maxBytes, 1024, 16 * 1024 * 1024))
     problems.push('resultPacking.maxBytes must be a whole number 1024..16777216');
+  if (visibility && r.maxDelayMs * 2 > visibility.seconds * 1000)
+    problems.push(`resultPacking.maxDelayMs must be at most half ${visibility.name}`);
   return Object.freeze(r);
 }
 

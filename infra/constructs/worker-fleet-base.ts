@@ -241,13 +241,14 @@ export abstract class WorkerFleetBase extends Construct {
       problems.push(`exec: ${(err as Error).message}`);
     }
     if (props.resultPacking) {
-      const packing = resolveResultPacking(props.resultPacking, problems);
       // The worker refuses a wait longer than half its queues' visibility timeout: say so here.
       const shortest = Math.min(
         ...[...(props.jobQueues ?? [props.jobQueue])].map((q) => q.definition.visibilityTimeoutSeconds),
       );
-      if (packing.maxDelayMs * 2 > shortest * 1000)
-        problems.push("resultPacking.maxDelayMs must be at most half the job queues' visibility timeout");
+      resolveResultPacking(props.resultPacking, problems, {
+        seconds: shortest,
+        name: "the job queues' visibility timeout",
+      });
     }
     const jobQueues = [...(props.jobQueues ?? [props.jobQueue])].sort((a, b) => b.priority - a.priority);
     if (!jobQueues.includes(props.jobQueue)) problems.push('jobQueues must include jobQueue');

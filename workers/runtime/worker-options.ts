@@ -103,22 +103,6 @@ export interface WorkerOptions {
   readonly resultPacking?: ResultPackingOptions;
 }
 
-/**
- * The packing limits, checked again against the visibility timeout: a result must not wait in
- * a pack for more than half of it.
- */
-function resolvePacking(
-  given: ResultPackingOptions | undefined,
-  visibilityTimeoutSeconds: number,
-  problems: string[],
-): ResolvedResultPacking | undefined {
-  if (given === undefined) return undefined;
-  const r = resolveResultPacking(given, problems);
-  if (r.maxDelayMs * 2 > visibilityTimeoutSeconds * 1000)
-    problems.push('resultPacking.maxDelayMs must be at most half the visibility timeout');
-  return r;
-}
-
 /** Told of each job's end: its type, how long its handler ran, and whether it succeeded. */
 export type JobEndListener = (type: string, durationMs: number, ok: boolean) => void;
 
@@ -156,7 +140,12 @@ export function resolveWorkerOptions(options: WorkerOptions): ResolvedWorkerOpti
   const problems: string[] = [];
   const r: ResolvedWorkerOptions = {
     ...o,
-    resultPacking: resolvePacking(o.resultPacking, o.visibilityTimeoutSeconds, problems),
+    resultPacking:
+      o.resultPacking &&
+      resolveResultPacking(o.resultPacking, problems, {
+        seconds: o.visibilityTimeoutSeconds,
+        name: 'the visibility timeout',
+      }),
     queues,
     heartbeatIntervalMs: o.heartbeatIntervalMs ?? Math.max(1000, (o.visibilityTimeoutSeconds * 1000) / 3),
     pollers: o.pollers ?? Math.max(1, Math.ceil(o.concurrency / 10)),
