@@ -36,7 +36,7 @@ import {
 import { FlotillaError, isMissingObject, PayloadTooLargeError } from '../core/errors.js';
 import type { ObjectStore } from '../core/ports/object-store.js';
 import type { QueuePort, SendEntry } from '../core/ports/queue.js';
-import { PackReader, readFinal } from '../core/result-packs.js';
+import { PackReader, readFinal, resultJobIds } from '../core/result-packs.js';
 import {
   DEFAULT_TARGET_QUEUE,
   type DelayedJob,
@@ -335,8 +335,7 @@ export class Submitter {
   private async doneIds(batch: string): Promise<Set<string>> {
     const listing: { key: string }[] = [];
     for await (const o of this.opts.store.list(`results/${batch}/`)) listing.push(o);
-    const { singles, packed } = await new PackReader(this.opts.store).resolve(listing);
-    return new Set([...singles.map((o) => jobIdOfKey(o.key)), ...packed.keys()]);
+    return new Set(resultJobIds(await new PackReader(this.opts.store).resolve(listing)));
   }
 }
 
@@ -445,11 +444,10 @@ export class BatchHandle {
       keys('progress/'),
     ]);
     const cancelled = new Set(cancelledKeys.map((o) => jobIdOfKey(o.key)));
-    const { singles, packed } = await this.packs.resolve(results);
-    this.packedOnly = packed;
+    const resolved = await this.packs.resolve(results);
+    this.packedOnly = resolved.packed;
     const done = new Set<string>();
-    for (const id of [...singles.map((o) => jobIdOfKey(o.key)), ...packed.keys()])
-      if (!cancelled.has(id)) done.add(id);
+    for (const id of resultJobIds(resolved)) if (!cancelled.has(id)) done.add(id);
     const final = (id: string) => done.has(id) || cancelled.has(id);
     const deadLettered = new Map<string, ErrorRecord>();
     const retrying = new Map<string, ErrorRecord>();

@@ -254,6 +254,14 @@ export function splitResults<T extends { key: string }>(listing: Iterable<T>): {
   return { singles, packs };
 }
 
+/** The jobs of a resolved listing (`PackReader.resolve`) that have a result: their own record, or a packed one. */
+export function resultJobIds(resolved: {
+  readonly singles: readonly { key: string }[];
+  readonly packed: ReadonlyMap<string, string>;
+}): string[] {
+  return [...resolved.singles.map((o) => jobIdOfKey(o.key)), ...resolved.packed.keys()];
+}
+
 /**
  * Whether a job has a result: its own record (a HEAD), or a record in one of its batch's packs
  * (a listing of the packs and a GET of each one `packs` has not read yet). Without `packs`, the

@@ -20,6 +20,7 @@ import {
   type WorkerStatusRecord,
 } from '../../core/envelope.js';
 import type { ObjectInfo, ObjectStore } from '../../core/ports/object-store.js';
+import { resultJobIds } from '../../core/result-packs.js';
 import { listAll, type RecordCache } from './records.js';
 
 export type JobStatus = 'queued' | 'running' | 'cancelling' | 'retrying' | 'done' | 'failed' | 'cancelled';
@@ -119,7 +120,8 @@ export class BatchState {
       under('progress/'),
       under('cancel/'),
     ]);
-    const { singles, packs, packed } = await cache.packs.resolve(results);
+    const resolved = await cache.packs.resolve(results);
+    const { singles, packs, packed } = resolved;
     const packedAt = new Map(packs.map((o) => [o.key, o.lastModifiedMs]));
     const recorded = [
       ...singles.map((o) => o.lastModifiedMs),
@@ -128,8 +130,7 @@ export class BatchState {
     const s = new BatchState(batch, manifest, recorded, Date.now());
     for (const o of cancelled) s.cancelled.add(jobIdOfKey(o.key));
     for (const [id, pack] of packed) s.packed.set(id, pack);
-    for (const id of [...singles.map((o) => jobIdOfKey(o.key)), ...packed.keys()])
-      if (!s.cancelled.has(id)) s.done.add(id);
+    for (const id of resultJobIds(resolved)) if (!s.cancelled.has(id)) s.done.add(id);
     for (const o of cancels) {
       const req = parseCancelKey(o.key);
       if (req?.jobId) s.cancelJobs.add(req.jobId);
