@@ -184,8 +184,8 @@ export class Timer {
       this.opts.store.put(key, claim(state), { contentType: 'application/json', ...cond });
     if (!(await put('claimed', { ifAbsent: true }))) {
       const found = await this.readClaim(key);
-      const held = found?.claim;
-      if (!found || !held) return 'held';
+      if (!found) return 'held';
+      const held = found.claim;
       if (held.state === 'sent') return 'done';
       if (now - held.atMs < this.leaseMs) return 'held';
       // Only if the claim is still the one read: of two timers taking over at once, one does.
